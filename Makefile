@@ -1,0 +1,42 @@
+# Two commands on a fresh machine (Python 3.11, PyPI only):  `make run`  and  `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# The CPU wheel of torch; the project itself accepts a range so GPU users get CUDA builds.
+TORCH_SPEC ?= torch==2.13.0
+
+export KEDRO_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export TOKENIZERS_PARALLELISM := false
+export HF_HUB_OFFLINE := 1
+export MPLBACKEND := Agg
+
+.PHONY: setup run test lint viz mlflow-ui bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(BIN)/.installed
+
+run: setup            ## set up and run the embedded default pipeline (toy world, CPU, minutes)
+	$(BIN)/kedro run
+
+test: setup           ## set up and run the whole test suite (CPU, hermetic)
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+viz: setup            ## the pipeline graph in the browser
+	$(BIN)/kedro viz run
+
+mlflow-ui: setup      ## the MLflow UI over ./mlflow.db
+	$(BIN)/kedro mlflow ui
+
+bench: setup
+	$(BIN)/python benchmarks/bench_filtering.py
+	$(BIN)/python benchmarks/bench_tokenizer.py

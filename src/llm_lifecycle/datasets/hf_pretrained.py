@@ -1,0 +1,102 @@
+"""A versioned Kedro dataset around Hugging Face `save_pretrained` / `from_pretrained` directories.
+
+kedro-datasets has no dataset that writes a model, tokenizer or PEFT adapter directory, and handing a
+model between nodes through a MemoryDataset deep-copies it. This dataset writes the object to
+`<filepath>/<version>/<name>/` (safetensors for weights) into a temporary directory first and renames
+it into place, so a killed run never leaves a half-written version and never overwrites an old one.
+Loading goes through the `Auto*` class for `kind` with `trust_remote_code=False`: a catalog entry can
+never execute code shipped inside a model directory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
+
+# kind -> class whose from_pretrained loads it. Imported lazily: the catalog must not import torch.
+_LOADERS: dict[str, str] = {
+    "tokenizer": "transformers.AutoTokenizer",
+    "causal_lm": "transformers.AutoModelForCausalLM",
+    "sequence_classification": "transformers.AutoModelForSequenceClassification",
+    "peft_causal_lm": "peft.AutoPeftModelForCausalLM",
+    "peft_sequence_classification": "peft.AutoPeftModelForSequenceClassification",
+    "config": "transformers.AutoConfig",
+}
+
+
+def _import(dotted: str) -> Any:
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
+    """Save anything with `save_pretrained(dir)`; load it with the `Auto*` class of `kind`.
+
+    Catalog example::
+
+        tokenizer:
+          type: llm_lifecycle.datasets.HFPretrainedDataset
+          filepath: data/06_models/tokenizer
+          kind: tokenizer
+          versioned: true
+
+    A non-versioned entry may point at a hub id or an existing directory for loading only
+    (e.g. `filepath: meta-llama/Meta-Llama-3-8B` in the `llama3_8b` environment).
+    """
+
+    def __init__(
+        self,
+        filepath: str,
+        kind: str = "causal_lm",
+        load_args: dict[str, Any] | None = None,
+        save_args: dict[str, Any] | None = None,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        if kind not in _LOADERS:
+            raise DatasetError(f"HFPretrainedDataset({filepath}): unknown kind {kind!r}; use one of {sorted(_LOADERS)}")
+        super().__init__(filepath=PurePosixPath(filepath), version=version)
+        self._kind = kind
+        self._load_args = dict(load_args or {})
+        # Remote code runs only if someone writes trust_remote_code: true in the catalog; never a default.
+        self._load_args.setdefault("trust_remote_code", False)
+        self._save_args = dict(save_args or {})
+        self.metadata = metadata
+
+    @property
+    def kind(self) -> str:
+        return self._kind
+
+    def load(self) -> Any:
+        path = str(self._get_load_path())
+        loader = _import(_LOADERS[self._kind])
+        return loader.from_pretrained(path, **self._load_args)
+
+    def save(self, data: Any) -> None:
+        if not hasattr(data, "save_pretrained"):
+            raise DatasetError(f"{self}: cannot save {type(data).__name__}: it has no save_pretrained()")
+        target = Path(str(self._get_save_path()))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+        try:
+            data.save_pretrained(str(tmp), **self._save_args)
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def _exists(self) -> bool:
+        try:
+            path = self._get_load_path()
+        except DatasetError:
+            return False
+        return Path(str(path)).is_dir()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "kind": self._kind, "version": self._version}

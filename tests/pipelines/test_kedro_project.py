@@ -1,0 +1,112 @@
+"""The Kedro project as a user meets it: registry, config merging, and a whole run on a tiny world."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A micro configuration: the same pipelines and catalog as conf/base, only smaller.
+TINY_PARAMS = {
+    "toy_world": {
+        "world": {"n_cities": 3, "n_people": 6},
+        "documents": {"n_clean": 120},
+        "instructions": {"n_sft": 20, "n_preference": 8, "n_mt_bench": 8},
+    },
+    "tokenizer": {"vocab_size": 600, "heldout_fraction": 0.2},
+}
+
+
+def _kedro(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, "-m", "kedro", *args], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A copy of the project's configuration (the package itself is installed) with a `tiny` env."""
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
+    (tmp_path / "conf" / "local").mkdir()
+    (tmp_path / "conf" / "tiny").mkdir()
+    (tmp_path / "conf" / "tiny" / "parameters.yml").write_text(yaml.safe_dump(TINY_PARAMS, allow_unicode=True))
+    return tmp_path
+
+
+def test_registry_lists_the_stage_pipelines():
+    from llm_lifecycle.pipeline_registry import register_pipelines
+
+    pipelines = register_pipelines()
+    for name in ("toy_world", "data_filtering", "tokenizer", "__default__"):
+        assert name in pipelines
+    default_nodes = {n.name for n in pipelines["__default__"].nodes}
+    assert {"make_documents", "train_tokenizer"} <= default_nodes
+
+
+def test_pipeline_modules_do_not_import_torch():
+    # The registry (kedro viz, kedro registry list) must stay fast: no heavy import at definition time.
+    code = (
+        "import sys; from llm_lifecycle.pipeline_registry import register_pipelines; register_pipelines();"
+        "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft') if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_environment_overrides_one_key_and_keeps_its_siblings(project):
+    from kedro.config import OmegaConfigLoader
+
+    from llm_lifecycle.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(
+        str(project / "conf"), env="tiny", **CONFIG_LOADER_ARGS, runtime_params={"tokenizer": {"min_frequency": 3}}
+    )
+    params = loader["parameters"]
+    assert params["tokenizer"]["vocab_size"] == 600  # from the tiny env
+    assert params["tokenizer"]["min_frequency"] == 3  # from --params
+    assert params["tokenizer"]["eos_token"] == "</s>"  # sibling kept from base (soft merge)
+    assert params["toy_world"]["world"]["n_people"] == 6
+
+
+@pytest.mark.slow
+def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(project):
+    first = _kedro(["run", "--env", "tiny"], cwd=project)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    second = _kedro(["run", "--env", "tiny", "--pipelines", "tokenizer"], cwd=project)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+
+    # Versioned outputs: one version per run, nothing overwritten.
+    tok_versions = sorted(p.name for p in (project / "data/06_models/tokenizer").iterdir())
+    assert len(tok_versions) == 2
+    kept = next((project / "data/02_intermediate/filtered_documents.jsonl").iterdir())
+    assert (kept / "filtered_documents.jsonl").stat().st_size > 0
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(project / "data/06_models/tokenizer" / tok_versions[-1] / "tokenizer"))
+    assert tok.decode(tok("Москва")["input_ids"]) == "Москва"
+
+    # MLflow: one run per kedro run, with params, stage metrics and plot artifacts.
+    db = sqlite3.connect(project / "mlflow.db")
+    runs = db.execute("select run_uuid from runs order by start_time").fetchall()
+    assert len(runs) == 2
+    first_run = runs[0][0]
+    metrics = {k: v for k, v in db.execute("select key, value from metrics where run_uuid=?", (first_run,))}
+    params = {k: v for k, v in db.execute("select key, value from params where run_uuid=?", (first_run,))}
+    assert 0.0 <= metrics["data_filtering.precision"] <= 1.0
+    assert 0.0 <= metrics["data_filtering.recall"] <= 1.0
+    assert metrics["tokenizer.ru.bytes_per_token"] > 1.0
+    assert params["tokenizer.vocab_size"] == "600"
+    artifacts = [p.name for p in (project / "mlruns").rglob("*") if p.is_file()]
+    assert "filter_funnel.png" in artifacts and "tokenizer_stats.csv" in artifacts
