@@ -1,0 +1,42 @@
+"""Model architecture: `ModelConfig` → `transformers` LLaMA/Mixtral model, and the architecture calculator.
+
+`config` and `calculator` are torch-free; `build` imports torch/transformers only inside its functions, so
+importing this package from a pipeline definition stays cheap.
+"""
+
+from llm_lifecycle.modeling.build import build_model, cpu_experts_implementation, from_hf_config, to_hf_config
+from llm_lifecycle.modeling.calculator import (
+    ArchitectureReport,
+    ParameterCounts,
+    analyze,
+    kv_cache_bytes,
+    kv_cache_check,
+    parameter_counts,
+    report_table,
+)
+from llm_lifecycle.modeling.config import (
+    ModelConfig,
+    MoEConfig,
+    load_architecture,
+    tiny_config,
+    tiny_moe_config,
+)
+
+__all__ = [
+    "ArchitectureReport",
+    "ModelConfig",
+    "MoEConfig",
+    "ParameterCounts",
+    "analyze",
+    "build_model",
+    "cpu_experts_implementation",
+    "from_hf_config",
+    "kv_cache_bytes",
+    "kv_cache_check",
+    "load_architecture",
+    "parameter_counts",
+    "report_table",
+    "tiny_config",
+    "tiny_moe_config",
+    "to_hf_config",
+]
