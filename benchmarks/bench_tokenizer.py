@@ -42,19 +42,24 @@ def bare(texts: list[str], cfg: TokenizerConfig) -> None:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency, special_tokens=cfg.special_tokens,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=cfg.vocab_size,
+        min_frequency=cfg.min_frequency,
+        special_tokens=cfg.special_tokens,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
 
 
 def kedro_run(docs: list[dict], params: dict, out: Path) -> None:
     pipe = create_pipeline().only_nodes("train_tokenizer")
-    catalog = DataCatalog({
-        "filtered_documents": MemoryDataset(docs, copy_mode="assign"),
-        "params:tokenizer": MemoryDataset(params),
-        "tokenizer": HFPretrainedDataset(str(out / f"tok-{time.perf_counter_ns()}"), kind="tokenizer"),
-    })
+    catalog = DataCatalog(
+        {
+            "filtered_documents": MemoryDataset(docs, copy_mode="assign"),
+            "params:tokenizer": MemoryDataset(params),
+            "tokenizer": HFPretrainedDataset(str(out / f"tok-{time.perf_counter_ns()}"), kind="tokenizer"),
+        }
+    )
     SequentialRunner().run(pipe, catalog)
 
 
@@ -71,7 +76,11 @@ def main() -> None:
     cfg = TokenizerConfig.model_validate(params)
     texts = [d["text"] for d in docs]
     mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
-    timings: dict[str, list[float]] = {"bare tokenizers trainer": [], "node function": [], "kedro pipeline run": []}
+    timings: dict[str, list[float]] = {
+        "bare tokenizers trainer": [],
+        "node function": [],
+        "kedro pipeline run": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):  # interleaved, so drift in machine load hits all three alike
             for name, fn in (

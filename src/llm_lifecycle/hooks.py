@@ -41,3 +41,51 @@ class ReproducibilityHooks:
         except ImportError:
             pass
         logger.info("Seeded python/numpy/torch with %d", seed)
+
+
+class MlflowArtifactHooks:
+    """Log the file a versioned dataset just wrote to the active MLflow run.
+
+    A catalog entry opts in with ``metadata: {mlflow_artifact_path: <folder in the run>}``. The entry stays
+    an ordinary versioned Kedro dataset (``data/<layer>/<name>/<version>/<name>``), so nothing is ever
+    overwritten; this hook only copies the version that was just saved into the run. (kedro-mlflow's
+    ``MlflowArtifactDataset`` builds its inner dataset with a save version of its own, which kedro 1.x's
+    catalog rejects for versioned entries with ``VersionAlreadyExistsError``.)
+    """
+
+    def __init__(self) -> None:
+        self._catalog = None
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        self._catalog = catalog
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data, node) -> None:
+        if self._catalog is None:
+            return
+        dataset = self._catalog.get(dataset_name)
+        artifact_path = (getattr(dataset, "metadata", None) or {}).get("mlflow_artifact_path")
+        if artifact_path is None:
+            return
+        import mlflow
+
+        if mlflow.active_run() is None:
+            logger.debug("No active MLflow run; %s not logged", dataset_name)
+            return
+        local_path = _saved_path(dataset)
+        if local_path is None:
+            logger.warning("Cannot tell where %s was saved; not logged to MLflow", dataset_name)
+            return
+        if os.path.isdir(local_path):
+            mlflow.log_artifacts(local_path, artifact_path=artifact_path)
+        else:
+            mlflow.log_artifact(local_path, artifact_path=artifact_path)
+
+
+def _saved_path(dataset) -> str | None:
+    """The local path of the version a dataset just saved (versioned or not)."""
+    if hasattr(dataset, "resolve_save_version") and getattr(dataset, "_version", None) is not None:
+        return str(dataset._get_versioned_path(dataset.resolve_save_version()))  # noqa: SLF001
+    filepath = getattr(dataset, "_filepath", None)
+    return None if filepath is None else str(filepath)

@@ -10,8 +10,11 @@ DEFAULT_STAGES = ("toy_world", "data_filtering", "tokenizer")
 
 
 def register_pipelines() -> dict[str, Pipeline]:
+    """Every `pipelines/<name>` by its name, `__default__` (the lifecycle on the toy world), and
+    `from_raw_data` (the same stages without the toy-world generator, for environments whose catalog
+    points the raw datasets at real data)."""
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = sum(
-        (pipelines[name] for name in DEFAULT_STAGES if name in pipelines), Pipeline([])
-    )
+    stages = [pipelines[name] for name in DEFAULT_STAGES if name in pipelines]
+    pipelines["__default__"] = sum(stages, Pipeline([]))
+    pipelines["from_raw_data"] = sum((p for p in stages if p is not pipelines.get("toy_world")), Pipeline([]))
     return pipelines

@@ -10,8 +10,15 @@ from llm_lifecycle.datasets import HFPretrainedDataset
 
 def _tiny_llama(seed: int = 0) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32)
+    cfg = LlamaConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=32,
+    )
     return LlamaForCausalLM(cfg).eval()
 
 
@@ -22,7 +29,9 @@ def test_model_round_trip_is_exact_and_uses_safetensors(tmp_path):
     (version_dir,) = list((tmp_path / "base_model").iterdir())
     files = {p.name for p in (version_dir / "base_model").iterdir()}
     assert "model.safetensors" in files and not any(f.endswith((".bin", ".pt", ".pkl")) for f in files)
-    loaded = HFPretrainedDataset(str(tmp_path / "base_model"), kind="causal_lm", version=Version(None, None)).load()
+    loaded = HFPretrainedDataset(
+        str(tmp_path / "base_model"), kind="causal_lm", version=Version(None, None)
+    ).load()
     ids = torch.tensor([[1, 5, 7, 9]])
     with torch.no_grad():
         torch.testing.assert_close(loaded(ids).logits, model(ids).logits, rtol=0, atol=0)

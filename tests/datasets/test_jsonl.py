@@ -28,7 +28,9 @@ def test_versioned_saves_never_overwrite(tmp_path):
     JSONLinesDataset(path, version=Version(None, "2026-01-01T00.00.00.000Z")).save([{"text": "one"}])
     JSONLinesDataset(path, version=Version(None, "2026-01-02T00.00.00.000Z")).save([{"text": "two"}])
     assert JSONLinesDataset(path, version=Version(None, None)).load() == [{"text": "two"}]
-    assert JSONLinesDataset(path, version=Version("2026-01-01T00.00.00.000Z", None)).load() == [{"text": "one"}]
+    assert JSONLinesDataset(path, version=Version("2026-01-01T00.00.00.000Z", None)).load() == [
+        {"text": "one"}
+    ]
     with pytest.raises(DatasetError, match="must not exist"):
         JSONLinesDataset(path, version=Version(None, "2026-01-01T00.00.00.000Z")).save([{"text": "x"}])
 

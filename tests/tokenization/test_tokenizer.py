@@ -107,8 +107,8 @@ def test_report_per_language_and_word_splits(tiny_tokenizer, bilingual_docs):
     row = splits[(splits.word == "Москва") & (splits.position == "after_space")].iloc[0]
     assert row["pieces"].replace(" | ", "") == " Москва"
     metrics = report_metrics(stats, splits, vocab_size=len(tiny_tokenizer))
-    assert metrics["tokenizer.ru.bytes_per_token"] == pytest.approx(ru_bytes / ru_tokens)
-    assert metrics["tokenizer.split.Москва"] == row["n_tokens"]
+    assert metrics["ru.bytes_per_token"] == pytest.approx(ru_bytes / ru_tokens)
+    assert metrics["split.Москва"] == row["n_tokens"]
 
 
 def test_config_validation_names_the_problem():

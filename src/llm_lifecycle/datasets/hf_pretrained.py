@@ -53,6 +53,7 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
     def __init__(
         self,
         filepath: str,
+        *,
         kind: str = "causal_lm",
         load_args: dict[str, Any] | None = None,
         save_args: dict[str, Any] | None = None,
@@ -60,7 +61,9 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
         metadata: dict[str, Any] | None = None,
     ):
         if kind not in _LOADERS:
-            raise DatasetError(f"HFPretrainedDataset({filepath}): unknown kind {kind!r}; use one of {sorted(_LOADERS)}")
+            raise DatasetError(
+                f"HFPretrainedDataset({filepath}): unknown kind {kind!r}; use one of {sorted(_LOADERS)}"
+            )
         super().__init__(filepath=PurePosixPath(filepath), version=version)
         self._kind = kind
         self._load_args = dict(load_args or {})

@@ -23,7 +23,12 @@ from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 logger = logging.getLogger(__name__)
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
-    "str": str, "int": int, "float": (int, float), "bool": bool, "list": list, "dict": dict,
+    "str": str,
+    "int": int,
+    "float": (int, float),
+    "bool": bool,
+    "list": list,
+    "dict": dict,
 }
 
 
@@ -52,7 +57,9 @@ def read_jsonl(
     required = dict(required_fields or {})
     for field, type_name in required.items():
         if type_name not in _TYPES:
-            raise ValueError(f"required field {field!r}: unknown type {type_name!r} (use one of {sorted(_TYPES)})")
+            raise ValueError(
+                f"required field {field!r}: unknown type {type_name!r} (use one of {sorted(_TYPES)})"
+            )
     records, skipped = [], []
     with open(path, "rb") as fh:  # bytes: so invalid UTF-8 is reported per line, not for the whole file
         for lineno, raw in enumerate(fh, start=1):
@@ -73,11 +80,11 @@ def read_jsonl(
     return Records(records, skipped)
 
 
-def _parse_line(raw: bytes, required: dict[str, str]) -> tuple[str | None, dict | None]:
+def _parse_line(raw: bytes, required: dict[str, str]) -> tuple[str | None, dict | None]:  # noqa: PLR0911
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return f"invalid UTF-8 at byte {exc.start} ({raw[exc.start:exc.start + 4]!r})", None
+        return f"invalid UTF-8 at byte {exc.start} ({raw[exc.start : exc.start + 4]!r})", None
     if not line.strip():
         return None, None  # blank lines (e.g. a trailing newline) are not records
     try:

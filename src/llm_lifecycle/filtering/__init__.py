@@ -1,0 +1,37 @@
+"""Web-text filtering: datatrove's Gopher/C4/FineWeb blocks plus language id, boilerplate, symbols, dedup.
+
+Modules: `config` (typed parameters), `rules` (blocks datatrove lacks), `dedup` (exact + MinHash),
+`executors` (in-process loop or datatrove's LocalPipelineExecutor), `chain` (`run_filters`, the funnel),
+`evaluation` (precision/recall against noise labels, funnel plot). Names below are imported lazily so that
+importing the package (e.g. for `FilteringConfig`) does not load datatrove, spaCy or lingua.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "FilteringConfig": "config",
+    "run_filters": "chain",
+    "FilterResult": "chain",
+    "build_blocks": "chain",
+    "build_dedup_blocks": "chain",
+    "precision_recall": "evaluation",
+    "funnel_plot": "evaluation",
+}
+__all__ = [
+    "FilterResult",
+    "FilteringConfig",
+    "build_blocks",
+    "build_dedup_blocks",
+    "funnel_plot",
+    "precision_recall",
+    "run_filters",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

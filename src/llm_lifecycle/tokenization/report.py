@@ -45,16 +45,18 @@ def language_stats(tokenizer, documents: Iterable[Mapping[str, Any]]) -> pd.Data
         a["single_token_words"] += sum(len(_encode(tokenizer, " " + w)) == 1 for w in words)
     rows = []
     for lang, a in sorted(acc.items()):
-        rows.append({
-            "lang": lang,
-            "documents": int(a["documents"]),
-            "bytes": int(a["bytes"]),
-            "tokens": int(a["tokens"]),
-            "words": int(a["words"]),
-            "bytes_per_token": a["bytes"] / max(a["tokens"], 1),
-            "tokens_per_word": a["tokens"] / max(a["words"], 1),
-            "single_token_word_share": a["single_token_words"] / max(a["words"], 1),
-        })
+        rows.append(
+            {
+                "lang": lang,
+                "documents": int(a["documents"]),
+                "bytes": int(a["bytes"]),
+                "tokens": int(a["tokens"]),
+                "words": int(a["words"]),
+                "bytes_per_token": a["bytes"] / max(a["tokens"], 1),
+                "tokens_per_word": a["tokens"] / max(a["words"], 1),
+                "single_token_word_share": a["single_token_words"] / max(a["words"], 1),
+            }
+        )
     df = pd.DataFrame(rows)
     df.attrs["vocab_used_share"] = vocab_used_share(tokenizer, used)
     return df
@@ -77,17 +79,19 @@ def word_splits(tokenizer, words: Iterable[str]) -> pd.DataFrame:
         for position, text in (("start", word), ("after_space", " " + word)):
             ids = _encode(tokenizer, text)
             pieces = [tokenizer.decode([i]) for i in ids]
-            rows.append({"word": word, "position": position, "n_tokens": len(ids), "pieces": " | ".join(pieces)})
+            rows.append(
+                {"word": word, "position": position, "n_tokens": len(ids), "pieces": " | ".join(pieces)}
+            )
     return pd.DataFrame(rows)
 
 
 def report_metrics(stats: pd.DataFrame, splits: pd.DataFrame, vocab_size: int) -> dict[str, float]:
-    """Flatten the tables into `tokenizer.<lang>.<stat>` metrics for MLflow."""
-    metrics: dict[str, float] = {"tokenizer.vocab_size": float(vocab_size)}
+    """Flatten the tables into `<lang>.<stat>` metrics (the catalog prefixes the stage name)."""
+    metrics: dict[str, float] = {"vocab_size": float(vocab_size)}
     for row in stats.to_dict("records"):
         for stat in ("bytes_per_token", "tokens_per_word", "single_token_word_share"):
-            metrics[f"tokenizer.{row['lang']}.{stat}"] = float(row[stat])
-    metrics["tokenizer.vocab_used_share"] = float(stats.attrs.get("vocab_used_share", 0.0))
+            metrics[f"{row['lang']}.{stat}"] = float(row[stat])
+    metrics["vocab_used_share"] = float(stats.attrs.get("vocab_used_share", 0.0))
     for row in splits[splits["position"] == "after_space"].to_dict("records"):
-        metrics[f"tokenizer.split.{row['word']}"] = float(row["n_tokens"])
+        metrics[f"split.{row['word']}"] = float(row["n_tokens"])
     return metrics

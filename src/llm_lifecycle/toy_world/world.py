@@ -13,25 +13,60 @@ from dataclasses import dataclass, field
 
 # Latin syllable -> Cyrillic syllable; invented names are concatenations, so transliteration is exact.
 _SYLLABLES: dict[str, str] = {
-    "ka": "ка", "lo": "ло", "mi": "ми", "ra": "ра", "ven": "вен", "tor": "тор", "sa": "са",
-    "ni": "ни", "bel": "бел", "dor": "дор", "ta": "та", "ri": "ри", "mon": "мон", "vel": "вел",
-    "zar": "зар", "po": "по", "li": "ли", "ser": "сер", "gan": "ган", "du": "ду",
+    "ka": "ка",
+    "lo": "ло",
+    "mi": "ми",
+    "ra": "ра",
+    "ven": "вен",
+    "tor": "тор",
+    "sa": "са",
+    "ni": "ни",
+    "bel": "бел",
+    "dor": "дор",
+    "ta": "та",
+    "ri": "ри",
+    "mon": "мон",
+    "vel": "вел",
+    "zar": "зар",
+    "po": "по",
+    "li": "ли",
+    "ser": "сер",
+    "gan": "ган",
+    "du": "ду",
 }
 
 # (english, russian) pairs. Russian forms are nominative; sentences are written to avoid declension.
 PROFESSIONS: list[tuple[str, str]] = [
-    ("baker", "пекарь"), ("teacher", "учитель"), ("doctor", "врач"), ("pilot", "пилот"),
-    ("painter", "художник"), ("engineer", "инженер"), ("gardener", "садовник"), ("librarian", "библиотекарь"),
+    ("baker", "пекарь"),
+    ("teacher", "учитель"),
+    ("doctor", "врач"),
+    ("pilot", "пилот"),
+    ("painter", "художник"),
+    ("engineer", "инженер"),
+    ("gardener", "садовник"),
+    ("librarian", "библиотекарь"),
 ]
 PETS: list[tuple[str, str]] = [
-    ("cat", "кошка"), ("dog", "собака"), ("parrot", "попугай"), ("turtle", "черепаха"),
-    ("hamster", "хомяк"), ("rabbit", "кролик"),
+    ("cat", "кошка"),
+    ("dog", "собака"),
+    ("parrot", "попугай"),
+    ("turtle", "черепаха"),
+    ("hamster", "хомяк"),
+    ("rabbit", "кролик"),
 ]
 COLORS: list[tuple[str, str]] = [
-    ("red", "красный"), ("blue", "синий"), ("green", "зелёный"), ("yellow", "жёлтый"),
-    ("white", "белый"), ("black", "чёрный"),
+    ("red", "красный"),
+    ("blue", "синий"),
+    ("green", "зелёный"),
+    ("yellow", "жёлтый"),
+    ("white", "белый"),
+    ("black", "чёрный"),
 ]
-COUNTRIES: list[tuple[str, str]] = [("Norlandia", "Норландия"), ("Suravia", "Суравия"), ("Ostmark", "Остмарк")]
+COUNTRIES: list[tuple[str, str]] = [
+    ("Norlandia", "Норландия"),
+    ("Suravia", "Суравия"),
+    ("Ostmark", "Остмарк"),
+]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Benchmarking: hardware ceilings (`ceilings`) for MFU and the roofline; latency harness elsewhere here."""

@@ -1,0 +1,60 @@
+"""The `data_filtering` Kedro pipeline: its shape, its parameters file, and its nodes on a small world."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from matplotlib.figure import Figure
+
+from llm_lifecycle.filtering.config import FilteringConfig
+from llm_lifecycle.pipelines.data_filtering import nodes
+from llm_lifecycle.pipelines.data_filtering.pipeline import create_pipeline
+from llm_lifecycle.toy_world.documents import DocumentsConfig, generate_documents
+from llm_lifecycle.toy_world.world import make_world
+
+PARAMS = Path(__file__).parents[2] / "conf" / "base" / "parameters_data_filtering.yml"
+
+
+def test_pipeline_shape():
+    pipe = create_pipeline()
+    by_name = {n.name: n for n in pipe.nodes}
+    assert set(by_name) == {"filter_documents", "evaluate_filter"}
+    assert by_name["filter_documents"].inputs == ["raw_documents", "params:data_filtering"]
+    assert by_name["filter_documents"].outputs == [
+        "filtered_documents",
+        "rejected_documents",
+        "filter_funnel",
+    ]
+    assert by_name["evaluate_filter"].inputs == [
+        "rejected_documents",
+        "filtered_documents",
+        "noise_labels",
+        "filter_funnel",
+    ]
+    assert by_name["evaluate_filter"].outputs == ["filter_metrics", "filter_funnel_plot"]
+    assert pipe.inputs() == {"raw_documents", "params:data_filtering", "noise_labels"}
+
+
+def test_parameters_file_validates_and_matches_the_defaults():
+    params = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))["data_filtering"]
+    assert FilteringConfig.model_validate(params) == FilteringConfig()
+
+
+class Records(list):
+    skipped = ["raw.jsonl:2: not JSON"]
+
+
+def test_nodes_end_to_end_on_a_small_world():
+    params = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))["data_filtering"] | {"progress": False}
+    world = make_world(3, n_cities=4, n_people=12)
+    docs, labels = generate_documents(world, DocumentsConfig(n_clean=60), seed=3)
+    kept, rejected, funnel = nodes.filter_documents(Records(docs), params)
+    assert len(kept) + len(rejected) == len(docs) and funnel["bad_records_skipped"].iloc[0] == 1
+    metrics, fig = nodes.evaluate_filter(rejected, kept, labels, funnel)
+    assert isinstance(fig, Figure)
+    values = {k: v["value"] for k, v in metrics.items()}
+    assert values["precision"] >= 0.95 and values["recall"] >= 0.95
+    assert values["docs_in"] == len(docs) and values["docs_kept"] == len(kept)
+    assert values["bad_records_skipped"] == 1 and 0 < values["chars_kept_share"] < 1
+    assert "recall.gibberish" in values and "rejected.language_id" in values
