@@ -14,6 +14,7 @@ from llm_lifecycle.modeling import (
     kv_cache_bytes,
     kv_cache_check,
     load_architecture,
+    meta_numel,
     parameter_counts,
     report_table,
     tiny_config,
@@ -27,17 +28,6 @@ GIB = 1024**3
 
 def arch(name: str) -> ModelConfig:
     return load_architecture(ARCH_DIR / f"{name}.yml")
-
-
-def meta_numel(cfg: ModelConfig) -> int:
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from llm_lifecycle.modeling import to_hf_config
-
-    with torch.device("meta"):  # no memory: shapes only, cheap even for 47 B parameters
-        model = AutoModelForCausalLM.from_config(to_hf_config(cfg))
-    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,19 @@ TINY_PARAMS = {
         "instructions": {"n_sft": 20, "n_preference": 8, "n_mt_bench": 8},
     },
     "tokenizer": {"vocab_size": 600, "heldout_fraction": 0.2},
+    "pretraining": {
+        "model": {"hidden_size": 32, "n_layers": 2, "intermediate_size": 64, "max_position_embeddings": 64},
+        "train": {
+            "block_size": 64,
+            "batch_size": 8,
+            "max_steps": 20,
+            "eval_every": 10,
+            "checkpoint_every": 10,
+        },
+        "measure_ceiling": False,
+        "generation": {"max_new_tokens": 4},
+        "fact_eval": {"max_prompts": 20},
+    },
 }
 
 
@@ -127,5 +140,15 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(pr
     assert 0.0 <= metrics["data_filtering.recall"] <= 1.0
     assert metrics["tokenizer.ru.bytes_per_token"] > 1.0
     assert params["tokenizer.vocab_size"] == "600"
+    assert metrics["pretraining.val_loss"] < metrics["pretraining.data.uniform_cross_entropy"]
+    assert 0.0 <= metrics["pretraining.eval.accuracy"] <= 1.0
+    assert metrics["architecture.llama3_8b.params_total"] == 8_030_261_248
+    model_dir = next((project / "data/06_models/base_model").iterdir()) / "base_model"
+    assert (model_dir / "model.safetensors").exists() and (model_dir / "tokenizer.json").exists()
     artifacts = [p.name for p in (project / "mlruns").rglob("*") if p.is_file()]
-    assert "filter_funnel.png" in artifacts and "tokenizer_stats.csv" in artifacts
+    assert {
+        "filter_funnel.png",
+        "tokenizer_stats.csv",
+        "pretraining_loss.png",
+        "architecture_report.csv",
+    } <= set(artifacts)

@@ -82,13 +82,18 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
         return loader.from_pretrained(path, **self._load_args)
 
     def save(self, data: Any) -> None:
-        if not hasattr(data, "save_pretrained"):
-            raise DatasetError(f"{self}: cannot save {type(data).__name__}: it has no save_pretrained()")
+        # A tuple such as (model, tokenizer) is written into one directory: `from_pretrained` of the
+        # model and of the tokenizer, and `pipeline("text-generation", model=dir)`, all load it.
+        parts = data if isinstance(data, tuple) else (data,)
+        for part in parts:
+            if not hasattr(part, "save_pretrained"):
+                raise DatasetError(f"{self}: cannot save {type(part).__name__}: it has no save_pretrained()")
         target = Path(str(self._get_save_path()))
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
         try:
-            data.save_pretrained(str(tmp), **self._save_args)
+            for part in parts:
+                part.save_pretrained(str(tmp), **self._save_args)
             os.replace(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

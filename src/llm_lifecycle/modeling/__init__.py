@@ -4,7 +4,13 @@
 importing this package from a pipeline definition stays cheap.
 """
 
-from llm_lifecycle.modeling.build import build_model, cpu_experts_implementation, from_hf_config, to_hf_config
+from llm_lifecycle.modeling.build import (
+    build_model,
+    cpu_experts_implementation,
+    from_hf_config,
+    meta_numel,
+    to_hf_config,
+)
 from llm_lifecycle.modeling.calculator import (
     ArchitectureReport,
     ParameterCounts,
@@ -34,6 +40,7 @@ __all__ = [
     "kv_cache_bytes",
     "kv_cache_check",
     "load_architecture",
+    "meta_numel",
     "parameter_counts",
     "report_table",
     "tiny_config",

@@ -156,3 +156,16 @@ def build_model(
         # from_config honours `dtype` and runs the model's own init (normal(0, initializer_range)).
         model = AutoModelForCausalLM.from_config(hf_cfg, dtype=getattr(torch, dtype))
     return model
+
+
+def meta_numel(cfg: ModelConfig) -> int:
+    """Parameters of the `transformers` model for `cfg`, instantiated on the meta device (shapes only).
+
+    Costs no memory even for 47 B parameters; the architecture report checks the calculator against it.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(to_hf_config(cfg, experts_implementation=None))
+    return sum(p.numel() for p in model.parameters())

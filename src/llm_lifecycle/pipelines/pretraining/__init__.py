@@ -1,0 +1,5 @@
+"""`pretraining` pipeline."""
+
+from llm_lifecycle.pipelines.pretraining.pipeline import create_pipeline  # find_pipelines looks here
+
+__all__ = ["create_pipeline"]
