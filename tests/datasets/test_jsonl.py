@@ -6,7 +6,7 @@ import pytest
 from kedro.io.core import DatasetError, Version
 
 from llm_lifecycle.datasets import JSONLinesDataset
-from llm_lifecycle.datasets.jsonl import BadRecordError, read_jsonl
+from llm_lifecycle.datasets.jsonl import BadRecordError, read_jsonl, where
 
 TEXT = {"text": "str"}
 
@@ -88,3 +88,11 @@ def test_failed_save_leaves_previous_file_intact(tmp_path):
         ds.save(records())
     assert ds.load() == [{"text": "old"}]
     assert [p.name for p in tmp_path.iterdir()] == ["docs.jsonl"]  # no temp file left behind
+
+
+def test_records_know_their_file_and_line(tmp_path):
+    path = tmp_path / "conv.jsonl"
+    path.write_text('{"a": 1}\n\n{"a": 2}\n', encoding="utf-8")
+    records = read_jsonl(path)
+    assert records.where(1) == f"{path}:3"  # the blank line is not a record but still counts as a line
+    assert where([{"a": 1}], 0) == "record 0"

@@ -33,13 +33,36 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
 
 
 class Records(list):
-    """A list of records that remembers which input lines were skipped (and why)."""
+    """A list of records that remembers where each came from and which input lines were skipped (and why).
+
+    `where(i)` is "file:line" of record i, so a node that finds a record semantically wrong (an unknown
+    role, an empty conversation) can name the line just as the parser does for syntax errors.
+    """
 
     skipped: list[str]
 
-    def __init__(self, items: Iterable[dict] = (), skipped: list[str] | None = None):
+    def __init__(
+        self,
+        items: Iterable[dict] = (),
+        skipped: list[str] | None = None,
+        source: str | None = None,
+        lines: list[int] | None = None,
+    ):
         super().__init__(items)
         self.skipped = list(skipped or [])
+        self.source = source
+        self.lines = list(lines) if lines is not None else None
+
+    def where(self, index: int) -> str:
+        """`file:line` of record `index` when known, else `record <index>`."""
+        if self.source is not None and self.lines is not None and index < len(self.lines):
+            return f"{self.source}:{self.lines[index]}"
+        return f"record {index}"
+
+
+def where(records: Iterable[Any], index: int) -> str:
+    """`file:line` of record `index` of `records` if it is a `Records` list, else `record <index>`."""
+    return records.where(index) if isinstance(records, Records) else f"record {index}"
 
 
 class BadRecordError(DatasetError):
@@ -60,13 +83,14 @@ def read_jsonl(
             raise ValueError(
                 f"required field {field!r}: unknown type {type_name!r} (use one of {sorted(_TYPES)})"
             )
-    records, skipped = [], []
+    records, skipped, lines = [], [], []
     with open(path, "rb") as fh:  # bytes: so invalid UTF-8 is reported per line, not for the whole file
         for lineno, raw in enumerate(fh, start=1):
             problem, record = _parse_line(raw, required)
             if problem is None:
                 if record is not None:
                     records.append(record)
+                    lines.append(lineno)
                 continue
             where = f"{path}:{lineno}: {problem}"
             if on_bad_record == "raise":
@@ -77,7 +101,7 @@ def read_jsonl(
             skipped.append(where)
     if skipped:
         logger.warning("%s: skipped %d bad line(s), kept %d", path, len(skipped), len(records))
-    return Records(records, skipped)
+    return Records(records, skipped, source=str(path), lines=lines)
 
 
 def _parse_line(raw: bytes, required: dict[str, str]) -> tuple[str | None, dict | None]:  # noqa: PLR0911
