@@ -89,3 +89,68 @@ def _saved_path(dataset) -> str | None:
         return str(dataset._get_versioned_path(dataset.resolve_save_version()))  # noqa: SLF001
     filepath = getattr(dataset, "_filepath", None)
     return None if filepath is None else str(filepath)
+
+
+class MissingInputsHooks:
+    """Stop a run before any node starts when an input of the requested pipeline does not exist yet.
+
+    `kedro run --pipelines=dpo` on a fresh clone would otherwise fail deep inside the first node with a
+    dataset error (or, for a MemoryDataset, "has not been saved yet"). This names every missing dataset
+    and the registered pipeline(s) that produce it.
+    """
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        missing = [
+            name
+            for name in sorted(pipeline.inputs())
+            if not name.startswith("params:") and name != "parameters" and not _exists(catalog, name)
+        ]
+        if not missing:
+            return
+        registry = _all_stage_pipelines()
+        lines = []
+        for name in missing:
+            producers = sorted(
+                key for key, p in registry.items() if not key.startswith("__") and name in p.all_outputs()
+            )
+            hint = (
+                f"produced by pipeline {', '.join(repr(p) for p in producers)}"
+                f" (kedro run --pipelines={producers[0]})"
+                if producers
+                else "no registered pipeline produces it: check the catalog entry's path"
+            )
+            lines.append(f"  - {name!r}: {hint}")
+        raise MissingInputError(
+            "cannot start: the pipeline needs input(s) that do not exist yet:\n"
+            + "\n".join(lines)
+            + "\nRun the producing pipeline first, or the whole lifecycle with `kedro run`."
+        )
+
+
+def _all_stage_pipelines() -> dict:
+    """Every `llm_lifecycle.pipelines.<name>` pipeline. (`kedro run --pipelines=x` loads only x into
+    Kedro's registry, so the registry cannot tell which other pipeline produces a dataset.)"""
+    import importlib
+    import pkgutil
+
+    import llm_lifecycle.pipelines as package
+
+    found = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if hasattr(module, "create_pipeline"):
+            found[info.name] = module.create_pipeline()
+    return found
+
+
+class MissingInputError(RuntimeError):
+    """An input dataset of the requested pipeline does not exist yet."""
+
+
+def _exists(catalog, name: str) -> bool:
+    try:
+        return bool(catalog.exists(name))
+    except Exception:  # noqa: BLE001 - a dataset that cannot even be checked is reported as missing
+        logger.debug("exists() failed for %s", name, exc_info=True)
+        return False

@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from llm_lifecycle.hooks import MlflowArtifactHooks, ReproducibilityHooks
+from llm_lifecycle.hooks import MissingInputsHooks, MlflowArtifactHooks, ReproducibilityHooks
 
-HOOKS = (ReproducibilityHooks(), MlflowArtifactHooks())
+HOOKS = (MissingInputsHooks(), ReproducibilityHooks(), MlflowArtifactHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -152,3 +152,12 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(pr
         "pretraining_loss.png",
         "architecture_report.csv",
     } <= set(artifacts)
+
+
+def test_a_stage_whose_inputs_do_not_exist_stops_before_any_work(project):
+    result = _kedro(["run", "--env", "tiny", "--pipelines", "pretraining"], cwd=project, timeout=120)
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "'tokenizer': produced by pipeline 'tokenizer'" in out
+    assert "'filtered_documents': produced by pipeline 'data_filtering'" in out
+    assert not (project / "data/08_reporting").exists() or not any((project / "data/08_reporting").iterdir())
