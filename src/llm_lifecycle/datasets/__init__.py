@@ -1,6 +1,7 @@
-"""Project-owned Kedro datasets: strict JSON Lines and versioned `save_pretrained` directories."""
+"""Project-owned Kedro datasets: strict JSON Lines, versioned `save_pretrained` directories, chat clients."""
 
+from llm_lifecycle.datasets.chat_client import ChatClientDataset
 from llm_lifecycle.datasets.hf_pretrained import HFPretrainedDataset
 from llm_lifecycle.datasets.jsonl import JSONLinesDataset, Records
 
-__all__ = ["HFPretrainedDataset", "JSONLinesDataset", "Records"]
+__all__ = ["ChatClientDataset", "HFPretrainedDataset", "JSONLinesDataset", "Records"]

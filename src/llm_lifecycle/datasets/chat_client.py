@@ -1,0 +1,62 @@
+"""A catalog entry that yields a chat backend: where the teacher (or judge) lives and its credentials.
+
+Kedro gives credentials (`conf/local/credentials.yml`) to datasets, never to nodes or parameters, so the
+OpenAI-compatible client is built here, at load time, with the key passed straight into the client (never
+stored on this dataset, never in `_describe`, so it cannot reach logs or MLflow). The embedded default
+uses an offline backend instead, named by a string the node understands:
+
+    teacher_backend:                        # conf/base: the toy world's reference answers
+      type: llm_lifecycle.datasets.ChatClientDataset
+      backend: reference
+
+    teacher_backend:                        # conf/llama3_8b: GPT-4 (or vLLM, llama.cpp: any base_url)
+      type: llm_lifecycle.datasets.ChatClientDataset
+      backend: openai
+      client: {base_url: https://api.openai.com/v1, model: gpt-4-0613, cache_dir: data/03_primary/llm_cache}
+      credentials: openai                   # credentials.yml: openai: {api_key: ...}; or OPENAI_API_KEY
+
+Loading is cheap and makes no request; the client connects when the node first asks a question.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.io.core import AbstractDataset, DatasetError
+
+OFFLINE_BACKENDS = ("reference", "verifier")
+
+
+class ChatClientDataset(AbstractDataset[None, Any]):
+    """Load-only: an `OpenAICompatClient` (backend `openai`) or the name of an offline backend."""
+
+    def __init__(
+        self,
+        backend: str,
+        client: dict[str, Any] | None = None,
+        credentials: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        if backend != "openai" and backend not in OFFLINE_BACKENDS:
+            raise DatasetError(
+                f"ChatClientDataset: unknown backend {backend!r}; use 'openai' or {OFFLINE_BACKENDS}"
+            )
+        if backend == "openai" and not client:
+            raise DatasetError("ChatClientDataset: backend 'openai' needs `client: {base_url, model, ...}`")
+        self._backend = backend
+        self._client = dict(client or {})
+        self._credentials = credentials  # handed to the client at load; never described or logged
+        self.metadata = metadata
+
+    def load(self) -> Any:
+        if self._backend != "openai":
+            return self._backend
+        from llm_lifecycle.llm_clients import OpenAICompatClient
+
+        return OpenAICompatClient(self._client, credentials=self._credentials)
+
+    def save(self, data: None) -> None:
+        raise DatasetError("ChatClientDataset is read-only")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"backend": self._backend, "client": self._client}  # no credentials

@@ -1,0 +1,32 @@
+"""Chat backends: the `ChatBackend` protocol and an OpenAI-compatible HTTP client with retries and a cache."""
+
+from llm_lifecycle.llm_clients.base import ChatBackend, Conversation, Message
+from llm_lifecycle.llm_clients.local_hf import GenerationSettings, HFChatBackend
+from llm_lifecycle.llm_clients.openai_compat import (
+    LLMBatchError,
+    LLMClientError,
+    LLMConnectionError,
+    LLMHTTPError,
+    LLMResponseError,
+    OpenAIClientConfig,
+    OpenAICompatClient,
+    parse_retry_after,
+    request_cache_key,
+)
+
+__all__ = [
+    "ChatBackend",
+    "Conversation",
+    "GenerationSettings",
+    "HFChatBackend",
+    "LLMBatchError",
+    "LLMClientError",
+    "LLMConnectionError",
+    "LLMHTTPError",
+    "LLMResponseError",
+    "Message",
+    "OpenAIClientConfig",
+    "OpenAICompatClient",
+    "parse_retry_after",
+    "request_cache_key",
+]

@@ -1,0 +1,566 @@
+"""Client for any OpenAI-compatible chat endpoint: `POST {base_url}/chat/completions`.
+
+Works against the OpenAI API (GPT-4 as MT-Bench judge or preference teacher), a vLLM server
+(`vllm serve ... --port 8000` -> `base_url: http://localhost:8000/v1`) and the llama.cpp server. As in
+the `openai` SDK, `base_url` ends at the API version (`.../v1`); the client appends `/chat/completions`.
+
+Why plain `httpx` and not the `openai` SDK: the SDK is not installed here and would be a new
+dependency, and what this project needs from it is one POST. Owning that POST keeps every behaviour the
+pipelines depend on visible and testable in one file: which failures are retried and how long to wait
+(exponential backoff with jitter, `Retry-After` in seconds or as an HTTP date), what counts as a
+garbage reply, what goes into the cache key, and that the API key reaches nothing but the
+`Authorization` header. `httpx` gives per-request timeouts, a thread-safe connection pool and typed
+transport errors (timeout vs refused connection); `requests` would also do, but has no default
+timeout and its pool needs more care across threads.
+
+Behaviour in short:
+
+* `complete(messages)` -> reply text; `complete_many(conversations)` -> replies in the order given,
+  with at most `max_concurrency` requests in flight (a thread pool plus a semaphore, so the limit
+  also holds when several threads share one client).
+* Retried (up to `max_retries` times): HTTP 408, 409, 429 and 5xx, timeouts, connection errors, and
+  "garbage" (a 2xx body that is not JSON or lacks a string `choices[0].message.content`). The wait
+  before retry k is `min(backoff_max_s, backoff_base_s * 2**(k-1))` scaled by a random factor in
+  [0.5, 1] ("equal jitter", so many clients do not retry in lockstep); a `Retry-After` (or OpenAI's
+  `retry-after-ms`) header raises the wait to at least what the server asked for, capped by
+  `max_retry_after_s`. Other statuses (400, 401, 403, 404, 422, ...) raise `LLMHTTPError` at once with
+  the status and the server's own message.
+* Cache (`cache_dir`, off when None): one JSON file per request, named by the sha256 of a canonical
+  JSON of (base_url, model, messages, every sampling parameter); written to a temporary file and
+  renamed, so a killed run never leaves half an entry. Only successful replies are cached, so a rerun
+  asks the server again exactly for what failed, and a rerun of a finished batch makes no HTTP call.
+  With the cache on, identical requests in one batch are sent once.
+* The API key comes from `credentials["api_key"]` (Kedro's `conf/local/credentials.yml`) or from the
+  environment variable named by `api_key_env`. It is held as a `SecretStr` outside the config, sent
+  only in the `Authorization` header and scrubbed from any server text that ends up in an exception
+  or a log line; it is not part of the cache key or of the cached files. No key at all is allowed
+  (local vLLM / llama.cpp servers usually need none); the request then has no `Authorization` header.
+* `stats` counts prompts, cache hits/misses, HTTP calls, retries, errors and tokens, for MLflow.
+
+Saiga's roles are mapped on the way out (`bot` -> `assistant`, `human` -> `user`), since OpenAI-style
+servers reject unknown roles.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import logging
+import os
+import random
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from llm_lifecycle.llm_clients.base import Conversation
+
+logger = logging.getLogger(__name__)
+
+CACHE_FORMAT_VERSION = 1
+RETRYABLE_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
+# Request fields the client owns; `extra_params` may not set them.
+_RESERVED_PARAMS = frozenset({"model", "messages", "temperature", "max_tokens", "stream", "n"})
+_ROLE_ALIASES = {"bot": "assistant", "human": "user", "gpt": "assistant"}
+_SNIPPET_CHARS = 300
+
+
+class OpenAIClientConfig(BaseModel):
+    """Where to send requests and how to behave; holds no secret (the key comes from `credentials`/env).
+
+    `extra_params` are sent as-is in every request body (`seed`, `top_p`, `stop`, `frequency_penalty`,
+    vLLM's `top_k`, ...) and are part of the cache key.
+    """
+
+    # hide_input_in_errors: a misplaced `api_key: sk-...` in YAML must not be echoed by the error.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    base_url: str = "https://api.openai.com/v1"
+    model: str = Field(min_length=1)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(1024, ge=1)
+    timeout_s: float = Field(60.0, gt=0.0)
+    max_retries: int = Field(5, ge=0)
+    backoff_base_s: float = Field(1.0, ge=0.0)
+    backoff_max_s: float = Field(60.0, ge=0.0)
+    max_retry_after_s: float = Field(300.0, ge=0.0)
+    max_concurrency: int = Field(4, ge=1)
+    cache_dir: Path | None = None
+    api_key_env: str | None = "OPENAI_API_KEY"
+    extra_params: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = None  # backend name in reports; default "openai:<model>"
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        if value.endswith("/chat/completions"):
+            raise ValueError("base_url is the API root (e.g. http://host:8000/v1), without /chat/completions")
+        return value
+
+    @field_validator("extra_params")
+    @classmethod
+    def _check_extra_params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        clash = sorted(_RESERVED_PARAMS & value.keys())
+        if clash:
+            raise ValueError(f"extra_params may not set {clash}: use the config fields (no streaming, n=1)")
+        json.dumps(value)  # must be JSON-serialisable: it goes into the body and the cache key
+        return value
+
+
+class LLMClientError(RuntimeError):
+    """A chat request failed for good. `status` is the last HTTP status (None: no HTTP reply)."""
+
+    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+        self.attempts = attempts
+
+
+class LLMHTTPError(LLMClientError):
+    """The server answered with an error status (non-retryable, or retryable until retries ran out)."""
+
+
+class LLMResponseError(LLMClientError):
+    """The server answered 2xx with a body that is not a chat completion, on every attempt."""
+
+
+class LLMConnectionError(LLMClientError):
+    """Timeouts or connection errors on every attempt."""
+
+
+class LLMBatchError(LLMClientError):
+    """Some requests of a `complete_many` batch failed; `errors` maps prompt index -> its error.
+
+    The successful replies of the batch are cached (when the cache is on), so a rerun only asks again
+    for the failed ones.
+    """
+
+    def __init__(self, message: str, errors: dict[int, LLMClientError]) -> None:
+        first = errors[min(errors)]
+        super().__init__(message, status=first.status, attempts=first.attempts)
+        self.errors = errors
+
+
+def canonical_json(obj: Any) -> str:
+    """The one JSON spelling of `obj` (sorted keys, no spaces, UTF-8 kept): stable across runs."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def request_cache_key(base_url: str, body: Mapping[str, Any]) -> str:
+    """sha256 of the endpoint and the full request body (model, messages, sampling params); never the key."""
+    blob = canonical_json({"v": CACHE_FORMAT_VERSION, "base_url": base_url, "body": dict(body)})
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Seconds the server asks us to wait: `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is always GMT
+        when = when.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def normalise_messages(messages: Conversation) -> list[dict[str, str]]:
+    """Plain `{"role", "content"}` dicts with OpenAI role names (Saiga's `bot` -> `assistant`)."""
+    out = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping) or "role" not in message or "content" not in message:
+            raise ValueError(f"message {i} must be a mapping with 'role' and 'content'")
+        role = str(message["role"])
+        out.append({"role": _ROLE_ALIASES.get(role, role), "content": str(message["content"])})
+    if not out:
+        raise ValueError("a conversation needs at least one message")
+    return out
+
+
+class _Attempt:
+    """Outcome of one failed attempt: which error to raise if it was the last, and the server's wish."""
+
+    __slots__ = ("error_cls", "detail", "status", "retry_after")
+
+    def __init__(
+        self,
+        error_cls: type[LLMClientError],
+        detail: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.error_cls = error_cls
+        self.detail = detail
+        self.status = status
+        self.retry_after = retry_after
+
+
+class OpenAICompatClient:
+    """Chat client for an OpenAI-compatible endpoint; implements `ChatBackend`. Thread-safe.
+
+    `OpenAICompatClient(config, credentials=None)`: `config` is an `OpenAIClientConfig` or a mapping
+    (a Kedro `params:` entry); `credentials` is a mapping with `api_key` (a `credentials.yml` entry).
+    Use as a context manager, or call `close()`, to release the connection pool.
+    """
+
+    def __init__(
+        self, config: OpenAIClientConfig | Mapping[str, Any], credentials: Mapping[str, Any] | None = None
+    ) -> None:
+        self.config = config if isinstance(config, OpenAIClientConfig) else OpenAIClientConfig(**config)
+        self.name = self.config.name or f"openai:{self.config.model}"
+        self._api_key = _resolve_api_key(self.config, credentials)
+        self._url = f"{self.config.base_url}/chat/completions"
+        self._slots = threading.BoundedSemaphore(self.config.max_concurrency)
+        self._stats_lock = threading.Lock()
+        self._stats: dict[str, float] = {}
+        self.reset_stats()
+        self._rng = random.Random()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._api_key is not None:
+            headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
+        n = self.config.max_concurrency
+        self._http = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(self.config.timeout_s),
+            limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
+        )
+        if self.config.cache_dir is not None:
+            Path(self.config.cache_dir).mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ public API
+    def complete(
+        self, messages: Conversation, *, temperature: float | None = None, max_tokens: int | None = None
+    ) -> str:
+        """The reply to one conversation. Raises `LLMClientError` (a subclass) when it finally fails."""
+        body = self._body(messages, temperature, max_tokens)
+        key = request_cache_key(self.config.base_url, body)
+        self._bump("requests")
+        cached = self._cache_get(key)
+        if cached is not None:
+            self._bump("cache_hits")
+            return cached
+        if self.config.cache_dir is not None:
+            self._bump("cache_misses")
+        return self._fetch_and_store(key, body)
+
+    def complete_many(
+        self,
+        conversations: Sequence[Conversation],
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> list[str]:
+        """One reply per conversation, in order; `temperature`/`max_tokens` override the config for this call.
+
+        All requests run to completion (so every success is cached) before a failure is raised as
+        `LLMBatchError`, which lists every failed index.
+        """
+        bodies = [self._body(c, temperature, max_tokens) for c in conversations]
+        keys = [request_cache_key(self.config.base_url, b) for b in bodies]
+        replies: list[str | None] = [None] * len(bodies)
+        pending: dict[str, list[int]] = {}  # job id -> prompt indices it answers
+        caching = self.config.cache_dir is not None
+        for i, key in enumerate(keys):
+            self._bump("requests")
+            cached = self._cache_get(key)
+            if cached is not None:
+                self._bump("cache_hits")
+                replies[i] = cached
+            elif caching and key in pending:  # same request twice in one batch: send it once
+                self._bump("cache_hits")
+                pending[key].append(i)
+            else:
+                if caching:
+                    self._bump("cache_misses")
+                pending[key if caching else f"{i}:{key}"] = [i]
+
+        jobs = list(pending.values())
+        errors: dict[int, LLMClientError] = {}
+        if jobs:
+            workers = min(self.config.max_concurrency, len(jobs))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm-client") as pool:
+                futures = [pool.submit(self._fetch_and_store, keys[idx[0]], bodies[idx[0]]) for idx in jobs]
+                for indices, future in zip(jobs, futures, strict=True):
+                    try:
+                        reply = future.result()
+                    except LLMClientError as exc:
+                        for i in indices:
+                            errors[i] = exc
+                        continue
+                    for i in indices:
+                        replies[i] = reply
+        s = self.stats
+        logger.info(
+            "%s: %d prompts, %d cache hits, %d HTTP calls, %d retries, %d failed",
+            self.name,
+            len(bodies),
+            s["cache_hits"],
+            s["http_calls"],
+            s["retries"],
+            len(errors),
+        )
+        if errors:
+            first = min(errors)
+            raise LLMBatchError(
+                f"{len(errors)} of {len(bodies)} chat requests failed "
+                f"(indices {sorted(errors)[:10]}{'...' if len(errors) > 10 else ''}); "
+                f"first, #{first}: {errors[first]}",
+                errors,
+            )
+        return [r for r in replies if r is not None]
+
+    @property
+    def stats(self) -> dict[str, float]:
+        """A snapshot of the counters: requests (prompts asked), cache_hits, cache_misses, http_calls,
+        retries, retry_after_waits, timeouts, garbage, errors (prompts that failed for good),
+        wait_s (seconds slept before retries), prompt_tokens, completion_tokens (from `usage`)."""
+        with self._stats_lock:
+            return dict(self._stats)
+
+    def reset_stats(self) -> None:
+        with self._stats_lock:
+            self._stats = dict.fromkeys(
+                (
+                    "requests",
+                    "cache_hits",
+                    "cache_misses",
+                    "http_calls",
+                    "retries",
+                    "retry_after_waits",
+                    "timeouts",
+                    "garbage",
+                    "errors",
+                    "prompt_tokens",
+                    "completion_tokens",
+                ),
+                0,
+            )
+            self._stats["wait_s"] = 0.0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> OpenAICompatClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key is not None else "none"
+        return f"OpenAICompatClient(name={self.name!r}, base_url={self.config.base_url!r}, api_key={key})"
+
+    # ------------------------------------------------------------------ internals
+    def _body(
+        self, messages: Conversation, temperature: float | None, max_tokens: int | None
+    ) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            **cfg.extra_params,
+            "model": cfg.model,
+            "messages": normalise_messages(messages),
+            "temperature": cfg.temperature if temperature is None else float(temperature),
+            "max_tokens": cfg.max_tokens if max_tokens is None else int(max_tokens),
+        }
+
+    def _bump(self, counter: str, amount: float = 1) -> None:
+        with self._stats_lock:
+            self._stats[counter] += amount
+
+    def _redact(self, text: str) -> str:
+        if self._api_key is not None:
+            secret = self._api_key.get_secret_value()
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _fetch_and_store(self, key: str, body: dict[str, Any]) -> str:
+        try:
+            content, usage = self._post_with_retries(body)
+        except LLMClientError:
+            self._bump("errors")
+            raise
+        for field in ("prompt_tokens", "completion_tokens"):
+            value = usage.get(field)
+            if isinstance(value, int):
+                self._bump(field, value)
+        self._cache_put(key, body, content, usage)
+        return content
+
+    def _post_with_retries(self, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        cfg = self.config
+        attempts = cfg.max_retries + 1
+        failure: _Attempt | None = None
+        for attempt in range(1, attempts + 1):
+            outcome = self._attempt(body)
+            if isinstance(outcome, tuple):
+                return outcome
+            failure = outcome
+            if failure.error_cls is LLMHTTPError and failure.status not in RETRYABLE_STATUSES:
+                raise LLMHTTPError(
+                    f"HTTP {failure.status} from {self._url} (not retried): {failure.detail}",
+                    status=failure.status,
+                    attempts=attempt,
+                )
+            if attempt == attempts:
+                break
+            wait = min(cfg.backoff_max_s, cfg.backoff_base_s * 2 ** (attempt - 1))
+            wait *= self._rng.uniform(0.5, 1.0)
+            if failure.retry_after is not None:
+                self._bump("retry_after_waits")
+                wait = max(wait, min(failure.retry_after, cfg.max_retry_after_s))
+            self._bump("retries")
+            self._bump("wait_s", wait)
+            logger.warning(
+                "%s: attempt %d/%d failed (%s); retrying in %.2f s",
+                self.name,
+                attempt,
+                attempts,
+                failure.detail,
+                wait,
+            )
+            time.sleep(wait)
+        assert failure is not None
+        raise failure.error_cls(
+            f"{failure.detail} (from {self._url}; gave up after {attempts} attempts)",
+            status=failure.status,
+            attempts=attempts,
+        )
+
+    def _attempt(self, body: dict[str, Any]) -> tuple[str, dict[str, Any]] | _Attempt:
+        """One POST: the (content, usage) of a good reply, or what went wrong."""
+        try:
+            with self._slots:
+                self._bump("http_calls")
+                response = self._http.post(self._url, json=body)
+        except httpx.TimeoutException as exc:
+            self._bump("timeouts")
+            detail = f"timeout after {self.config.timeout_s} s ({type(exc).__name__})"
+            return _Attempt(LLMConnectionError, detail)
+        except httpx.TransportError as exc:
+            detail = f"connection error: {type(exc).__name__}: {self._redact(str(exc))}"
+            return _Attempt(LLMConnectionError, detail)
+
+        status = response.status_code
+        if not 200 <= status < 300:
+            detail = f"HTTP {status}: {self._redact(_server_message(response))}"
+            retry_after = parse_retry_after(response.headers)
+            return _Attempt(LLMHTTPError, detail, status=status, retry_after=retry_after)
+        try:
+            data = response.json()
+        except ValueError:
+            self._bump("garbage")
+            snippet = self._redact(response.text[:_SNIPPET_CHARS])
+            return _Attempt(LLMResponseError, f"reply is not valid JSON: {snippet!r}", status=status)
+        try:
+            content = data["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            content = None
+        if not isinstance(content, str):
+            self._bump("garbage")
+            snippet = self._redact(canonical_json(data)[:_SNIPPET_CHARS])
+            detail = f"reply lacks choices[0].message.content: {snippet}"
+            return _Attempt(LLMResponseError, detail, status=status)
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        logger.debug("%s: HTTP %d, %d chars", self.name, status, len(content))
+        return content, usage
+
+    def _cache_path(self, key: str) -> Path:
+        assert self.config.cache_dir is not None
+        return Path(self.config.cache_dir) / key[:2] / f"{key}.json"
+
+    def _cache_get(self, key: str) -> str | None:
+        if self.config.cache_dir is None:
+            return None
+        path = self._cache_path(key)
+        if not path.is_file():
+            return None
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+            content = entry["content"]
+            if entry.get("key") != key or not isinstance(content, str):
+                raise ValueError("entry does not match its key")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("%s: ignoring unreadable cache entry %s (%s)", self.name, path, exc)
+            return None
+        return content
+
+    def _cache_put(self, key: str, body: dict[str, Any], content: str, usage: dict[str, Any]) -> None:
+        if self.config.cache_dir is None:
+            return
+        path = self._cache_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        entry = {
+            "v": CACHE_FORMAT_VERSION,
+            "key": key,
+            "base_url": self.config.base_url,
+            "request": body,
+            "content": content,
+            "usage": usage,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(entry, fh, ensure_ascii=False, indent=1)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _resolve_api_key(config: OpenAIClientConfig, credentials: Mapping[str, Any] | None) -> SecretStr | None:
+    """`credentials["api_key"]` first, then the `api_key_env` variable, else None (no auth header)."""
+    if credentials:
+        if "api_key" not in credentials:
+            raise ValueError(f"credentials have no 'api_key' entry (entries: {sorted(credentials)})")
+        key = credentials["api_key"]
+        key = key.get_secret_value() if isinstance(key, SecretStr) else str(key)
+        if key.strip():
+            return SecretStr(key.strip())
+    if config.api_key_env:
+        key = os.environ.get(config.api_key_env, "").strip()
+        if key:
+            return SecretStr(key)
+    return None
+
+
+def _server_message(response: httpx.Response) -> str:
+    """The server's own error text: OpenAI `{"error": {"message"}}`, vLLM `{"message"}`, or the raw body."""
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:_SNIPPET_CHARS].strip() or response.reason_phrase
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:_SNIPPET_CHARS]
+        for field in ("error", "message", "detail"):
+            if isinstance(data.get(field), str) and data[field]:
+                return data[field][:_SNIPPET_CHARS]
+    return canonical_json(data)[:_SNIPPET_CHARS]

@@ -1,0 +1,150 @@
+"""Synthetic preference pairs: a strong teacher writes the chosen answer, the SFT model the rejected one.
+
+Design (the course assignment's part 2, as Saiga's DPO data was built): for every prompt (a Saiga
+conversation ending on a user turn) two answers are produced by two `ChatBackend`s, both answering the
+same conversations in the same order:
+
+- the teacher (`chosen`): an OpenAI-compatible server (GPT-4, vLLM, llama.cpp) at real scale, or, on the
+  embedded toy world, `ReferenceTeacher`, which answers with the prompt's known correct answer;
+- the student (`rejected`): the SFT model itself, sampled (temperature/top-p from parameters), i.e. what
+  the policy currently does. DPO then moves probability from the student's habits to the teacher's.
+
+Pair hygiene (counts of each drop are reported as metrics, nothing is dropped silently):
+- `empty`: either answer is empty after stripping;
+- `identical`: chosen == rejected after whitespace normalisation: no preference signal;
+- `length_ratio`: max(len)/min(len) in characters above `max_length_ratio` (Saiga used 2.08): DPO is
+  known to learn "longer is better" from such pairs (length exploitation, Park et al. 2024).
+
+Output: TRL's conversational preference format `{"prompt": [...], "chosen": [{"role": "assistant", ...}],
+"rejected": [...]}` plus `prompt_id`, `lang`, `category` and both backends' names for traceability.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llm_lifecycle.training.conversations import normalise_messages
+
+logger = logging.getLogger(__name__)
+
+
+class Backend(Protocol):
+    """What this module needs of a chat backend (see `llm_lifecycle.llm_clients`)."""
+
+    name: str
+
+    def complete_many(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> list[str]: ...
+
+
+class PairHygiene(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_length_ratio: float | None = Field(2.08, gt=1, description="None: keep any length ratio")
+    drop_identical: bool = True
+
+
+def conversation_key(messages: Sequence[Mapping[str, Any]]) -> str:
+    """Canonical JSON of a conversation with normalised roles: the same prompt maps to the same key."""
+    return json.dumps(normalise_messages(messages), ensure_ascii=False, sort_keys=True)
+
+
+class ReferenceTeacher:
+    """Offline teacher for the toy world: answers each prompt with its known correct answer (`reference`).
+
+    It refuses a conversation it has no reference for rather than inventing an answer.
+    """
+
+    name = "reference"
+
+    def __init__(self, prompts: Sequence[Mapping[str, Any]], field: str = "reference"):
+        self._answers = {conversation_key(p["messages"]): str(p[field]) for p in prompts if field in p}
+
+    def complete_many(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> list[str]:
+        out = []
+        for i, conv in enumerate(conversations):
+            key = conversation_key(conv)
+            if key not in self._answers:
+                raise KeyError(f"reference teacher: no reference for conversation {i} ({key[:120]}...)")
+            out.append(self._answers[key])
+        return out
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+def pair_problem(chosen: str, rejected: str, cfg: PairHygiene) -> str | None:
+    """Why a (chosen, rejected) pair is dropped, or None to keep it."""
+    if not chosen.strip() or not rejected.strip():
+        return "empty"
+    if cfg.drop_identical and _normalised(chosen) == _normalised(rejected):
+        return "identical"
+    if cfg.max_length_ratio is not None:
+        a, b = len(chosen.strip()), len(rejected.strip())
+        if max(a, b) / min(a, b) > cfg.max_length_ratio:
+            return "length_ratio"
+    return None
+
+
+def build_pairs(
+    prompts: Sequence[Mapping[str, Any]],
+    chosen: Sequence[str],
+    rejected: Sequence[str],
+    cfg: PairHygiene,
+    *,
+    teacher: str = "",
+    student: str = "",
+) -> tuple[list[dict], dict[str, int]]:
+    """Pairs in TRL's conversational format and counts: prompts, kept, dropped_<reason>."""
+    if not len(prompts) == len(chosen) == len(rejected):
+        raise ValueError(
+            f"{len(prompts)} prompts but {len(chosen)} chosen and {len(rejected)} rejected answers"
+        )
+    pairs, dropped = [], Counter()
+    for prompt, good, bad in zip(prompts, chosen, rejected, strict=True):
+        problem = pair_problem(good, bad, cfg)
+        if problem is not None:
+            dropped[problem] += 1
+            continue
+        pairs.append(
+            {
+                "prompt": normalise_messages(prompt["messages"]),
+                "chosen": [{"role": "assistant", "content": good.strip()}],
+                "rejected": [{"role": "assistant", "content": bad.strip()}],
+                "prompt_id": str(prompt.get("prompt_id", "")),
+                "lang": str(prompt.get("lang", "")),
+                "category": str(prompt.get("category", "")),
+                "teacher": teacher,
+                "student": student,
+            }
+        )
+    report = {"prompts": len(prompts), "kept": len(pairs)}
+    report |= {
+        f"dropped_{reason}": dropped.get(reason, 0) for reason in ("empty", "identical", "length_ratio")
+    }
+    if dropped:
+        logger.warning("preference pairs: dropped %s of %d", dict(dropped), len(prompts))
+    return pairs, report
+
+
+def generate_pairs(
+    prompts: Sequence[Mapping[str, Any]], teacher: Backend, student: Backend, cfg: PairHygiene
+) -> tuple[list[dict], dict[str, int]]:
+    """Ask both backends the same conversations, then apply the hygiene rules."""
+    for i, p in enumerate(prompts):
+        messages = normalise_messages(p.get("messages") or [])
+        if not messages or messages[-1]["role"] != "user":
+            raise ValueError(f"preference prompt {i} ({p.get('prompt_id', '?')}): must end on a user turn")
+    conversations = [normalise_messages(p["messages"]) for p in prompts]
+    logger.info(
+        "preference pairs: %d prompts, teacher %s, student %s", len(prompts), teacher.name, student.name
+    )
+    chosen = teacher.complete_many(conversations)
+    rejected = student.complete_many(conversations)
+    return build_pairs(prompts, chosen, rejected, cfg, teacher=teacher.name, student=student.name)

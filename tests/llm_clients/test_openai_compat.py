@@ -1,0 +1,374 @@
+"""The OpenAI-compatible client against a local fake server with injected faults (no network, a few seconds).
+
+The fake server answers `POST /v1/chat/completions` with `"echo: <last message>"`. Faults are queued per
+prompt (the last message's content), so which request fails does not depend on thread scheduling.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from pydantic import ValidationError
+
+from llm_lifecycle.llm_clients import (
+    ChatBackend,
+    LLMBatchError,
+    LLMConnectionError,
+    LLMHTTPError,
+    LLMResponseError,
+    OpenAIClientConfig,
+    OpenAICompatClient,
+    parse_retry_after,
+    request_cache_key,
+)
+
+API_KEY = "sk-test-VERY-SECRET-0123456789abcdef"
+
+
+class FakeOpenAI:
+    """State shared with the handler threads: counters, received headers/bodies and fault queues."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls = 0
+        self.inflight = 0
+        self.max_inflight = 0
+        self.delay_s = 0.0  # every reply waits this long (to make requests overlap)
+        self.auth: list[str | None] = []
+        self.bodies: list[dict] = []
+        self.times: dict[str, list[float]] = defaultdict(list)
+        self.wall: dict[str, list[float]] = defaultdict(list)
+        self.faults: dict[str, list[dict]] = defaultdict(list)
+        self.base_url = ""
+
+    def fail(self, prompt: str, *faults: dict) -> None:
+        self.faults[prompt].extend(faults)
+
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length", 0))
+        body = json.loads(handler.rfile.read(length))
+        auth = handler.headers.get("Authorization")
+        prompt = body["messages"][-1]["content"]
+        with self.lock:
+            self.calls += 1
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+            self.auth.append(auth)
+            self.bodies.append(body)
+            self.times[prompt].append(time.monotonic())
+            self.wall[prompt].append(time.time())
+            fault = self.faults[prompt].pop(0) if self.faults[prompt] else None
+        try:
+            time.sleep(self.delay_s)
+            self._reply(handler, body, prompt, fault, auth)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout)
+        finally:
+            with self.lock:
+                self.inflight -= 1
+
+    def _reply(self, handler, body, prompt, fault, auth) -> None:
+        status, headers, payload = 200, {}, None
+        if fault is None:
+            payload = json.dumps(
+                {
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion",
+                    "model": body["model"],
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": f"echo: {prompt}"}}],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+                }
+            )
+        elif "sleep" in fault:
+            time.sleep(fault["sleep"])
+            return self._reply(handler, body, prompt, None, auth)
+        elif "garbage" in fault:
+            payload = fault["garbage"].replace("{AUTH}", str(auth))
+        else:
+            status = fault["status"]
+            headers = fault.get("headers", {})
+            message = fault.get("message", "boom").replace("{AUTH}", str(auth))
+            payload = json.dumps({"error": {"message": message, "type": "test_error"}})
+        data = payload.encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+
+
+@pytest.fixture
+def server():
+    fake = FakeOpenAI()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            if self.path != "/v1/chat/completions":
+                self.send_error(404)
+                return
+            fake.handle(self)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    httpd.block_on_close = False
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    fake.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    yield fake
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def make_client(server: FakeOpenAI, credentials=None, **overrides) -> OpenAICompatClient:
+    cfg = {
+        "base_url": server.base_url,
+        "model": "fake-gpt",
+        "timeout_s": 2.0,
+        "max_retries": 3,
+        "backoff_base_s": 0.01,
+        "backoff_max_s": 0.05,
+        "max_concurrency": 4,
+        "api_key_env": None,
+        **overrides,
+    }
+    return OpenAICompatClient(
+        cfg, credentials=credentials if credentials is not None else {"api_key": API_KEY}
+    )
+
+
+def convs(prompts: list[str]) -> list[list[dict]]:
+    return [[{"role": "system", "content": "be brief"}, {"role": "user", "content": p}] for p in prompts]
+
+
+def test_batch_keeps_order_and_survives_every_fault(server):
+    prompts = [f"p{i}" for i in range(12)]
+    server.fail("p1", {"status": 429, "headers": {"Retry-After": "0.2"}, "message": "rate limited"})
+    server.fail("p3", {"status": 500})
+    server.fail("p5", {"status": 503, "headers": {"Retry-After": "0.2"}})
+    server.fail("p7", {"garbage": "<html>502 Bad Gateway</html>"})
+    server.fail("p8", {"garbage": json.dumps({"choices": []})})
+    server.fail("p9", {"sleep": 1.0})  # beyond the client's timeout
+    server.fail("p10", {"status": 502}, {"status": 500})
+
+    with make_client(server, timeout_s=0.3) as client:
+        replies = client.complete_many(convs(prompts))
+        stats = client.stats
+
+    assert replies == [f"echo: {p}" for p in prompts]  # every prompt, in order
+    assert stats["retries"] == 8
+    assert stats["retry_after_waits"] == 2
+    assert stats["timeouts"] == 1
+    assert stats["garbage"] == 2
+    assert stats["errors"] == 0
+    assert stats["http_calls"] == 12 + 8 == server.calls
+    assert stats["completion_tokens"] == 2 * 12
+    for prompt in ("p1", "p5"):  # Retry-After: 0.2 honoured (measured at the server)
+        first, second = server.times[prompt]
+        assert second - first >= 0.2
+    assert set(server.auth) == {f"Bearer {API_KEY}"}  # the key reached the server, in the header
+
+
+def test_parse_retry_after_seconds_ms_and_http_date():
+    now = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    in_3s = format_datetime(now + timedelta(seconds=3), usegmt=True)
+    assert parse_retry_after({"retry-after": "0.2"}, now) == pytest.approx(0.2)
+    assert parse_retry_after({"retry-after": "7"}, now) == 7.0
+    assert parse_retry_after({"retry-after": in_3s}, now) == pytest.approx(3.0)
+    assert (
+        parse_retry_after({"retry-after": format_datetime(now - timedelta(seconds=9), usegmt=True)}, now) == 0
+    )
+    assert parse_retry_after({"retry-after-ms": "250", "retry-after": "9"}, now) == pytest.approx(0.25)
+    assert parse_retry_after({"retry-after": "soon"}, now) is None
+    assert parse_retry_after({}, now) is None
+
+
+def test_retry_after_as_http_date_is_honoured(server):
+    # An HTTP date has one-second resolution: ask for the next whole second; the retry must not come earlier.
+    when = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=1)
+    server.fail("d", {"status": 429, "headers": {"Retry-After": format_datetime(when, usegmt=True)}})
+    with make_client(server) as client:
+        assert client.complete(convs(["d"])[0]) == "echo: d"
+    assert server.wall["d"][1] >= when.timestamp() - 0.01  # retried only once the date had passed
+    assert client.stats["retry_after_waits"] == 1
+
+
+def test_second_run_is_served_from_cache(server, tmp_path):
+    prompts = [f"q{i}" for i in range(6)]
+    server.fail("q2", {"status": 500})
+    with make_client(server, cache_dir=tmp_path / "cache") as client:
+        first = client.complete_many(convs(prompts))
+    calls_after_first = server.calls
+    assert calls_after_first == 7
+    assert len(list((tmp_path / "cache").rglob("*.json"))) == 6
+    assert not list((tmp_path / "cache").rglob("*.tmp"))  # atomic writes leave no temp files
+
+    with make_client(server, cache_dir=tmp_path / "cache") as client:
+        second = client.complete_many(convs(prompts))
+        single = client.complete(convs(["q4"])[0])
+        stats = client.stats
+    assert second == first and single == "echo: q4"
+    assert server.calls == calls_after_first  # zero HTTP calls
+    assert stats["cache_hits"] == 7 and stats["cache_misses"] == 0 and stats["http_calls"] == 0
+
+    # Every sampling parameter is part of the key: another temperature or seed is a new request.
+    with make_client(server, cache_dir=tmp_path / "cache", extra_params={"seed": 1}) as client:
+        client.complete(convs(["q0"])[0])
+        client.complete(convs(["q0"])[0], temperature=0.7)
+    assert server.calls == calls_after_first + 2
+    assert server.bodies[-1]["seed"] == 1 and server.bodies[-1]["temperature"] == 0.7
+
+
+def test_duplicates_in_a_batch_are_sent_once_with_cache(server, tmp_path):
+    with make_client(server, cache_dir=tmp_path) as client:
+        replies = client.complete_many(convs(["a", "b", "a", "a"]))
+    assert replies == ["echo: a", "echo: b", "echo: a", "echo: a"]
+    assert server.calls == 2
+    with make_client(server) as client:  # no cache: each prompt is its own request (sampling may differ)
+        client.complete_many(convs(["a", "a"]))
+    assert server.calls == 4
+
+
+def test_failed_request_is_not_cached(server, tmp_path):
+    server.fail("bad", {"status": 400, "message": "model 'fake-gpt' does not support this"})
+    with make_client(server, cache_dir=tmp_path) as client:
+        with pytest.raises(LLMBatchError) as info:
+            client.complete_many(convs(["good", "bad"]))
+    assert list(info.value.errors) == [1] and info.value.errors[1].status == 400
+    assert "1 of 2" in str(info.value) and "HTTP 400" in str(info.value)
+    assert len(list(tmp_path.rglob("*.json"))) == 1
+    calls = server.calls
+    with make_client(server, cache_dir=tmp_path) as client:
+        assert client.complete_many(convs(["good", "bad"])) == ["echo: good", "echo: bad"]
+        assert client.stats["cache_hits"] == 1
+    assert server.calls == calls + 1  # only the failed one was asked again
+
+
+def test_concurrency_limit_is_respected(server):
+    server.delay_s = 0.1
+    with make_client(server, max_concurrency=3) as client:
+        replies = client.complete_many(convs([f"c{i}" for i in range(12)]))
+    assert replies == [f"echo: c{i}" for i in range(12)]
+    assert 2 <= server.max_inflight <= 3
+
+
+def test_non_retryable_4xx_raises_at_once(server):
+    server.fail("x", {"status": 400, "message": "Invalid value for 'max_tokens'"})
+    with make_client(server, backoff_base_s=1.0) as client:
+        start = time.monotonic()
+        with pytest.raises(LLMHTTPError) as info:
+            client.complete(convs(["x"])[0])
+        assert time.monotonic() - start < 0.5
+        assert client.stats["retries"] == 0 and client.stats["errors"] == 1
+    err = info.value
+    assert err.status == 400 and err.attempts == 1 and server.calls == 1
+    assert "HTTP 400" in str(err) and "Invalid value for 'max_tokens'" in str(err)
+
+
+def test_retries_run_out_with_a_clear_error(server):
+    server.fail("s", *[{"status": 500, "message": "overloaded"}] * 3)
+    server.fail("g", *[{"garbage": "not json at all"}] * 3)
+    server.fail("t", *[{"sleep": 0.6}] * 3)
+    with make_client(server, max_retries=2, timeout_s=0.2) as client:
+        with pytest.raises(LLMHTTPError, match=r"HTTP 500: overloaded.*3 attempts") as info:
+            client.complete(convs(["s"])[0])
+        assert info.value.status == 500 and info.value.attempts == 3
+        with pytest.raises(LLMResponseError, match="not valid JSON.*3 attempts"):
+            client.complete(convs(["g"])[0])
+        with pytest.raises(LLMConnectionError, match="timeout"):
+            client.complete(convs(["t"])[0])
+        assert client.stats["errors"] == 3 and client.stats["retries"] == 6
+    # Nobody listening: a connection error, retried, then raised.
+    closed = OpenAIClientConfig(
+        base_url="http://127.0.0.1:9/v1", model="m", max_retries=1, backoff_base_s=0.01, api_key_env=None
+    )
+    with OpenAICompatClient(closed) as client, pytest.raises(LLMConnectionError, match="connection error"):
+        client.complete([{"role": "user", "content": "hi"}])
+
+
+def test_api_key_never_leaks(server, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    server.fail("ok", {"status": 429, "headers": {"Retry-After": "0.05"}, "message": "slow down {AUTH}"})
+    server.fail("unauth", {"status": 401, "message": "Incorrect API key provided: {AUTH}"})
+    server.fail("down", *[{"status": 503, "message": "upstream saw {AUTH}"}] * 2)
+    server.fail("junk", *[{"garbage": "<pre>{AUTH}</pre>"}] * 2)
+    errors: list[BaseException] = []
+    with make_client(server, cache_dir=tmp_path / "cache", max_retries=1) as client:
+        assert client.complete(convs(["ok"])[0]) == "echo: ok"
+        for prompt in ("unauth", "down", "junk"):
+            with pytest.raises(LLMHTTPError if prompt != "junk" else LLMResponseError) as info:
+                client.complete(convs([prompt])[0])
+            errors.append(info.value)
+        server.fail("unauth", {"status": 401, "message": "Incorrect API key provided: {AUTH}"})
+        with pytest.raises(LLMBatchError) as info:
+            client.complete_many(convs(["ok", "unauth"]))
+        errors.append(info.value)
+        texts = [repr(client), repr(client.config), client.config.model_dump_json(), str(client.stats)]
+    with pytest.raises(ValidationError) as info:  # a key pasted into the config is refused, not echoed
+        OpenAIClientConfig(model="m", api_key=API_KEY)
+    errors.append(info.value)
+
+    assert f"Bearer {API_KEY}" in server.auth  # the key was really sent, so its absence below means something
+    assert "Incorrect API key" in str(errors[0])  # the server's message is kept, the key scrubbed
+    for err in errors:
+        texts += [str(err), repr(err), "".join(traceback.format_exception(err))]
+    texts += [p.read_text() for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    texts.append(caplog.text)
+    assert any("retrying" in r.getMessage() for r in caplog.records)
+    for text in texts:
+        assert API_KEY not in text
+
+
+def test_api_key_sources(server, monkeypatch):
+    monkeypatch.setenv("FAKE_LLM_KEY", "env-key-123")
+    with make_client(server, credentials={}, api_key_env="FAKE_LLM_KEY") as client:
+        client.complete(convs(["e"])[0])
+    with make_client(server, credentials={"api_key": "cred-key"}, api_key_env="FAKE_LLM_KEY") as client:
+        client.complete(convs(["c"])[0])
+    with make_client(server, credentials={}, api_key_env="UNSET_LLM_KEY_VAR") as client:
+        client.complete(convs(["n"])[0])  # local servers need no key: no Authorization header at all
+    assert server.auth == ["Bearer env-key-123", "Bearer cred-key", None]
+    with pytest.raises(ValueError, match="no 'api_key'"):
+        make_client(server, credentials={"token": "x"})
+
+
+def test_request_shape_roles_and_config_validation(server):
+    with make_client(
+        server, temperature=0.3, max_tokens=64, extra_params={"seed": 7, "top_p": 0.9}
+    ) as client:
+        assert isinstance(client, ChatBackend) and client.name == "openai:fake-gpt"
+        client.complete(
+            [
+                {"role": "user", "content": "hi"},
+                {"role": "bot", "content": "yo"},
+                {"role": "user", "content": "z"},
+            ]
+        )
+    body = server.bodies[-1]
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
+    assert (body["model"], body["temperature"], body["max_tokens"], body["seed"], body["top_p"]) == (
+        "fake-gpt",
+        0.3,
+        64,
+        7,
+        0.9,
+    )
+    with pytest.raises(ValidationError, match="extra_params"):
+        OpenAIClientConfig(model="m", extra_params={"model": "other"})
+    with pytest.raises(ValidationError, match="API root"):
+        OpenAIClientConfig(model="m", base_url="http://h/v1/chat/completions")
+    key = request_cache_key("http://h/v1", {"model": "m", "messages": [], "temperature": 0})
+    assert key == request_cache_key("http://h/v1", {"temperature": 0, "messages": [], "model": "m"})

@@ -1,0 +1,107 @@
+"""Preference pairs: hygiene rules by hand, the offline teacher, and the pairing of two backends."""
+
+from __future__ import annotations
+
+import pytest
+
+from llm_lifecycle.training.dpo import check_pair
+from llm_lifecycle.training.preferences import (
+    PairHygiene,
+    ReferenceTeacher,
+    build_pairs,
+    generate_pairs,
+    pair_problem,
+)
+
+PROMPTS = [
+    {
+        "prompt_id": "p0",
+        "lang": "ru",
+        "category": "qa",
+        "reference": "Дудор живёт в Велсами.",
+        "messages": [{"role": "user", "content": "Где живёт Дудор?"}],
+    },
+    {
+        "prompt_id": "p1",
+        "lang": "en",
+        "category": "math",
+        "reference": "30 + 5 = 35.",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "30 + 5?"},
+            {"role": "bot", "content": "35."},
+            {"role": "human", "content": "Say it fully."},
+        ],
+    },
+]
+
+
+class _Echo:
+    """A student that answers from a fixed list, counting calls."""
+
+    name = "student"
+
+    def __init__(self, answers):
+        self.answers, self.calls = list(answers), 0
+
+    def complete_many(self, conversations):
+        self.calls += 1
+        assert len(conversations) == len(self.answers)
+        return list(self.answers)
+
+
+@pytest.mark.parametrize(
+    ("chosen", "rejected", "problem"),
+    [
+        ("A fine answer.", "  ", "empty"),
+        ("Same  answer.", "Same answer. ", "identical"),
+        ("12345678901", "12345", "length_ratio"),  # 11 / 5 = 2.2 > 2.08
+        ("1234567890", "12345", None),  # 10 / 5 = 2.0 is kept
+    ],
+)
+def test_pair_hygiene_rules(chosen, rejected, problem):
+    assert pair_problem(chosen, rejected, PairHygiene()) == problem
+
+
+def test_length_ratio_can_be_switched_off():
+    assert pair_problem("x" * 100, "y", PairHygiene(max_length_ratio=None)) is None
+
+
+def test_reference_teacher_answers_by_conversation_and_refuses_unknown_ones():
+    teacher = ReferenceTeacher(PROMPTS)
+    # Saiga `bot`/`human` and TRL `assistant`/`user` spellings are the same conversation.
+    trl_style = [{"role": "user", "content": "Где живёт Дудор?"}]
+    assert teacher.complete_many([trl_style]) == ["Дудор живёт в Велсами."]
+    with pytest.raises(KeyError, match="no reference for conversation 0"):
+        teacher.complete_many([[{"role": "user", "content": "unknown"}]])
+
+
+def test_generate_pairs_keeps_order_counts_drops_and_writes_trl_format():
+    student = _Echo(["Дудор живёт в Москве.", "30 + 5 = 35."])  # the second equals the reference
+    pairs, report = generate_pairs(PROMPTS, ReferenceTeacher(PROMPTS), student, PairHygiene())
+    assert report == {
+        "prompts": 2,
+        "kept": 1,
+        "dropped_empty": 0,
+        "dropped_identical": 1,
+        "dropped_length_ratio": 0,
+    }
+    (pair,) = pairs
+    assert check_pair(pair) is None
+    assert pair["prompt_id"] == "p0" and pair["teacher"] == "reference" and pair["student"] == "student"
+    assert pair["chosen"][0]["content"] == "Дудор живёт в Велсами."
+    assert pair["rejected"][0]["content"] == "Дудор живёт в Москве."
+    assert student.calls == 1  # one batched call, not one per prompt
+
+
+def test_prompts_must_end_on_a_user_turn():
+    bad = [
+        {"prompt_id": "x", "messages": [{"role": "user", "content": "q"}, {"role": "bot", "content": "a"}]}
+    ]
+    with pytest.raises(ValueError, match=r"preference prompt 0 \(x\): must end on a user turn"):
+        generate_pairs(bad, _Echo(["a"]), _Echo(["b"]), PairHygiene())
+
+
+def test_build_pairs_refuses_misaligned_answers():
+    with pytest.raises(ValueError, match="2 prompts but 1 chosen"):
+        build_pairs(PROMPTS, ["a"], ["b", "c"], PairHygiene())
