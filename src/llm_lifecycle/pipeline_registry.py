@@ -6,7 +6,7 @@ from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 # Stages of the default run, in order. Pipelines not listed (e.g. scaling_laws) run only by name.
-DEFAULT_STAGES = ("toy_world", "data_filtering", "tokenizer", "pretraining")
+DEFAULT_STAGES = ("toy_world", "data_filtering", "tokenizer", "pretraining")  # sft, dpo: by name (#4)
 
 
 def register_pipelines() -> dict[str, Pipeline]:

@@ -79,7 +79,12 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
     def load(self) -> Any:
         path = str(self._get_load_path())
         loader = _import(_LOADERS[self._kind])
-        return loader.from_pretrained(path, **self._load_args)
+        args = dict(self._load_args)
+        if isinstance(args.get("quantization_config"), dict):  # QLoRA from YAML: {load_in_4bit: true, ...}
+            from transformers import BitsAndBytesConfig  # needs the `qlora` extra (bitsandbytes) to run
+
+            args["quantization_config"] = BitsAndBytesConfig(**args["quantization_config"])
+        return loader.from_pretrained(path, **args)
 
     def save(self, data: Any) -> None:
         # A tuple such as (model, tokenizer) is written into one directory: `from_pretrained` of the

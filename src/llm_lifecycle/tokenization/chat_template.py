@@ -28,3 +28,19 @@ SAIGA_CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{ bos_token + 'bot\\n' }}{%- endif -%}"
 )
+
+
+def ensure_chat_template(tokenizer, force: bool = False):
+    """Give a hub tokenizer the Saiga template and a pad token when it has none (in place; returns it).
+
+    A base model's tokenizer (e.g. meta-llama/Meta-Llama-3-8B) ships without a chat template, and
+    without a pad token. SFT in the Saiga format needs both; the template renders with the tokenizer's
+    own BOS/EOS (`<|begin_of_text|>`/`<|end_of_text|>` for LLaMA-3), and padding reuses EOS, which is
+    safe because padded positions are masked out of attention and loss. `force` replaces an existing
+    template (an instruct model's own format) with Saiga's.
+    """
+    if force or not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = SAIGA_CHAT_TEMPLATE
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer

@@ -1,0 +1,5 @@
+"""`dpo` pipeline."""
+
+from llm_lifecycle.pipelines.dpo.pipeline import create_pipeline  # find_pipelines looks here
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,19 @@
+"""`dpo`: preference generation + DPO (what `kedro run --pipeline=dpo` runs, from the SFT model)."""
+
+from kedro.pipeline import Node, Pipeline
+
+from llm_lifecycle.pipelines.dpo import nodes
+from llm_lifecycle.pipelines.preferences import create_pipeline as preferences_pipeline
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return preferences_pipeline() + Pipeline(
+        [
+            Node(
+                nodes.train_dpo_model,
+                inputs=["sft_model", "tokenizer", "preference_pairs", "params:dpo", "params:seed"],
+                outputs=["dpo_adapter", "dpo_model", "dpo_metrics"],
+                name="train_dpo_model",
+            ),
+        ]
+    )

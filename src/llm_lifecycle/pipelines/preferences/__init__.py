@@ -1,0 +1,5 @@
+"""`preferences` pipeline."""
+
+from llm_lifecycle.pipelines.preferences.pipeline import create_pipeline  # find_pipelines looks here
+
+__all__ = ["create_pipeline"]

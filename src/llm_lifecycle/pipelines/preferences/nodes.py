@@ -1,0 +1,63 @@
+"""Preference nodes: teacher (chosen) vs SFT model (rejected) answers, with pair hygiene."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
+from llm_lifecycle.training.preferences import PairHygiene
+
+
+class PreferencesParams(BaseModel):
+    """`conf/base/parameters_preferences.yml` (key `preferences`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_prompts: int | None = Field(None, ge=1, description="None: every prompt")
+    # Real data: a Saiga conversation ending on the bot's answer becomes a prompt without that answer.
+    strip_final_answer: bool = False
+    student: dict[str, Any] = Field(default_factory=dict)  # llm_lifecycle.llm_clients.GenerationSettings
+    hygiene: PairHygiene = PairHygiene()
+
+
+def generate_preference_pairs(  # noqa: PLR0917 - Kedro passes node inputs positionally
+    preference_prompts: Sequence[Mapping[str, Any]],
+    sft_model: Any,
+    tokenizer: Any,
+    teacher_backend: Any,
+    params: dict[str, Any],
+    seed: int,
+) -> tuple[list[dict], MetricsDict]:
+    """Chosen from the teacher (`teacher_backend`: "reference" or an OpenAI-compatible client), rejected
+    sampled from the SFT model; returns TRL-format pairs and the hygiene counts."""
+    from llm_lifecycle.llm_clients import GenerationSettings, HFChatBackend
+    from llm_lifecycle.training.preferences import ReferenceTeacher, generate_pairs
+
+    cfg = PreferencesParams.model_validate(params)
+    prompts = list(preference_prompts)[: cfg.max_prompts]
+    if cfg.strip_final_answer:
+        prompts = [_without_final_answer(p) for p in prompts]
+    teacher = ReferenceTeacher(prompts) if teacher_backend == "reference" else teacher_backend
+    if isinstance(teacher, str):
+        raise ValueError(
+            f"teacher_backend {teacher!r} cannot write chosen answers; use 'reference' or 'openai'"
+        )
+    student = HFChatBackend(
+        sft_model, tokenizer, GenerationSettings.model_validate({"seed": seed, **cfg.student}), name="sft"
+    )
+    pairs, report = generate_pairs(prompts, teacher, student, cfg.hygiene)
+    metrics = dict(report)
+    for key, value in (getattr(teacher, "stats", None) or {}).items():  # OpenAI client: cache hits, retries
+        if isinstance(value, int | float):
+            metrics[f"teacher.{key}"] = value
+    return pairs, as_mlflow_metrics(metrics)
+
+
+def _without_final_answer(prompt: Mapping[str, Any]) -> dict:
+    messages = list(prompt.get("messages") or [])
+    while messages and messages[-1].get("role") in ("bot", "assistant"):
+        messages.pop()
+    return {**prompt, "messages": messages}

@@ -1,0 +1,5 @@
+"""`sft` pipeline."""
+
+from llm_lifecycle.pipelines.sft.pipeline import create_pipeline  # find_pipelines looks here
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,83 @@
+"""SFT nodes: Saiga data checks, then LoRA SFT with assistant-only loss (`llm_lifecycle.training.sft`)."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
+from llm_lifecycle.training.conversations import ConversationChecks
+
+logger = logging.getLogger(__name__)
+
+
+class SFTParams(BaseModel):
+    """`conf/base/parameters_sft.yml` (key `sft`); `train` is `llm_lifecycle.training.sft.SFTSettings`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: ConversationChecks = ConversationChecks()
+    val_fraction: float = Field(0.05, ge=0, lt=1)
+    # Real Saiga data (IlyaGusev/saiga_scored) carries quality scores; keep records with field >= value.
+    min_score: float | None = None
+    score_field: str = "opus_score"
+    max_conversations: int | None = Field(None, ge=1, description="None: all (after the score filter)")
+    force_saiga_template: bool = Field(False, description="replace a tokenizer's own chat template")
+    train: dict[str, Any] = Field(default_factory=dict)
+
+
+def prepare_sft_data(
+    raw_instructions: Sequence[Any], tokenizer: Any, params: dict[str, Any], seed: int
+) -> tuple[dict[str, list[dict]], MetricsDict]:
+    """Check every conversation (empty, unknown roles, ending on a user turn, too long), split train/val."""
+    from llm_lifecycle.tokenization.chat_template import ensure_chat_template
+    from llm_lifecycle.training.conversations import check_conversations, split_train_val
+
+    cfg = SFTParams.model_validate(params)
+    ensure_chat_template(tokenizer, force=cfg.force_saiga_template)
+    records = raw_instructions
+    n_loaded = len(records)
+    if cfg.min_score is not None:
+        records = [r for r in records if float(r.get(cfg.score_field) or 0) >= cfg.min_score]
+    if cfg.max_conversations is not None:
+        records = records[: cfg.max_conversations]
+    clean, report = check_conversations(records, tokenizer, cfg.data)
+    if not clean:
+        raise ValueError(f"no SFT conversation passed the checks: {report}")
+    train, val = split_train_val(clean, cfg.val_fraction, seed)
+    report |= {
+        "n_loaded": n_loaded,
+        "n_after_score_filter": len(records),
+        "n_train": len(train),
+        "n_val": len(val),
+    }
+    return {"train": train, "val": val}, as_mlflow_metrics(report)
+
+
+def train_sft_model(
+    base_model: Any,
+    tokenizer: Any,
+    sft_conversations: dict[str, list[dict]],
+    params: dict[str, Any],
+    seed: int,
+) -> tuple[tuple[Any, Any], tuple[Any, Any], MetricsDict]:
+    """LoRA SFT of the base model. Returns (adapter, tokenizer), (merged model, tokenizer) and metrics."""
+    from llm_lifecycle.tokenization.chat_template import ensure_chat_template
+    from llm_lifecycle.training.sft import SFTSettings, merge_adapter, train_sft
+
+    cfg = SFTParams.model_validate(params)
+    ensure_chat_template(tokenizer, force=cfg.force_saiga_template)
+    settings = SFTSettings.model_validate({"seed": seed, **cfg.train})
+    with tempfile.TemporaryDirectory(prefix="sft-") as out:  # the trainer saves nothing (save_strategy=no)
+        result = train_sft(
+            base_model, tokenizer, sft_conversations["train"], sft_conversations["val"], settings, out
+        )
+    merged = merge_adapter(result.model)
+    metrics: MetricsDict = dict(result.history)
+    numbers = {k: float(v) for k, v in result.summary.items() if isinstance(v, int | float) and v is not None}
+    metrics |= as_mlflow_metrics(numbers)
+    return (result.model, tokenizer), (merged, tokenizer), metrics

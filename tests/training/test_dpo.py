@@ -1,0 +1,195 @@
+"""DPO with LoRA through TRL: the reference is the adapter-disabled model; chosen gains on rejected."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from llm_lifecycle.modeling import ModelConfig, build_model
+from llm_lifecycle.training.dpo import (
+    DPOSettings,
+    build_dpo_trainer,
+    check_pair,
+    preference_pair,
+    train_dpo,
+)
+from llm_lifecycle.training.sft import LoraSettings
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+
+QUESTIONS = [
+    "Where does the teacher live?",
+    "Where does the pilot fly?",
+    "Where is Moscow?",
+    "What is seven plus five?",
+]
+CHOSEN = [
+    "The teacher lives in Moscow.",
+    "The pilot flies to the river.",
+    "Moscow is a large city.",
+    "Twelve.",
+]
+REJECTED = "The dog waits at home."  # one wrong answer for every question
+
+
+def _pairs() -> list[dict]:
+    return [
+        preference_pair([{"role": "human", "content": q}], c, REJECTED)
+        for q, c in zip(QUESTIONS, CHOSEN, strict=True)
+    ]
+
+
+def _tiny_model(tokenizer):
+    cfg = ModelConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        n_layers=2,
+        n_heads=4,
+        n_kv_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    return build_model(cfg, 1)
+
+
+def _settings(**kw) -> DPOSettings:
+    base = {
+        "lora": LoraSettings(r=8, alpha=16, dropout=0.0),
+        "beta": 0.1,
+        "batch_size": 4,
+        "lr": 1e-2,
+        "max_steps": 10,
+        "max_length": 128,
+        "warmup_ratio": 0.0,
+        "lr_scheduler_type": "constant",
+        "eval_steps": 5,
+        "logging_steps": 1,
+        "seed": 0,
+    }
+    return DPOSettings(**{**base, **kw})
+
+
+def _answer_logp(model, tokenizer, pair: dict, key: str) -> float:
+    """log π(answer | prompt) summed over the answer's tokens, as DPO scores it."""
+    prompt = tokenizer.apply_chat_template(
+        pair["prompt"], add_generation_prompt=True, tokenize=True, return_dict=True
+    )["input_ids"]
+    full = tokenizer.apply_chat_template(pair["prompt"] + pair[key], tokenize=True, return_dict=True)[
+        "input_ids"
+    ]
+    ids = torch.tensor([full])
+    with torch.no_grad():
+        logps = torch.log_softmax(model(input_ids=ids).logits[0, :-1], dim=-1)
+    targets = ids[0, 1:]
+    token_logps = logps.gather(-1, targets[:, None])[:, 0]
+    return float(token_logps[len(prompt) - 1 :].sum())
+
+
+def _margin(model, tokenizer, pairs) -> float:
+    return sum(
+        _answer_logp(model, tokenizer, p, "chosen") - _answer_logp(model, tokenizer, p, "rejected")
+        for p in pairs
+    ) / len(pairs)
+
+
+def test_reference_is_the_adapter_disabled_model(tiny_tokenizer, tmp_path):
+    model = _tiny_model(tiny_tokenizer)
+    trainer = build_dpo_trainer(model, tiny_tokenizer, _pairs(), None, _settings(), str(tmp_path))
+    assert trainer.ref_model is None  # no second copy of the weights
+    n_weights = sum(p.numel() for p in trainer.model.parameters())
+    n_base = sum(p.numel() for n, p in trainer.model.named_parameters() if "lora_" not in n)
+    assert n_base == sum(p.numel() for p in _tiny_model(tiny_tokenizer).parameters())
+    assert n_weights - n_base == sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    row = trainer.train_dataset[0]
+    assert tiny_tokenizer.decode(row["chosen_ids"]).startswith("The teacher lives in Moscow.</s>")
+    assert tiny_tokenizer.decode(row["prompt_ids"]).endswith("<s>bot\n")
+
+
+def test_dpo_moves_chosen_above_rejected_with_base_frozen(tiny_tokenizer, tmp_path):
+    model = _tiny_model(tiny_tokenizer)
+    pairs = _pairs()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    margin_before = _margin(model, tiny_tokenizer, pairs)
+
+    result = train_dpo(model, tiny_tokenizer, pairs, pairs[:2], _settings(), str(tmp_path))
+    policy = result.model
+    h = result.history
+
+    for name in (
+        "train/loss",
+        "train/rewards/chosen",
+        "train/rewards/rejected",
+        "train/rewards/margins",
+        "train/rewards/accuracies",
+        "train/logps/chosen",
+        "train/logps/rejected",
+        "eval/loss",
+        "eval/rewards/margins",
+        "eval/rewards/accuracies",
+    ):
+        assert name in h, name
+    margins = [p["value"] for p in h["train/rewards/margins"]]
+    assert margins[0] == pytest.approx(0.0, abs=1e-6)  # step 1: adapter B = 0, policy == reference
+    assert margins[-1] > 0.05 and margins[-1] > max(margins[:3])
+    assert h["train/rewards/accuracies"][-1]["value"] == 1.0
+    assert h["eval/rewards/margins"][-1]["value"] > h["eval/rewards/margins"][0]["value"]
+    losses = [p["value"] for p in h["train/loss"]]
+    assert losses[0] == pytest.approx(0.6931, abs=1e-3) and losses[-1] < losses[0]  # log 2 at the start
+    assert result.summary["ref_model_is_none"] is True
+    assert result.summary["train/rewards/margins_last"] == margins[-1]
+
+    # policy log-prob of chosen rises relative to rejected; the reference (adapter off) is unchanged
+    policy.eval()
+    margin_after = _margin(policy, tiny_tokenizer, pairs)
+    with policy.disable_adapter():
+        margin_reference = _margin(policy, tiny_tokenizer, pairs)
+    assert margin_reference == pytest.approx(margin_before, abs=1e-4)
+    assert margin_after > margin_before + 0.5
+    # the logged margin is the implicit reward: beta * (policy margin - reference margin); the batch is the
+    # whole set, and the last value was logged one update before `margin_after`
+    assert margins[-1] == pytest.approx(0.1 * (margin_after - margin_reference), abs=0.15)
+
+    base = policy.get_base_model()
+    after = {n.replace(".base_layer", ""): p for n, p in base.named_parameters() if "lora_" not in n}
+    assert after.keys() == before.keys()
+    assert all(torch.equal(before[n], after[n]) for n in before), "base weights changed"
+
+
+def test_pairs_are_validated(tiny_tokenizer, tmp_path):
+    good = _pairs()[0]
+    assert check_pair(good) is None
+    assert good["prompt"] == [{"role": "user", "content": QUESTIONS[0]}]
+    assert check_pair({**good, "rejected": good["chosen"]}) == "chosen and rejected are identical"
+    assert "user turn" in check_pair({**good, "prompt": good["prompt"] + good["chosen"]})
+    assert "one non-empty assistant message" in check_pair(
+        {**good, "chosen": [{"role": "user", "content": "x"}]}
+    )
+    with pytest.raises(ValueError, match="train pair 1: empty prompt"):
+        build_dpo_trainer(
+            _tiny_model(tiny_tokenizer),
+            tiny_tokenizer,
+            [good, {**good, "prompt": []}],
+            None,
+            _settings(),
+            str(tmp_path),
+        )
+
+
+def test_refuses_an_unmerged_adapter(tiny_tokenizer, tmp_path):
+    from peft import get_peft_model
+
+    peft_model = get_peft_model(_tiny_model(tiny_tokenizer), LoraSettings(r=2).to_peft())
+    with pytest.raises(TypeError, match="merge the SFT adapter"):
+        build_dpo_trainer(peft_model, tiny_tokenizer, _pairs(), None, _settings(), str(tmp_path))
+
+
+def test_settings():
+    s = DPOSettings()
+    assert (s.beta, s.loss_type, s.lora.r) == (0.1, "sigmoid", 16)
+    with pytest.raises(ValidationError):
+        DPOSettings(max_prompt_length=64)
+    rpo = DPOSettings(loss_type=["sigmoid", "sft"], loss_weights=[1.0, 0.5])
+    assert rpo.loss_types == ["sigmoid", "sft"] and DPOSettings().loss_types == ["sigmoid"]
+    with pytest.raises(ValidationError, match="one weight per loss_type"):
+        DPOSettings(loss_type="sigmoid", loss_weights=[1.0, 1.0])

@@ -1,0 +1,232 @@
+"""LoRA SFT through TRL: assistant-only labels token by token, adapter-only updates, loss down, merging."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from llm_lifecycle.modeling import ModelConfig, build_model
+from llm_lifecycle.training.conversations import check_conversations
+from llm_lifecycle.training.sft import (
+    LoraSettings,
+    SFTSettings,
+    build_sft_trainer,
+    log_history_to_metrics,
+    merge_adapter,
+    resolve_bf16,
+    train_sft,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+
+SAIGA = {
+    "messages": [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Where does the teacher live?"},
+        {"role": "bot", "content": "The teacher lives in Moscow."},
+        {"role": "human", "content": "And the pilot?"},
+        {"role": "bot", "content": "The pilot flies to the river."},
+    ]
+}
+
+
+def _tiny_model(tokenizer, seed: int = 0):
+    cfg = ModelConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        n_layers=2,
+        n_heads=4,
+        n_kv_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    model = build_model(cfg, seed)
+    # A freshly initialised LM head (std 0.02) over an RMS-normalised 32-d hidden state caps the logits near
+    # +-0.6: the output stays almost uniform whatever the adapter does to the (frozen-head) decoder. Give the
+    # tiny "base" model a usable head, as pretraining would, so a few LoRA steps can move the loss.
+    with torch.no_grad():
+        model.lm_head.weight.mul_(10)
+    return model
+
+
+def _settings(**kw) -> SFTSettings:
+    base = {
+        "lora": LoraSettings(r=8, alpha=16, dropout=0.0),
+        "batch_size": 4,
+        "lr": 1e-2,
+        "max_steps": 12,
+        "max_length": 128,
+        "warmup_ratio": 0.0,
+        "lr_scheduler_type": "constant",
+        "eval_steps": 6,
+        "logging_steps": 1,
+        "seed": 0,
+    }
+    return SFTSettings(**{**base, **kw})
+
+
+def _expected_ids_and_mask(tokenizer, messages) -> tuple[list[int], list[int]]:
+    """Tokenize each piece of the Saiga rendering on its own; 1 exactly on the bot's text and its `</s>`."""
+    ids: list[int] = []
+    mask: list[int] = []
+
+    def add(text: str, bit: int) -> None:
+        piece = tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids.extend(piece)
+        mask.extend([bit] * len(piece))
+
+    bos, eos = tokenizer.bos_token, tokenizer.eos_token
+    for m in messages:
+        header = {"system": "system", "user": "user", "assistant": "bot"}[m["role"]]
+        add(f"{bos}{header}\n", 0)
+        if m["role"] == "assistant":
+            add(m["content"], 1)
+            add(eos, 1)
+        else:
+            add(m["content"] + eos, 0)
+        add("\n", 0)
+    return ids, mask
+
+
+def test_assistant_only_labels_token_by_token(tiny_tokenizer, tmp_path):
+    clean, _ = check_conversations([SAIGA], tiny_tokenizer)
+    messages = clean[0]["messages"]
+    short = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}
+    trainer = build_sft_trainer(
+        _tiny_model(tiny_tokenizer), tiny_tokenizer, [clean[0], short], None, _settings(), str(tmp_path)
+    )
+    row = trainer.train_dataset[0]
+    expected_ids, expected_mask = _expected_ids_and_mask(tiny_tokenizer, messages)
+    assert row["input_ids"] == expected_ids  # the pieces tokenize exactly as the whole rendering
+    got_mask = [int(label != -100) for label in row["labels"]]
+    assert got_mask == expected_mask
+    assert all(
+        lab == tok for lab, tok, bit in zip(row["labels"], row["input_ids"], got_mask, strict=True) if bit
+    )
+    # two bot turns, each with its closing </s>; nothing of the system prompt or user turns
+    trained = [t for t, bit in zip(row["input_ids"], got_mask, strict=True) if bit]
+    assert (
+        tiny_tokenizer.decode(trained) == "The teacher lives in Moscow.</s>The pilot flies to the river.</s>"
+    )
+
+    # the collator pads with -100 and keeps the mask of the real tokens
+    batch = trainer.data_collator([trainer.train_dataset[1], row])
+    n = len(row["input_ids"])
+    assert batch["labels"].shape[1] == n
+    assert [int(x != -100) for x in batch["labels"][1].tolist()] == expected_mask
+    n_short = len(trainer.train_dataset[1]["input_ids"])
+    assert (batch["labels"][0, n_short:] == -100).all() and (batch["attention_mask"][0, n_short:] == 0).all()
+
+
+def _base_weights(model) -> dict[str, torch.Tensor]:
+    """Base weights of a plain or LoRA-wrapped model, under the plain model's names."""
+    out = {}
+    for name, tensor in model.state_dict().items():
+        if "lora_" in name:
+            continue
+        plain = name.removeprefix("base_model.model.").replace(".base_layer", "")
+        out[plain] = tensor.detach().clone()
+    return out
+
+
+def test_lora_trains_adapter_only_and_loss_goes_down(tiny_tokenizer, tmp_path):
+    clean, _ = check_conversations([SAIGA], tiny_tokenizer)
+    short = {
+        "messages": [
+            {"role": "user", "content": "Where is Moscow?"},
+            {"role": "assistant", "content": "Moscow is a large city."},
+        ]
+    }
+    train = [clean[0], short] * 4  # tiny, repeated: memorisable in a few steps
+    model = _tiny_model(tiny_tokenizer)
+    before = _base_weights(model)
+    reference = copy.deepcopy(model)
+
+    result = train_sft(model, tiny_tokenizer, train, [short], _settings(), str(tmp_path))
+    peft_model = result.model
+
+    after = _base_weights(peft_model)
+    assert after.keys() == before.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before), "base weights changed"
+    lora_b = {n: p for n, p in peft_model.named_parameters() if "lora_B" in n}
+    assert lora_b and all(p.abs().sum() > 0 for p in lora_b.values()), "LoRA B stayed at its zero init"
+    assert all(p.requires_grad == ("lora_" in n) for n, p in peft_model.named_parameters())
+    # all-linear: attention and MLP projections, not the LM head
+    targeted = {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in lora_b}
+    assert targeted == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+    losses = [p["value"] for p in result.history["train/loss"]]
+    assert len(losses) == 12
+    assert sum(losses[-3:]) / 3 < 0.7 * losses[0]
+    evals = [p["value"] for p in result.history["eval/loss"]]
+    assert [p["step"] for p in result.history["eval/loss"]] == [0, 6, 12] and evals[-1] < evals[0]
+    for name in ("train/learning_rate", "train/grad_norm", "train/mean_token_accuracy"):
+        assert name in result.history
+    for series in result.history.values():
+        assert all(set(p) == {"step", "value"} and isinstance(p["value"], float) for p in series)
+    s = result.summary
+    assert s["steps"] == 12 and s["train_loss_last"] < s["train_loss_first"]
+    assert s["eval_loss_final"] < s["eval_loss_start"] and 0 < s["trainable_share"] < 1
+
+    # with the adapter disabled the model is exactly the base model
+    ids = torch.tensor(
+        [tiny_tokenizer.apply_chat_template(short["messages"], tokenize=True, return_dict=True)["input_ids"]]
+    )
+    with torch.no_grad(), peft_model.disable_adapter():
+        base_logits = peft_model(input_ids=ids).logits
+    with torch.no_grad():
+        ref_logits = reference.eval()(input_ids=ids).logits
+        tuned_logits = peft_model(input_ids=ids).logits
+    torch.testing.assert_close(base_logits, ref_logits)
+    assert not torch.allclose(tuned_logits, ref_logits)
+
+    # merging folds the adapter into a plain model with the same outputs; the PeftModel stays usable
+    merged = merge_adapter(peft_model)
+    assert type(merged).__name__ == "LlamaForCausalLM" and "forward" not in vars(merged)
+    assert not any("lora_" in n for n, _ in merged.named_parameters())
+    with torch.no_grad():
+        torch.testing.assert_close(merged(input_ids=ids).logits, tuned_logits, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(peft_model(input_ids=ids).logits, tuned_logits)
+
+
+def test_without_validation_there_is_no_eval(tiny_tokenizer, tmp_path):
+    clean, _ = check_conversations([SAIGA], tiny_tokenizer)
+    result = train_sft(
+        _tiny_model(tiny_tokenizer), tiny_tokenizer, clean * 4, [], _settings(max_steps=2), str(tmp_path)
+    )
+    assert "eval/loss" not in result.history and result.summary["eval_loss_final"] is None
+
+
+def test_settings_are_typed_and_cpu_is_fp32():
+    s = SFTSettings()
+    assert (s.lora.r, s.lora.alpha, s.lora.dropout, s.lora.target_modules) == (16, 32, 0.05, "all-linear")
+    assert s.packing is False and s.gradient_checkpointing is False and s.bf16 == "auto"
+    with pytest.raises(ValidationError):
+        SFTSettings(learning_rate=1e-3)
+    with pytest.raises(ValidationError):
+        SFTSettings(lora={"rank": 4})
+    if not torch.cuda.is_available():
+        assert resolve_bf16("auto") is False
+    assert resolve_bf16(True) is True
+    peft_cfg = s.lora.to_peft()
+    assert peft_cfg.task_type == "CAUSAL_LM" and peft_cfg.r == 16 and peft_cfg.lora_alpha == 32
+
+
+def test_log_history_to_metrics():
+    log = [
+        {"eval_loss": 3.0, "eval_runtime": 0.1, "epoch": 0, "step": 0},
+        {"loss": 2.5, "grad_norm": float("nan"), "learning_rate": 1e-3, "epoch": 0.5, "step": 1},
+        {"rewards/margins": 0.2, "step": 2},
+        {"train_runtime": 4.0, "train_loss": 2.4, "total_flos": 1.0, "epoch": 1, "step": 2},
+    ]
+    history, final = log_history_to_metrics(log)
+    assert history == {
+        "eval/loss": [{"step": 0, "value": 3.0}],
+        "train/loss": [{"step": 1, "value": 2.5}],
+        "train/learning_rate": [{"step": 1, "value": 1e-3}],
+        "train/rewards/margins": [{"step": 2, "value": 0.2}],
+    }
+    assert final == {"train_runtime": 4.0, "train_loss": 2.4, "total_flos": 1.0}
