@@ -29,7 +29,6 @@ Design
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,8 +43,7 @@ from llm_lifecycle.training.sft import (
     _last,
     common_trainer_args,
     count_parameters,
-    finish_training,
-    log_history_to_metrics,
+    run_trainer,
 )
 
 if TYPE_CHECKING:
@@ -212,14 +210,7 @@ def train_dpo(  # noqa: PLR0917
         params["trainable_params"],
         params["total_params"],
     )
-    start = time.perf_counter()
-    trainer.train()
-    finish_training(trainer, has_eval, cfg.eval_steps)
-    wall = time.perf_counter() - start
-
-    history, final = log_history_to_metrics(trainer.state.log_history)
-    peft_model = trainer.accelerator.unwrap_model(trainer.model)
-    peft_model.eval()
+    peft_model, history, final, wall = run_trainer(trainer, has_eval, cfg.eval_steps)
     summary: dict[str, Any] = {
         "n_train": len(train),
         "n_val": len(val),

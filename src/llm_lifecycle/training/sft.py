@@ -226,6 +226,21 @@ def finish_training(trainer: Any, has_eval: bool, eval_steps: int) -> None:
         trainer.evaluate()
 
 
+def run_trainer(trainer: Any, has_eval: bool, eval_steps: int) -> tuple[Any, MetricsHistory, dict, float]:
+    """Train, run the final evaluation, and return (unwrapped model in eval mode, history, final, wall s).
+
+    Shared by SFT and DPO: both end the same way, only their summaries differ.
+    """
+    start = time.perf_counter()
+    trainer.train()
+    finish_training(trainer, has_eval, eval_steps)
+    wall = time.perf_counter() - start
+    history, final = log_history_to_metrics(trainer.state.log_history)
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    model.eval()
+    return model, history, final, wall
+
+
 def build_sft_trainer(  # noqa: PLR0917
     model: PreTrainedModel,
     tokenizer: Any,
@@ -288,14 +303,7 @@ def train_sft(  # noqa: PLR0917
         params["trainable_params"],
         params["total_params"],
     )
-    start = time.perf_counter()
-    trainer.train()
-    finish_training(trainer, has_eval, cfg.eval_steps)
-    wall = time.perf_counter() - start
-
-    history, final = log_history_to_metrics(trainer.state.log_history)
-    peft_model = trainer.accelerator.unwrap_model(trainer.model)
-    peft_model.eval()
+    peft_model, history, final, wall = run_trainer(trainer, has_eval, cfg.eval_steps)
     tokens = _last(history, "train/num_tokens")
     summary = {
         "n_train": len(train_convs),
