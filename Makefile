@@ -40,3 +40,5 @@ mlflow-ui: setup      ## the MLflow UI over ./mlflow.db
 bench: setup
 	$(BIN)/python benchmarks/bench_filtering.py
 	$(BIN)/python benchmarks/bench_tokenizer.py
+	$(BIN)/python benchmarks/bench_pretraining.py
+	$(BIN)/python benchmarks/bench_posttraining.py   # needs `make run` first (the base model)

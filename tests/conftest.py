@@ -40,3 +40,38 @@ def tiny_tokenizer(bilingual_docs):
 
     cfg = TokenizerConfig(vocab_size=512, min_frequency=2, model_max_length=128)
     return train_bpe((d["text"] for d in bilingual_docs), cfg)
+
+
+def make_tiny_llama(tokenizer, seed: int = 0, head_scale: float = 10.0):
+    """A 2-layer GQA LLaMA (hidden 32) over `tokenizer`'s vocabulary.
+
+    A fresh LM head (std 0.02) over an RMS-normalised 32-d state keeps the logits near uniform whatever
+    an adapter does to the frozen decoder; `head_scale` gives the "base" model a usable head, as
+    pretraining would, so a few LoRA steps move the loss.
+    """
+    import torch
+
+    from llm_lifecycle.modeling import ModelConfig, build_model
+
+    cfg = ModelConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        n_layers=2,
+        n_heads=4,
+        n_kv_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    model = build_model(cfg, seed)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(head_scale)
+    return model
+
+
+@pytest.fixture
+def tiny_model_dir(tiny_tokenizer, tmp_path):
+    """`make_tiny_llama` saved with its tokenizer (safetensors), as a hub checkpoint would be."""
+    path = tmp_path / "tiny-llama"
+    make_tiny_llama(tiny_tokenizer).save_pretrained(path)
+    tiny_tokenizer.save_pretrained(path)  # with the Saiga chat template train_bpe gives it
+    return path

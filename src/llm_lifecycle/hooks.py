@@ -7,6 +7,7 @@ import os
 import random
 
 from kedro.framework.hooks import hook_impl
+from kedro.io import AbstractDataset
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +151,9 @@ class MissingInputError(RuntimeError):
 
 def _exists(catalog, name: str) -> bool:
     try:
+        dataset = catalog.get(name)
+        if dataset is not None and type(dataset)._exists is AbstractDataset._exists:
+            return True  # cannot tell (e.g. a hub dataset, loaded on demand): let its own load speak
         return bool(catalog.exists(name))
     except Exception:  # noqa: BLE001 - a dataset that cannot even be checked is reported as missing
         logger.debug("exists() failed for %s", name, exc_info=True)

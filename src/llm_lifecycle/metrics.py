@@ -20,3 +20,10 @@ def as_mlflow_metrics(values: Mapping[str, float], step: int = 0) -> MetricsDict
             raise ValueError(f"metric {name!r} is not finite: {value!r}")
         out[name] = {"value": v, "step": step}
     return out
+
+
+def training_metrics(history: Mapping[str, list], summary: Mapping[str, object]) -> dict:
+    """A trainer's per-step history (`{name: [{"step", "value"}]}`) plus the summary's numbers (booleans as
+    0/1, strings and None left out), in the format of `MlflowMetricsHistoryDataset`."""
+    numbers = {k: float(v) for k, v in summary.items() if isinstance(v, int | float)}
+    return dict(history) | as_mlflow_metrics(numbers)

@@ -6,7 +6,8 @@ from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 # Stages of the default run, in order. Pipelines not listed (e.g. scaling_laws) run only by name.
-DEFAULT_STAGES = ("toy_world", "data_filtering", "tokenizer", "pretraining")  # sft, dpo: by name (#4)
+# `dpo` contains the `preferences` stage (teacher chosen vs SFT rejected) and then DPO itself.
+DEFAULT_STAGES = ("toy_world", "data_filtering", "tokenizer", "pretraining", "sft", "dpo")
 
 
 def register_pipelines() -> dict[str, Pipeline]:

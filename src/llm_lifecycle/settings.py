@@ -1,17 +1,19 @@
 """Project settings (https://docs.kedro.org/en/stable/kedro_project_setup/settings.html)."""
 
-from kedro.config import OmegaConfigLoader
-
+from llm_lifecycle.config_loader import ProjectConfigLoader
 from llm_lifecycle.hooks import MissingInputsHooks, MlflowArtifactHooks, ReproducibilityHooks
 
 HOOKS = (MissingInputsHooks(), ReproducibilityHooks(), MlflowArtifactHooks())
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# OmegaConfigLoader that also reads conf/local/credentials.yml under `--env llama3_8b` (see the module).
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    # Soft merge: `--params a.b=1` or an environment overriding one key keeps its siblings.
-    "merge_strategy": {"parameters": "soft", "catalog": "soft"},
+    # Parameters merge softly: `--params a.b=1` or an environment overriding one key keeps its siblings.
+    # Catalog entries do not: an environment's entry replaces the base one whole (a hub HFDataset must not
+    # inherit the base JSONL entry's `filepath`), as in Kedro's default.
+    "merge_strategy": {"parameters": "soft"},
     "config_patterns": {
         "mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
     },

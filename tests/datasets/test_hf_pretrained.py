@@ -71,3 +71,18 @@ def test_errors_name_the_problem(tmp_path):
 
 def test_remote_code_is_off_by_default(tmp_path):
     assert HFPretrainedDataset(str(tmp_path / "m"))._load_args["trust_remote_code"] is False
+
+
+def test_model_and_tokenizer_saved_together_load_together(tmp_path, tiny_tokenizer):
+    model = _tiny_llama()
+    path = str(tmp_path / "sft_model")
+    HFPretrainedDataset(path, kind="causal_lm", version=Version(None, None)).save((model, tiny_tokenizer))
+    loaded = HFPretrainedDataset(
+        path, kind="causal_lm", with_tokenizer=True, version=Version(None, None)
+    ).load()
+    assert isinstance(loaded, tuple) and len(loaded) == 2
+    loaded_model, loaded_tokenizer = loaded
+    assert loaded_tokenizer.chat_template == tiny_tokenizer.chat_template
+    assert loaded_tokenizer("Москва")["input_ids"] == tiny_tokenizer("Москва")["input_ids"]
+    w = "model.embed_tokens.weight"
+    assert torch.equal(loaded_model.state_dict()[w], model.state_dict()[w])

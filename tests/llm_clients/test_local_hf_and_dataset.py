@@ -55,6 +55,7 @@ def test_sampling_is_seeded(model, tiny_tokenizer):
 def test_dataset_builds_clients_and_never_describes_the_key():
     offline = ChatClientDataset(backend="reference")
     assert offline.load() == "reference"
+    assert offline.exists()  # configuration, not data: never a "missing input" of a run
     secret = "sk-test-DO-NOT-LOG-123"
     ds = ChatClientDataset(
         backend="openai",

@@ -1,20 +1,16 @@
 """The OpenAI-compatible client against a local fake server with injected faults (no network, a few seconds).
 
-The fake server answers `POST /v1/chat/completions` with `"echo: <last message>"`. Faults are queued per
-prompt (the last message's content), so which request fails does not depend on thread scheduling.
+The fake server (`tests/fake_openai.py`) answers with `"echo: <last message>"`; faults are queued per prompt.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import traceback
-from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from pydantic import ValidationError
@@ -30,107 +26,13 @@ from llm_lifecycle.llm_clients import (
     parse_retry_after,
     request_cache_key,
 )
-
-API_KEY = "sk-test-VERY-SECRET-0123456789abcdef"
-
-
-class FakeOpenAI:
-    """State shared with the handler threads: counters, received headers/bodies and fault queues."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.calls = 0
-        self.inflight = 0
-        self.max_inflight = 0
-        self.delay_s = 0.0  # every reply waits this long (to make requests overlap)
-        self.auth: list[str | None] = []
-        self.bodies: list[dict] = []
-        self.times: dict[str, list[float]] = defaultdict(list)
-        self.wall: dict[str, list[float]] = defaultdict(list)
-        self.faults: dict[str, list[dict]] = defaultdict(list)
-        self.base_url = ""
-
-    def fail(self, prompt: str, *faults: dict) -> None:
-        self.faults[prompt].extend(faults)
-
-    def handle(self, handler: BaseHTTPRequestHandler) -> None:
-        length = int(handler.headers.get("Content-Length", 0))
-        body = json.loads(handler.rfile.read(length))
-        auth = handler.headers.get("Authorization")
-        prompt = body["messages"][-1]["content"]
-        with self.lock:
-            self.calls += 1
-            self.inflight += 1
-            self.max_inflight = max(self.max_inflight, self.inflight)
-            self.auth.append(auth)
-            self.bodies.append(body)
-            self.times[prompt].append(time.monotonic())
-            self.wall[prompt].append(time.time())
-            fault = self.faults[prompt].pop(0) if self.faults[prompt] else None
-        try:
-            time.sleep(self.delay_s)
-            self._reply(handler, body, prompt, fault, auth)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout)
-        finally:
-            with self.lock:
-                self.inflight -= 1
-
-    def _reply(self, handler, body, prompt, fault, auth) -> None:
-        status, headers, payload = 200, {}, None
-        if fault is None:
-            payload = json.dumps(
-                {
-                    "id": "chatcmpl-1",
-                    "object": "chat.completion",
-                    "model": body["model"],
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": f"echo: {prompt}"}}],
-                    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
-                }
-            )
-        elif "sleep" in fault:
-            time.sleep(fault["sleep"])
-            return self._reply(handler, body, prompt, None, auth)
-        elif "garbage" in fault:
-            payload = fault["garbage"].replace("{AUTH}", str(auth))
-        else:
-            status = fault["status"]
-            headers = fault.get("headers", {})
-            message = fault.get("message", "boom").replace("{AUTH}", str(auth))
-            payload = json.dumps({"error": {"message": message, "type": "test_error"}})
-        data = payload.encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
+from tests.fake_openai import API_KEY, FakeOpenAI, serve_fake_openai
 
 
 @pytest.fixture
 def server():
-    fake = FakeOpenAI()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            if self.path != "/v1/chat/completions":
-                self.send_error(404)
-                return
-            fake.handle(self)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    httpd.block_on_close = False
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    fake.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    yield fake
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_fake_openai() as fake:
+        yield fake
 
 
 def make_client(server: FakeOpenAI, credentials=None, **overrides) -> OpenAICompatClient:

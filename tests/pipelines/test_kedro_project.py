@@ -35,6 +35,12 @@ TINY_PARAMS = {
         "generation": {"max_new_tokens": 4},
         "fact_eval": {"max_prompts": 20},
     },
+    "sft": {"train": {"max_steps": 6, "eval_steps": 3, "batch_size": 4, "logging_steps": 2}},
+    "preferences": {"student": {"max_new_tokens": 8}},
+    "dpo": {
+        "val_fraction": 0.25,
+        "train": {"max_steps": 4, "eval_steps": 2, "batch_size": 2, "logging_steps": 1},
+    },
 }
 
 
@@ -143,6 +149,21 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(pr
     assert metrics["pretraining.val_loss"] < metrics["pretraining.data.uniform_cross_entropy"]
     assert 0.0 <= metrics["pretraining.eval.accuracy"] <= 1.0
     assert metrics["architecture.llama3_8b.params_total"] == 8_030_261_248
+    # post-training: SFT eval loss, preference hygiene counts, DPO rewards
+    assert metrics["sft.steps"] == 6 and metrics["sft.eval_loss_final"] > 0
+    assert metrics["sft.data.n_train"] + metrics["sft.data.n_val"] == metrics["sft.data.n_kept"]
+    assert metrics["preferences.prompts"] == 8
+    dropped = sum(v for k, v in metrics.items() if k.startswith("preferences.dropped_"))
+    assert metrics["preferences.kept"] + dropped == 8 and metrics["preferences.kept"] >= 4
+    assert metrics["dpo.steps"] == 4
+    for key in ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"):
+        assert f"dpo.train/{key}_last" in metrics and f"dpo.eval/{key}_last" in metrics
+    history = db.execute(
+        "select count(*) from metrics where run_uuid=? and key='dpo.train/rewards/margins'", (first_run,)
+    ).fetchone()[0]
+    assert history == 4  # one point per logged step, not only the last
+    for name in ("sft_adapter", "sft_model", "dpo_adapter", "dpo_model"):
+        assert len(list((project / "data/06_models" / name).iterdir())) == 1
     model_dir = next((project / "data/06_models/base_model").iterdir()) / "base_model"
     assert (model_dir / "model.safetensors").exists() and (model_dir / "tokenizer.json").exists()
     artifacts = [p.name for p in (project / "mlruns").rglob("*") if p.is_file()]
@@ -152,6 +173,17 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(pr
         "pretraining_loss.png",
         "architecture_report.csv",
     } <= set(artifacts)
+
+
+def test_dpo_on_a_fresh_project_names_the_missing_sft_model(project):
+    result = _kedro(["run", "--env", "tiny", "--pipelines", "dpo"], cwd=project, timeout=120)
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "'sft_model': produced by pipeline 'sft'" in out
+    assert "'preference_prompts': produced by pipeline 'toy_world'" in out
+    assert not (project / "data/06_models").exists() or not any(
+        (project / "data/06_models").rglob("*.safetensors")
+    )
 
 
 def test_a_stage_whose_inputs_do_not_exist_stops_before_any_work(project):

@@ -11,6 +11,7 @@ from llm_lifecycle.training.dpo import (
     DPOSettings,
     build_dpo_trainer,
     check_pair,
+    estimate_kl,
     preference_pair,
     train_dpo,
 )
@@ -154,6 +155,23 @@ def test_dpo_moves_chosen_above_rejected_with_base_frozen(tiny_tokenizer, tmp_pa
     after = {n.replace(".base_layer", ""): p for n, p in base.named_parameters() if "lora_" not in n}
     assert after.keys() == before.keys()
     assert all(torch.equal(before[n], after[n]) for n in before), "base weights changed"
+
+    # the policy moved away from the reference on its own samples: sampled KL > 0; seeded, repeatable
+    prompts = [p["prompt"] for p in pairs]
+    kl = estimate_kl(policy, tiny_tokenizer, prompts, max_new_tokens=12, seed=3)
+    assert kl["n"] == len(prompts) and kl["kl_k3_per_token"] > 0 and kl["kl_seq"] > 0
+    assert estimate_kl(policy, tiny_tokenizer, prompts, max_new_tokens=12, seed=3) == kl
+
+
+def test_kl_estimate_is_zero_when_policy_equals_reference(tiny_tokenizer):
+    from peft import get_peft_model
+
+    fresh = get_peft_model(_tiny_model(tiny_tokenizer), _settings().lora.to_peft())  # B = 0: policy == ref
+    kl = estimate_kl(fresh, tiny_tokenizer, [p["prompt"] for p in _pairs()], max_new_tokens=8, seed=0)
+    assert kl["n"] == len(_pairs())
+    assert kl["kl_seq"] == pytest.approx(0.0, abs=1e-5) and kl["kl_k3_per_token"] == pytest.approx(
+        0.0, abs=1e-6
+    )
 
 
 def test_pairs_are_validated(tiny_tokenizer, tmp_path):

@@ -8,7 +8,6 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from llm_lifecycle.modeling import ModelConfig, build_model
 from llm_lifecycle.training.conversations import check_conversations
 from llm_lifecycle.training.sft import (
     LoraSettings,
@@ -19,6 +18,7 @@ from llm_lifecycle.training.sft import (
     resolve_bf16,
     train_sft,
 )
+from tests.conftest import make_tiny_llama
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
@@ -34,22 +34,7 @@ SAIGA = {
 
 
 def _tiny_model(tokenizer, seed: int = 0):
-    cfg = ModelConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        n_layers=2,
-        n_heads=4,
-        n_kv_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    model = build_model(cfg, seed)
-    # A freshly initialised LM head (std 0.02) over an RMS-normalised 32-d hidden state caps the logits near
-    # +-0.6: the output stays almost uniform whatever the adapter does to the (frozen-head) decoder. Give the
-    # tiny "base" model a usable head, as pretraining would, so a few LoRA steps can move the loss.
-    with torch.no_grad():
-        model.lm_head.weight.mul_(10)
-    return model
+    return make_tiny_llama(tokenizer, seed)
 
 
 def _settings(**kw) -> SFTSettings:

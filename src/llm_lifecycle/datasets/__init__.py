@@ -2,6 +2,7 @@
 
 from llm_lifecycle.datasets.chat_client import ChatClientDataset
 from llm_lifecycle.datasets.hf_pretrained import HFPretrainedDataset
+from llm_lifecycle.datasets.hub import HubDataset
 from llm_lifecycle.datasets.jsonl import JSONLinesDataset, Records
 
-__all__ = ["ChatClientDataset", "HFPretrainedDataset", "JSONLinesDataset", "Records"]
+__all__ = ["ChatClientDataset", "HFPretrainedDataset", "HubDataset", "JSONLinesDataset", "Records"]

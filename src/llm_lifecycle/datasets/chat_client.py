@@ -58,5 +58,8 @@ class ChatClientDataset(AbstractDataset[None, Any]):
     def save(self, data: None) -> None:
         raise DatasetError("ChatClientDataset is read-only")
 
+    def _exists(self) -> bool:
+        return True  # a client built from configuration: always loadable (the server is checked on use)
+
     def _describe(self) -> dict[str, Any]:
         return {"backend": self._backend, "client": self._client}  # no credentials

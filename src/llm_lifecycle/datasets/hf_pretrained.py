@@ -46,6 +46,7 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
           kind: tokenizer
           versioned: true
 
+    `with_tokenizer: true` loads `(model, tokenizer)` from the directory, the same pair a node saved.
     A non-versioned entry may point at a hub id or an existing directory for loading only
     (e.g. `filepath: meta-llama/Meta-Llama-3-8B` in the `llama3_8b` environment).
     """
@@ -55,6 +56,7 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
         filepath: str,
         *,
         kind: str = "causal_lm",
+        with_tokenizer: bool = False,
         load_args: dict[str, Any] | None = None,
         save_args: dict[str, Any] | None = None,
         version: Version | None = None,
@@ -66,6 +68,7 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
             )
         super().__init__(filepath=PurePosixPath(filepath), version=version)
         self._kind = kind
+        self._with_tokenizer = with_tokenizer
         self._load_args = dict(load_args or {})
         # Remote code runs only if someone writes trust_remote_code: true in the catalog; never a default.
         self._load_args.setdefault("trust_remote_code", False)
@@ -84,7 +87,15 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
             from transformers import BitsAndBytesConfig  # needs the `qlora` extra (bitsandbytes) to run
 
             args["quantization_config"] = BitsAndBytesConfig(**args["quantization_config"])
-        return loader.from_pretrained(path, **args)
+        obj = loader.from_pretrained(path, **args)
+        if not self._with_tokenizer:
+            return obj
+        # The (model, tokenizer) pair saved together loads together: the next stage gets the tokenizer
+        # (and chat template) this model was trained with, not whatever the `tokenizer` entry holds.
+        tokenizer = _import(_LOADERS["tokenizer"]).from_pretrained(
+            path, trust_remote_code=args.get("trust_remote_code", False)
+        )
+        return obj, tokenizer
 
     def save(self, data: Any) -> None:
         # A tuple such as (model, tokenizer) is written into one directory: `from_pretrained` of the
@@ -112,4 +123,9 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
         return Path(str(path)).is_dir()
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "kind": self._kind, "version": self._version}
+        return {
+            "filepath": str(self._filepath),
+            "kind": self._kind,
+            "with_tokenizer": self._with_tokenizer,
+            "version": self._version,
+        }

@@ -30,15 +30,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
 from llm_lifecycle.training.conversations import ROLE_MAP, normalise_messages
 from llm_lifecycle.training.sft import (
-    MetricsHistory,
     TrainerSettings,
+    TrainResult,
     _first,
     _last,
     common_trainer_args,
@@ -79,11 +78,7 @@ class DPOSettings(TrainerSettings):
         return [self.loss_type] if isinstance(self.loss_type, str) else list(self.loss_type)
 
 
-@dataclass
-class DPOResult:
-    model: Any  # peft.PeftModel: the SFT model with the DPO LoRA adapter
-    history: MetricsHistory
-    summary: dict[str, Any] = field(default_factory=dict)
+DPOResult = TrainResult
 
 
 def preference_pair(messages: Sequence[Mapping[str, Any]], chosen: str, rejected: str, **extra: Any) -> dict:
@@ -233,4 +228,82 @@ def train_dpo(  # noqa: PLR0917
             if name in history:
                 summary[f"{name}_first"] = _first(history, name)
                 summary[f"{name}_last"] = _last(history, name)
-    return DPOResult(model=peft_model, history=history, summary=summary)
+    return TrainResult(model=peft_model, history=history, summary=summary, trainer=trainer)
+
+
+def estimate_kl(  # noqa: PLR0914
+    peft_model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Sequence[Mapping[str, Any]]],
+    max_new_tokens: int = 48,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Monte-Carlo KL(π ‖ π_ref) of the DPO policy from its reference, on answers the policy samples.
+
+    For each prompt one answer y ~ π(·|x) is sampled (temperature 1, top-k/top-p off); then
+    `KL ≈ mean over prompts of Σ_t [log π(y_t|x, y_<t) − log π_ref(y_t|x, y_<t)]`, an unbiased estimate
+    of the sequence-level KL (Schulman's k1 estimator), with π_ref = the same model with the adapter
+    disabled. The rewards TRL logs are log-ratios on the *dataset's* answers; this is the quantity the
+    DPO objective's implicit KL constraint is about (the policy's own distribution). Returns
+    `kl_seq` (nats per answer), `kl_per_token`, `kl_k3_per_token` (Schulman's low-variance, always ≥ 0
+    estimator `(r - 1) - log r` with r = π_ref/π), and `n`.
+    """
+    import torch
+
+    if not prompts:
+        return {}
+    model = peft_model
+    model.eval()
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    kl_seq, k1_tok, k3_tok, n_tok = [], 0.0, 0.0, 0
+    try:
+        for messages in prompts:
+            enc = tokenizer.apply_chat_template(
+                normalise_messages(messages),
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=True,
+                return_tensors="pt",
+            )
+            prompt_ids = enc["input_ids"]  # (1, P)
+            with torch.no_grad():
+                out = model.generate(
+                    input_ids=prompt_ids,
+                    attention_mask=enc["attention_mask"],
+                    do_sample=True,
+                    temperature=1.0,
+                    top_k=0,
+                    top_p=1.0,
+                    max_new_tokens=max_new_tokens,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
+                answer = out[:, prompt_ids.shape[1] :]  # (1, T)
+                if answer.shape[1] == 0:
+                    continue
+                logp_pol = _token_logps(model, out, answer.shape[1])  # (T,)
+                with model.disable_adapter():
+                    logp_ref = _token_logps(model, out, answer.shape[1])
+            log_ratio = logp_pol - logp_ref  # log π/π_ref per sampled token
+            kl_seq.append(float(log_ratio.sum()))
+            k1_tok += float(log_ratio.sum())
+            k3_tok += float((torch.exp(-log_ratio) - 1 + log_ratio).sum())
+            n_tok += int(answer.shape[1])
+    finally:
+        torch.random.set_rng_state(generator_state)
+    if not kl_seq:
+        return {}
+    return {
+        "kl_seq": sum(kl_seq) / len(kl_seq),
+        "kl_per_token": k1_tok / max(n_tok, 1),
+        "kl_k3_per_token": k3_tok / max(n_tok, 1),
+        "n": float(len(kl_seq)),
+    }
+
+
+def _token_logps(model: Any, ids: Any, n_answer: int) -> Any:
+    """Log-probabilities of the last `n_answer` tokens of `ids` (1, L) under `model`: shape (n_answer,)."""
+    import torch
+
+    logits = model(input_ids=ids).logits[0, -n_answer - 1 : -1].float()  # (T, V): position t predicts t+1
+    return torch.log_softmax(logits, dim=-1).gather(-1, ids[0, -n_answer:, None]).squeeze(-1)

@@ -119,10 +119,17 @@ class SFTSettings(TrainerSettings):
 
 
 @dataclass
-class SFTResult:
-    model: Any  # peft.PeftModel: the base model with the trained LoRA adapter
+class TrainResult:
+    """What `train_sft` and `train_dpo` return."""
+
+    model: Any  # peft.PeftModel: the model with the trained LoRA adapter, unwrapped, in eval mode
     history: MetricsHistory  # MlflowMetricsHistoryDataset format
     summary: dict[str, Any] = field(default_factory=dict)
+    # The trainer itself, for `trainer.save_model` (collective under FSDP/DeepSpeed: every rank calls it)
+    trainer: Any = field(default=None, repr=False)
+
+
+SFTResult = TrainResult
 
 
 def resolve_bf16(setting: bool | str) -> bool:
@@ -165,6 +172,9 @@ def common_trainer_args(cfg: TrainerSettings, output_dir: str, has_eval: bool) -
         # transformers 5 name; TRL's own default (`gradient_checkpointing=True`) yields to it.
         "activation_checkpointing": cfg.gradient_checkpointing,
         "dataloader_pin_memory": torch.cuda.is_available(),
+        # Without CUDA, say so: under `accelerate launch` this selects CPU ranks with the gloo backend.
+        "use_cpu": not torch.cuda.is_available(),
+        "ddp_find_unused_parameters": False,  # every LoRA parameter gets a gradient every step
         "max_length": cfg.max_length,
     }
 
@@ -321,7 +331,7 @@ def train_sft(  # noqa: PLR0917
         "tokens_per_s": tokens / final["train_runtime"] if tokens and final.get("train_runtime") else None,
         **params,
     }
-    return SFTResult(model=peft_model, history=history, summary=summary)
+    return TrainResult(model=peft_model, history=history, summary=summary, trainer=trainer)
 
 
 def merge_adapter(peft_model: PeftModel, *, inplace: bool = False) -> PreTrainedModel:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
+from llm_lifecycle.metrics import MetricsDict, training_metrics
+from llm_lifecycle.training.distributed import DistributedSettings
 
 
 class DPOParams(BaseModel):
@@ -17,30 +17,37 @@ class DPOParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     val_fraction: float = Field(0.1, ge=0, lt=1)
+    # Monte-Carlo KL(policy || reference) after training, on answers the policy samples for held-out prompts
+    kl_samples: int = Field(32, ge=0, description="0: skip")
+    kl_max_new_tokens: int = Field(48, ge=1)
     train: dict[str, Any] = Field(default_factory=dict)
+    distributed: DistributedSettings = DistributedSettings()
 
 
 def train_dpo_model(
-    sft_model: Any,
-    tokenizer: Any,
+    sft_model: tuple[Any, Any],
     preference_pairs: Sequence[Mapping[str, Any]],
     params: dict[str, Any],
     seed: int,
 ) -> tuple[tuple[Any, Any], tuple[Any, Any], MetricsDict]:
-    """Returns (adapter, tokenizer), (merged DPO model, tokenizer) and rewards/margins/accuracy metrics."""
+    """DPO of the merged SFT model `(model, tokenizer)`, with the tokenizer it was trained with.
+
+    Returns (adapter, tokenizer), (merged DPO model, tokenizer) and rewards/margins/accuracy metrics."""
     from llm_lifecycle.training.conversations import split_train_val
-    from llm_lifecycle.training.dpo import DPOSettings, train_dpo
+    from llm_lifecycle.training.distributed import train_adapter
+    from llm_lifecycle.training.dpo import DPOSettings, estimate_kl
     from llm_lifecycle.training.sft import merge_adapter
 
     cfg = DPOParams.model_validate(params)
-    settings = DPOSettings.model_validate({"seed": seed, **cfg.train})
+    settings = DPOSettings.model_validate({"seed": seed, **cfg.train})  # fail here, not in a worker
     if not preference_pairs:
         raise ValueError("no preference pairs to train on: see preference_metrics for what was dropped")
     train, val = split_train_val([dict(p) for p in preference_pairs], cfg.val_fraction, seed)
-    with tempfile.TemporaryDirectory(prefix="dpo-") as out:
-        result = train_dpo(sft_model, tokenizer, train, val, settings, out)
-    merged = merge_adapter(result.model)
-    metrics: MetricsDict = dict(result.history)
-    numbers = {k: float(v) for k, v in result.summary.items() if isinstance(v, int | float) and v is not None}
-    metrics |= as_mlflow_metrics(numbers)
-    return (result.model, tokenizer), (merged, tokenizer), metrics
+    model, tokenizer = sft_model
+    peft_model, history, summary = train_adapter(
+        "dpo", model, tokenizer, train, val, settings.model_dump(), cfg.distributed
+    )
+    held_out = (val or train)[: cfg.kl_samples]
+    kl = estimate_kl(peft_model, tokenizer, [p["prompt"] for p in held_out], cfg.kl_max_new_tokens, seed)
+    summary |= {f"kl/{key}": value for key, value in kl.items()}
+    return (peft_model, tokenizer), (merge_adapter(peft_model), tokenizer), training_metrics(history, summary)

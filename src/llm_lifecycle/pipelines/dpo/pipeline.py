@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 nodes.train_dpo_model,
-                inputs=["sft_model", "tokenizer", "preference_pairs", "params:dpo", "params:seed"],
+                inputs=["sft_model", "preference_pairs", "params:dpo", "params:seed"],
                 outputs=["dpo_adapter", "dpo_model", "dpo_metrics"],
                 name="train_dpo_model",
             ),

@@ -23,16 +23,16 @@ class PreferencesParams(BaseModel):
     hygiene: PairHygiene = PairHygiene()
 
 
-def generate_preference_pairs(  # noqa: PLR0917 - Kedro passes node inputs positionally
+def generate_preference_pairs(
     preference_prompts: Sequence[Mapping[str, Any]],
-    sft_model: Any,
-    tokenizer: Any,
+    sft_model: tuple[Any, Any],
     teacher_backend: Any,
     params: dict[str, Any],
     seed: int,
 ) -> tuple[list[dict], MetricsDict]:
     """Chosen from the teacher (`teacher_backend`: "reference" or an OpenAI-compatible client), rejected
-    sampled from the SFT model; returns TRL-format pairs and the hygiene counts."""
+    sampled from the SFT model (`(model, tokenizer)` as saved together); returns TRL-format pairs and the
+    hygiene counts."""
     from llm_lifecycle.llm_clients import GenerationSettings, HFChatBackend
     from llm_lifecycle.training.preferences import ReferenceTeacher, generate_pairs
 
@@ -45,8 +45,9 @@ def generate_preference_pairs(  # noqa: PLR0917 - Kedro passes node inputs posit
         raise ValueError(
             f"teacher_backend {teacher!r} cannot write chosen answers; use 'reference' or 'openai'"
         )
+    model, tokenizer = sft_model
     student = HFChatBackend(
-        sft_model, tokenizer, GenerationSettings.model_validate({"seed": seed, **cfg.student}), name="sft"
+        model, tokenizer, GenerationSettings.model_validate({"seed": seed, **cfg.student}), name="sft"
     )
     pairs, report = generate_pairs(prompts, teacher, student, cfg.hygiene)
     metrics = dict(report)

@@ -13,7 +13,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "preference_prompts",
                     "sft_model",
-                    "tokenizer",
                     "teacher_backend",
                     "params:preferences",
                     "params:seed",

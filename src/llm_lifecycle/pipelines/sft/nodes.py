@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
+from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics, training_metrics
 from llm_lifecycle.training.conversations import ConversationChecks
+from llm_lifecycle.training.distributed import DistributedSettings
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ class SFTParams(BaseModel):
     max_conversations: int | None = Field(None, ge=1, description="None: all (after the score filter)")
     force_saiga_template: bool = Field(False, description="replace a tokenizer's own chat template")
     train: dict[str, Any] = Field(default_factory=dict)
+    distributed: DistributedSettings = DistributedSettings()
 
 
 def prepare_sft_data(
@@ -41,13 +42,16 @@ def prepare_sft_data(
     ensure_chat_template(tokenizer, force=cfg.force_saiga_template)
     records = raw_instructions
     n_loaded = len(records)
+    source = getattr(raw_instructions, "source", None) or "raw_instructions"
+    if not n_loaded:
+        raise ValueError(f"{source}: no conversations at all (empty file or split)")
     if cfg.min_score is not None:
         records = [r for r in records if float(r.get(cfg.score_field) or 0) >= cfg.min_score]
     if cfg.max_conversations is not None:
         records = records[: cfg.max_conversations]
     clean, report = check_conversations(records, tokenizer, cfg.data)
     if not clean:
-        raise ValueError(f"no SFT conversation passed the checks: {report}")
+        raise ValueError(f"{source}: no SFT conversation passed the checks: {report}")
     train, val = split_train_val(clean, cfg.val_fraction, seed)
     report |= {
         "n_loaded": n_loaded,
@@ -67,17 +71,19 @@ def train_sft_model(
 ) -> tuple[tuple[Any, Any], tuple[Any, Any], MetricsDict]:
     """LoRA SFT of the base model. Returns (adapter, tokenizer), (merged model, tokenizer) and metrics."""
     from llm_lifecycle.tokenization.chat_template import ensure_chat_template
-    from llm_lifecycle.training.sft import SFTSettings, merge_adapter, train_sft
+    from llm_lifecycle.training.distributed import train_adapter
+    from llm_lifecycle.training.sft import SFTSettings, merge_adapter
 
     cfg = SFTParams.model_validate(params)
     ensure_chat_template(tokenizer, force=cfg.force_saiga_template)
-    settings = SFTSettings.model_validate({"seed": seed, **cfg.train})
-    with tempfile.TemporaryDirectory(prefix="sft-") as out:  # the trainer saves nothing (save_strategy=no)
-        result = train_sft(
-            base_model, tokenizer, sft_conversations["train"], sft_conversations["val"], settings, out
-        )
-    merged = merge_adapter(result.model)
-    metrics: MetricsDict = dict(result.history)
-    numbers = {k: float(v) for k, v in result.summary.items() if isinstance(v, int | float) and v is not None}
-    metrics |= as_mlflow_metrics(numbers)
-    return (result.model, tokenizer), (merged, tokenizer), metrics
+    settings = SFTSettings.model_validate({"seed": seed, **cfg.train})  # fail here, not in a worker
+    peft_model, history, summary = train_adapter(
+        "sft",
+        base_model,
+        tokenizer,
+        sft_conversations["train"],
+        sft_conversations["val"],
+        settings.model_dump(),
+        cfg.distributed,
+    )
+    return (peft_model, tokenizer), (merge_adapter(peft_model), tokenizer), training_metrics(history, summary)

@@ -1,0 +1,44 @@
+"""The project's config loader: Kedro's `OmegaConfigLoader`, plus `conf/local` credentials in every env.
+
+Kedro merges `conf/base` with exactly one run environment, `local` by default. `kedro run --env
+llama3_8b` therefore never reads `conf/local/credentials.yml`, and a user would have to copy their API
+key into a second file. Here credentials are the exception: `conf/local/credentials*.yml` is read
+whatever the environment, under the environment's own credentials (which win on the same key). Nothing
+else changes; secrets still come only from `conf/local` (git-ignored) or the process environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kedro.config import MissingConfigException, OmegaConfigLoader
+
+LOCAL_ENV = "local"
+
+
+class ProjectConfigLoader(OmegaConfigLoader):
+    def __getitem__(self, key: str) -> Any:
+        if key != "credentials" or self.env in (None, LOCAL_ENV):
+            return super().__getitem__(key)
+        try:
+            value = super().__getitem__(key)
+        except MissingConfigException:
+            value = {}  # none in base or the env: conf/local may still have some
+        local_dir = Path(self.conf_source) / LOCAL_ENV
+        if not local_dir.is_dir():
+            if not value:
+                raise MissingConfigException(f"no credentials in {self.conf_source} for env {self.env!r}")
+            return value
+        local = OmegaConfigLoader(
+            conf_source=self.conf_source,
+            env=LOCAL_ENV,
+            base_env=self.base_env,
+            default_run_env=LOCAL_ENV,
+            config_patterns={"credentials": self.config_patterns["credentials"]},
+        )
+        try:
+            local_credentials = local["credentials"]
+        except MissingConfigException:
+            local_credentials = {}
+        return {**local_credentials, **value}

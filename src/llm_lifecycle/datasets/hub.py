@@ -1,0 +1,67 @@
+"""A read-only Hugging Face `datasets` entry that works offline and names its rows.
+
+kedro-datasets' `huggingface.HFDataset` asks the hub API to describe itself (its `_describe` calls
+`HfApi().list_datasets`), so merely logging "Loading data from ..." fails offline or behind a proxy,
+and it cannot tell whether it exists. This dataset calls `datasets.load_dataset` only in `load()`,
+describes itself from its configuration, and returns a `Records` list whose `where(i)` is
+`<dataset>[<split>]:<row>` (0-based row), so the SFT data checks name a bad hub row the way they name a
+bad JSONL line. `dataset_name` may be a hub id (`IlyaGusev/saiga_scored`) or a local folder of
+JSON/Parquet files in the same format; no dataset scripts, so no remote code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.io.core import AbstractDataset, DatasetError
+
+from llm_lifecycle.datasets.jsonl import Records
+
+
+class HubDataset(AbstractDataset[None, Records]):
+    def __init__(  # noqa: PLR0913
+        self,
+        dataset_name: str,
+        *,
+        split: str = "train",
+        config_name: str | None = None,
+        revision: str | None = None,
+        columns: list[str] | None = None,
+        load_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        self._name = dataset_name
+        self._split = split
+        self._config_name = config_name
+        self._revision = revision
+        self._columns = list(columns) if columns else None
+        self._load_args = dict(load_args or {})
+        self.metadata = metadata
+
+    def load(self) -> Records:
+        from datasets import load_dataset
+
+        try:
+            data = load_dataset(
+                self._name, self._config_name, split=self._split, revision=self._revision, **self._load_args
+            )
+        except Exception as exc:  # noqa: BLE001 - re-raised with the entry's identity
+            raise DatasetError(f"{self}: cannot load {self._name!r} split {self._split!r}: {exc}") from exc
+        if self._columns:
+            missing = sorted(set(self._columns) - set(data.column_names))
+            if missing:
+                raise DatasetError(
+                    f"{self._name}[{self._split}]: no column(s) {missing}; has {data.column_names}"
+                )
+            data = data.select_columns(self._columns)
+        rows = data.to_list()
+        return Records(rows, source=f"{self._name}[{self._split}]", lines=list(range(len(rows))))
+
+    def save(self, data: None) -> None:
+        raise DatasetError(f"{self}: read-only (hub dataset {self._name!r})")
+
+    def _exists(self) -> bool:
+        return True  # resolved on load (hub or local folder); a missing one fails there with its name
+
+    def _describe(self) -> dict[str, Any]:
+        return {"dataset_name": self._name, "split": self._split, "config_name": self._config_name}

@@ -1,0 +1,214 @@
+"""Multi-process SFT/DPO through `accelerate launch`, started from a Kedro node.
+
+Design
+------
+A Kedro node runs in one process; data parallelism needs N. With `distributed.num_processes > 1` the
+SFT and DPO nodes hand the job to `run_distributed`, which
+
+1. writes a job folder: the model (its own directory when it was loaded from one, or from the local hub
+   cache; otherwise `save_pretrained` in safetensors), the tokenizer, the train/val records as JSONL and
+   the settings as JSON;
+2. runs `accelerate launch [--config_file conf/.../accelerate/<x>.yaml] --num_processes N
+   -m llm_lifecycle.training.worker <job>`: every rank loads the model and trains its shard of each
+   batch (DDP by default; FSDP or DeepSpeed from the accelerate config file); the trainer all-reduces
+   gradients, so the ranks end with identical adapters;
+3. reads back what **rank 0 alone** wrote (`adapter/` and `result.json`: the metrics history and
+   summary) and attaches the adapter to the node's in-memory model, so the node returns exactly what the
+   single-process path returns.
+
+The worker ranks never touch the Kedro catalog or MLflow: the node (the parent process) saves the
+versioned outputs and kedro-mlflow logs the metrics once. `batch_size` stays per device, so N processes
+see N times the examples per step (the usual DDP convention; lower `grad_accum` to keep the global
+batch). On a machine without CUDA the trainer runs with `use_cpu` and torch's gloo backend, which is how
+the 2-process test proves the path on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["sft", "dpo"]
+
+
+class DistributedSettings(BaseModel):
+    """`<stage>.distributed` in parameters. `num_processes: 1` trains in the node's own process."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_processes: int = Field(1, ge=1)
+    accelerate_config: str | None = Field(
+        None, description="accelerate config file (DDP/FSDP/DeepSpeed), relative to the project root"
+    )
+    main_process_port: int | None = Field(None, ge=1, le=65535, description="None: a free port")
+    timeout_s: float | None = Field(None, gt=0, description="kill the launch after this many seconds")
+
+
+def model_source(model: Any) -> str | None:
+    """A directory `from_pretrained` can read the model's weights from without saving them again, or None.
+
+    The model's own `name_or_path` when it is a local checkpoint (the catalog loaded it from there) or a
+    hub id already in the local cache (no download from the workers).
+    """
+    name = str(getattr(model, "name_or_path", "") or "")
+    if name and (Path(name) / "config.json").is_file():
+        return name
+    if name and not os.path.exists(name) and name.count("/") == 1:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(name, "config.json")
+        except Exception:  # noqa: BLE001 - not a hub id, or no cache: fall back to saving
+            cached = None
+        if isinstance(cached, str):
+            return str(Path(cached).parent)
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _write_jsonl(path: Path, records: list[dict] | None) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for record in records or []:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def launch_command(job_dir: Path, settings: DistributedSettings) -> list[str]:
+    """`python -m accelerate.commands.launch ... -m llm_lifecycle.training.worker <job_dir>`."""
+    cmd = [sys.executable, "-m", "accelerate.commands.launch"]
+    if settings.accelerate_config:
+        config = Path(settings.accelerate_config)
+        if not config.is_file():
+            raise FileNotFoundError(f"distributed.accelerate_config: no such file {config.resolve()}")
+        cmd += ["--config_file", str(config)]
+    else:
+        # Plain DDP; `--multi_gpu` is accelerate's torchrun launcher, which also serves CPU ranks (gloo).
+        cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    cmd += [
+        "--num_processes",
+        str(settings.num_processes),
+        "--main_process_port",
+        str(settings.main_process_port or _free_port()),
+        "-m",
+        "llm_lifecycle.training.worker",
+        str(job_dir),
+    ]
+    return cmd
+
+
+def run_distributed(  # noqa: PLR0917
+    kind: Kind,
+    model: Any,
+    tokenizer: Any,
+    train: list[dict],
+    val: list[dict] | None,
+    train_settings: dict[str, Any],
+    settings: DistributedSettings,
+    work_dir: str | os.PathLike,
+) -> tuple[Any, dict, dict]:
+    """Train `kind` ("sft" or "dpo") on `settings.num_processes` ranks; see the module docstring.
+
+    Returns (the node's `model` with the trained LoRA adapter attached, metrics history, summary). The
+    summary gains `num_processes` and `saved_by_ranks` (the ranks that wrote outputs: `[0]`).
+    """
+    from peft import PeftModel
+
+    job = Path(work_dir)
+    job.mkdir(parents=True, exist_ok=True)
+    source = model_source(model)
+    if source is None:
+        source = str(job / "model")
+        model.save_pretrained(source, safe_serialization=True)
+    tokenizer.save_pretrained(job / "tokenizer")
+    _write_jsonl(job / "train.jsonl", train)
+    _write_jsonl(job / "val.jsonl", val)
+    spec = {
+        "kind": kind,
+        "model": source,
+        "dtype": str(getattr(model, "dtype", "float32")).removeprefix("torch."),
+        "settings": train_settings,
+    }
+    (job / "job.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
+
+    cmd = launch_command(job, settings)
+    logger.info("%s on %d processes: %s", kind.upper(), settings.num_processes, " ".join(cmd))
+    per_rank = max(1, (os.cpu_count() or 1) // settings.num_processes)  # N ranks must not oversubscribe
+    threads = os.environ.get("OMP_NUM_THREADS") or str(per_rank)
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": threads}
+    proc = subprocess.run(  # noqa: PLW1510 - the return code is checked below with the log tail
+        cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=settings.timeout_s
+    )
+    (job / "launch.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
+        raise RuntimeError(
+            f"{kind} on {settings.num_processes} processes failed (exit {proc.returncode}); "
+            f"full log: {job / 'launch.log'}\n{tail}"
+        )
+    result = json.loads((job / "result.json").read_text(encoding="utf-8"))
+    saved_by = sorted(int(p.stem.removeprefix("saved-rank")) for p in job.glob("saved-rank*"))
+    if saved_by != [0]:
+        raise RuntimeError(f"expected rank 0 alone to write outputs, got ranks {saved_by}")
+    peft_model = PeftModel.from_pretrained(model, job / "adapter", is_trainable=False)
+    peft_model.eval()
+    summary = {**result["summary"], "num_processes": settings.num_processes, "saved_by_ranks": saved_by}
+    return peft_model, result["history"], summary
+
+
+def train_here(  # noqa: PLR0917
+    kind: Kind,
+    model: Any,
+    tokenizer: Any,
+    train: list[dict],
+    val: list[dict] | None,
+    train_settings: dict[str, Any],
+    output_dir: str | os.PathLike,
+) -> Any:
+    """`train_sft` or `train_dpo` in this process (one rank's work); returns its SFTResult/DPOResult."""
+    if kind == "sft":
+        from llm_lifecycle.training.sft import SFTSettings, train_sft
+
+        return train_sft(model, tokenizer, train, val, SFTSettings.model_validate(train_settings), output_dir)
+    if kind == "dpo":
+        from llm_lifecycle.training.dpo import DPOSettings, train_dpo
+
+        return train_dpo(model, tokenizer, train, val, DPOSettings.model_validate(train_settings), output_dir)
+    raise ValueError(f"unknown training kind {kind!r} (expected 'sft' or 'dpo')")
+
+
+def train_adapter(  # noqa: PLR0917
+    kind: Kind,
+    model: Any,
+    tokenizer: Any,
+    train: list[dict],
+    val: list[dict] | None,
+    train_settings: dict[str, Any],
+    settings: DistributedSettings | None = None,
+) -> tuple[Any, dict, dict]:
+    """LoRA SFT or DPO of `model`, in this process or on `settings.num_processes` ranks.
+
+    Returns (PeftModel, metrics history, summary) either way; the trainer's scratch folder is temporary
+    because the catalog owns every output.
+    """
+    import tempfile
+
+    settings = settings or DistributedSettings()
+    with tempfile.TemporaryDirectory(prefix=f"{kind}-") as scratch:
+        if settings.num_processes > 1:
+            return run_distributed(kind, model, tokenizer, train, val, train_settings, settings, scratch)
+        result = train_here(kind, model, tokenizer, train, val, train_settings, scratch)
+    return result.model, result.history, result.summary

@@ -1,0 +1,67 @@
+"""One rank of a multi-process SFT/DPO job (`python -m llm_lifecycle.training.worker <job_dir>`).
+
+Started by `accelerate launch` from `training.distributed.run_distributed`, which documents the job
+folder. Every rank loads the model and trains; only rank 0 writes (`adapter/`, `result.json` and the
+`saved-rank0` marker the parent checks), so the outputs exist once however many ranks ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+logger = logging.getLogger("llm_lifecycle.training.worker")
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def adapter_digest(model) -> str:
+    """sha256 over the trainable (LoRA) tensors in name order: equal digests = identical adapters."""
+    digest = hashlib.sha256()
+    for name, param in sorted(model.named_parameters()):
+        if "lora_" in name:
+            digest.update(name.encode())
+            digest.update(param.detach().cpu().float().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def main(job_dir: str) -> None:
+    import torch
+    from accelerate import PartialState
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llm_lifecycle.training.distributed import train_here
+
+    job = Path(job_dir)
+    spec = json.loads((job / "job.json").read_text(encoding="utf-8"))
+    state = PartialState(cpu=not torch.cuda.is_available())
+    logging.basicConfig(level=logging.INFO, format=f"[rank {state.process_index}] %(name)s: %(message)s")
+    model = AutoModelForCausalLM.from_pretrained(spec["model"], dtype=getattr(torch, spec["dtype"]))
+    tokenizer = AutoTokenizer.from_pretrained(job / "tokenizer")
+    train, val = _read_jsonl(job / "train.jsonl"), _read_jsonl(job / "val.jsonl") or None
+    out = job / f"trainer-rank{state.process_index}"
+    result = train_here(spec["kind"], model, tokenizer, train, val, spec["settings"], out)
+    # DDP all-reduces gradients, so every rank must end with the same adapter: the log shows it.
+    logger.info("adapter sha256 %s", adapter_digest(result.model))
+    # Every rank calls save_model (a collective under FSDP/DeepSpeed, which gather the shards); the
+    # trainer writes on rank 0 only. Its pickled `training_args.bin` is removed: outputs are safetensors.
+    result.trainer.save_model(str(job / "adapter"))
+    state.wait_for_everyone()
+    if state.is_main_process:
+        (job / "adapter" / "training_args.bin").unlink(missing_ok=True)
+        summary = {k: v for k, v in result.summary.items() if isinstance(v, int | float | str | bool | None)}
+        summary["world_size"] = state.num_processes
+        (job / "result.json").write_text(
+            json.dumps({"history": result.history, "summary": summary}), encoding="utf-8"
+        )
+        (job / "saved-rank0").touch()
+    state.wait_for_everyone()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,72 @@
+"""Saiga bad inputs through the catalog entry and the SFT data node: each error names the file and line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from kedro.io import AbstractDataset
+
+from llm_lifecycle.pipelines.sft.nodes import prepare_sft_data
+from tests.pipelines.test_kedro_project import ROOT
+
+GOOD = {
+    "messages": [{"role": "user", "content": "Где Москва?"}, {"role": "bot", "content": "Москва — город."}]
+}
+GOOD_LINE = json.dumps(GOOD, ensure_ascii=False).encode()
+
+
+def _raw_instructions(path):
+    """The `raw_instructions` entry of conf/base/catalog.yml, pointed at `path`."""
+    config = yaml.safe_load((ROOT / "conf/base/catalog.yml").read_text(encoding="utf-8"))["raw_instructions"]
+    config = {**config, "filepath": str(path), "versioned": False}
+    return AbstractDataset.from_config("raw_instructions", config)
+
+
+def _params(on_invalid: str = "raise") -> dict:
+    return {"val_fraction": 0.0, "data": {"max_length": 128, "on_invalid": on_invalid}}
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        (b'{"messages": [{"role": "user", "content": "Hi"}, {"role": "bot", "con', "malformed JSON"),
+        (b'\xff\xfe{"messages": []}', "invalid UTF-8 at byte 0"),
+        (b'{"id": 7}', "missing required field 'messages'"),
+        (
+            b'{"messages": [{"role": "user", "content": "Hi"}, {"role": "robot", "content": "Yo"}]}',
+            "unknown role: message 1: role 'robot'",
+        ),
+        (b'{"messages": []}', "no messages"),
+    ],
+    ids=["truncated_json", "invalid_utf8", "no_messages_field", "unknown_role", "empty_messages"],
+)
+def test_bad_saiga_line_is_named_by_file_and_line(tmp_path, tiny_tokenizer, bad_line, message):
+    path = tmp_path / "instructions.jsonl"
+    path.write_bytes(b"\n".join([GOOD_LINE, GOOD_LINE, bad_line, GOOD_LINE]) + b"\n")
+    with pytest.raises(Exception) as info:  # noqa: PT011 - a DatasetError at load or a ValueError in the node
+        prepare_sft_data(_raw_instructions(path).load(), tiny_tokenizer, _params(), seed=0)
+    assert f"{path}:3" in str(info.value)
+    assert message in str(info.value)
+
+
+def test_empty_file_is_named(tmp_path, tiny_tokenizer):
+    path = tmp_path / "instructions.jsonl"
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=rf"{path}: no conversations at all"):
+        prepare_sft_data(_raw_instructions(path).load(), tiny_tokenizer, _params(), seed=0)
+
+
+def test_drop_mode_counts_bad_conversations_and_keeps_the_rest(tmp_path, tiny_tokenizer):
+    path = tmp_path / "instructions.jsonl"
+    unknown = {"messages": [{"role": "user", "content": "Hi"}, {"role": "robot", "content": "Yo"}]}
+    ends_on_user = {"messages": [{"role": "user", "content": "Hi"}]}
+    lines = [GOOD, unknown, GOOD, ends_on_user, {"messages": []}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
+    splits, metrics = prepare_sft_data(
+        _raw_instructions(path).load(), tiny_tokenizer, _params("drop"), seed=0
+    )
+    values = {k: v["value"] for k, v in metrics.items()}
+    assert len(splits["train"]) == 2 and values["n_dropped"] == 3
+    assert values["unknown_role"] == 1 and values["ends_on_user"] == 1 and values["no_messages"] == 1

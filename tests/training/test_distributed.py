@@ -1,0 +1,118 @@
+"""Multi-process LoRA SFT through `accelerate launch` (2 CPU ranks, gloo), started as the node starts it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from kedro.io.core import Version
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from llm_lifecycle.datasets import HFPretrainedDataset
+from llm_lifecycle.training.conversations import check_conversations
+from llm_lifecycle.training.distributed import (
+    DistributedSettings,
+    launch_command,
+    model_source,
+    run_distributed,
+)
+from llm_lifecycle.training.sft import merge_adapter
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning")]
+
+CONVS = [
+    {"messages": [{"role": "user", "content": q}, {"role": "bot", "content": a}]}
+    for q, a in [
+        ("Where is Moscow?", "Moscow is a large city."),
+        ("Where does the teacher live?", "The teacher lives in Moscow."),
+        ("Who flies to the river?", "The pilot flies to the river."),
+        ("Seven plus five?", "Seven plus five is twelve."),
+    ]
+]
+SETTINGS = {
+    "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
+    "batch_size": 2,
+    "lr": 1e-2,
+    "max_steps": 6,
+    "max_length": 64,
+    "warmup_ratio": 0.0,
+    "lr_scheduler_type": "constant",
+    "eval_steps": 6,
+    "logging_steps": 1,
+    "seed": 0,
+}
+
+
+def test_two_cpu_processes_train_one_adapter_saved_once_by_rank_0(tiny_model_dir, tmp_path):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert model_source(model) == str(tiny_model_dir)  # the workers read the checkpoint, no second copy
+    train, _ = check_conversations(CONVS * 4, tokenizer)
+    val, _ = check_conversations(CONVS[:2], tokenizer)
+    before = {n: p.clone() for n, p in model.named_parameters()}
+    job = tmp_path / "job"
+
+    peft_model, history, summary = run_distributed(
+        "sft",
+        model,
+        tokenizer,
+        train,
+        val,
+        SETTINGS,
+        DistributedSettings(num_processes=2, timeout_s=300),
+        job,
+    )
+
+    # two ranks ran one DDP job: gloo world of 2, identical adapters on both ranks, rank 0 alone wrote
+    assert summary["world_size"] == 2 and summary["num_processes"] == 2 and summary["saved_by_ranks"] == [0]
+    log = (job / "launch.log").read_text()
+    digests = dict(re.findall(r"\[rank (\d)\] llm_lifecycle.training.worker: adapter sha256 (\w+)", log))
+    assert set(digests) == {"0", "1"} and digests["0"] == digests["1"], log[-2000:]
+    assert [p.name for p in job.glob("*/adapter_model.safetensors")] == ["adapter_model.safetensors"]
+    assert not (job / "model").exists()
+    assert not any(job.glob("trainer-rank*/**/*.safetensors"))  # the trainers saved nothing themselves
+
+    # training happened: loss went down, the adapter is non-zero, base weights untouched
+    losses = [p["value"] for p in history["train/loss"]]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    assert summary["steps"] == 6
+    lora_b = [p for n, p in peft_model.named_parameters() if "lora_B" in n]
+    assert lora_b and all(p.abs().sum() > 0 for p in lora_b)
+    with peft_model.disable_adapter():
+        base_now = {
+            n.replace("base_model.model.", "").replace(".base_layer", ""): p
+            for n, p in peft_model.named_parameters()
+            if "lora_" not in n
+        }
+    assert all(torch.equal(before[n], base_now[n]) for n in before)
+
+    # the node's outputs round-trip through the catalog dataset: saved once, loadable
+    merged = merge_adapter(peft_model)
+    ds = HFPretrainedDataset(
+        filepath=str(tmp_path / "sft_model"), kind="causal_lm", version=Version(None, None)
+    )
+    ds.save((merged, tokenizer))
+    assert len(list((tmp_path / "sft_model").iterdir())) == 1
+    reloaded = HFPretrainedDataset(
+        filepath=str(tmp_path / "sft_model"), kind="causal_lm", version=Version(None, None)
+    ).load()
+    ids = torch.tensor([tokenizer("Where is Moscow?")["input_ids"]])
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(input_ids=ids).logits, merged(input_ids=ids).logits)
+
+
+def test_launch_command_uses_the_config_file_and_names_a_missing_one(tmp_path):
+    cmd = launch_command(tmp_path, DistributedSettings(num_processes=2, main_process_port=29555))
+    assert cmd[1:3] == ["-m", "accelerate.commands.launch"] and "--multi_gpu" in cmd
+    assert (
+        cmd[cmd.index("--num_processes") + 1] == "2" and cmd[cmd.index("--main_process_port") + 1] == "29555"
+    )
+    assert cmd[-3:] == ["-m", "llm_lifecycle.training.worker", str(tmp_path)]
+    config = tmp_path / "fsdp.yaml"
+    config.write_text("distributed_type: FSDP\n")
+    with_file = launch_command(tmp_path, DistributedSettings(num_processes=2, accelerate_config=str(config)))
+    assert with_file[with_file.index("--config_file") + 1] == str(config) and "--multi_gpu" not in with_file
+    missing = DistributedSettings(num_processes=2, accelerate_config=str(tmp_path / "no_such.yaml"))
+    with pytest.raises(FileNotFoundError, match="no_such.yaml"):
+        launch_command(tmp_path, missing)
