@@ -37,6 +37,7 @@ TINY_PARAMS = {
     },
     "sft": {"train": {"max_steps": 6, "eval_steps": 3, "batch_size": 4, "logging_steps": 2}},
     "preferences": {"student": {"max_new_tokens": 8}},
+    "mt_bench": {"max_new_tokens": 8, "n_boot": 200},
     "dpo": {
         "val_fraction": 0.25,
         "train": {"max_steps": 4, "eval_steps": 2, "batch_size": 2, "logging_steps": 1},
@@ -122,6 +123,11 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(pr
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     second = _kedro(["run", "--env", "tiny", "--pipelines", "tokenizer"], cwd=project)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    rejudge = _kedro(["run", "--env", "tiny", "--pipelines", "mt_bench_judging"], cwd=project)
+    assert rejudge.returncode == 0, rejudge.stdout[-3000:] + rejudge.stderr[-3000:]
+    outputs = project / "data/07_model_output"
+    assert len(list((outputs / "mt_bench_answers.jsonl").iterdir())) == 1  # answers reused, not regenerated
+    assert len(list((outputs / "mt_bench_judgments.jsonl").iterdir())) == 2
 
     # Versioned outputs: one version per run, nothing overwritten.
     tok_versions = sorted(p.name for p in (project / "data/06_models/tokenizer").iterdir())
@@ -138,7 +144,7 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(pr
     # MLflow: one run per kedro run, with params, stage metrics and plot artifacts.
     db = sqlite3.connect(project / "mlflow.db")
     runs = db.execute("select run_uuid from runs order by start_time").fetchall()
-    assert len(runs) == 2
+    assert len(runs) == 3
     first_run = runs[0][0]
     metrics = {k: v for k, v in db.execute("select key, value from metrics where run_uuid=?", (first_run,))}
     params = {k: v for k, v in db.execute("select key, value from params where run_uuid=?", (first_run,))}
@@ -164,6 +170,16 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(pr
     assert history == 4  # one point per logged step, not only the last
     for name in ("sft_adapter", "sft_model", "dpo_adapter", "dpo_model"):
         assert len(list((project / "data/06_models" / name).iterdir())) == 1
+    # MT-Bench: every model scored (1-10), the DPO-vs-SFT win rate with its interval
+    for model in ("base", "sft", "dpo"):
+        assert 1.0 <= metrics[f"mt_bench/{model}/score"] <= 10.0
+        assert f"mt_bench/{model}/turn2" in metrics
+    assert metrics["mt_bench/parse_failure_rate"] == 0.0
+    low, rate, high = (metrics[f"winrate/dpo_vs_sft/{k}"] for k in ("ci_low", "adjusted_win_rate", "ci_high"))
+    assert 0.0 <= low <= rate <= high <= 1.0
+    assert metrics["winrate/dpo_vs_sft/position_inconsistency"] == 0.0  # the verifier has no position bias
+    rejudged = {k: v for k, v in db.execute("select key, value from metrics where run_uuid=?", (runs[2][0],))}
+    assert rejudged["mt_bench/sft/score"] == metrics["mt_bench/sft/score"]  # same answers, same judge
     model_dir = next((project / "data/06_models/base_model").iterdir()) / "base_model"
     assert (model_dir / "model.safetensors").exists() and (model_dir / "tokenizer.json").exists()
     artifacts = [p.name for p in (project / "mlruns").rglob("*") if p.is_file()]
@@ -172,6 +188,9 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(pr
         "tokenizer_stats.csv",
         "pretraining_loss.png",
         "architecture_report.csv",
+        "mt_bench_categories.png",
+        "mt_bench_winrates.png",
+        "mt_bench_judgments.jsonl",
     } <= set(artifacts)
 
 

@@ -15,7 +15,13 @@ uses an offline backend instead, named by a string the node understands:
       client: {base_url: https://api.openai.com/v1, model: gpt-4-0613, cache_dir: data/03_primary/llm_cache}
       credentials: openai                   # credentials.yml: openai: {api_key: ...}; or OPENAI_API_KEY
 
-Loading is cheap and makes no request; the client connects when the node first asks a question.
+    judge_backend:                          # a local transformers chat model as judge (no server)
+      type: llm_lifecycle.datasets.ChatClientDataset
+      backend: transformers
+      client: {model: path/or/hub-id, max_new_tokens: 512, batch_size: 8, dtype: bfloat16}
+
+Loading is cheap and makes no request; the client connects when the node first asks a question (the
+`transformers` backend loads its model at load time: `trust_remote_code` stays off).
 """
 
 from __future__ import annotations
@@ -37,18 +43,25 @@ class ChatClientDataset(AbstractDataset[None, Any]):
         credentials: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ):
-        if backend != "openai" and backend not in OFFLINE_BACKENDS:
+        if backend not in ("openai", "transformers") and backend not in OFFLINE_BACKENDS:
             raise DatasetError(
-                f"ChatClientDataset: unknown backend {backend!r}; use 'openai' or {OFFLINE_BACKENDS}"
+                f"ChatClientDataset: unknown backend {backend!r}; "
+                f"use 'openai', 'transformers' or one of {OFFLINE_BACKENDS}"
             )
         if backend == "openai" and not client:
             raise DatasetError("ChatClientDataset: backend 'openai' needs `client: {base_url, model, ...}`")
+        if backend == "transformers" and not (client or {}).get("model"):
+            raise DatasetError(
+                "ChatClientDataset: backend 'transformers' needs `client: {model: <path or hub id>}`"
+            )
         self._backend = backend
         self._client = dict(client or {})
         self._credentials = credentials  # handed to the client at load; never described or logged
         self.metadata = metadata
 
     def load(self) -> Any:
+        if self._backend == "transformers":
+            return _load_transformers_backend(dict(self._client))
         if self._backend != "openai":
             return self._backend
         from llm_lifecycle.llm_clients import OpenAICompatClient
@@ -63,3 +76,23 @@ class ChatClientDataset(AbstractDataset[None, Any]):
 
     def _describe(self) -> dict[str, Any]:
         return {"backend": self._backend, "client": self._client}  # no credentials
+
+
+def _load_transformers_backend(client: dict[str, Any]) -> Any:
+    """An `HFChatBackend` over a local (or cached hub) chat model; greedy by default, as a judge should be."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llm_lifecycle.llm_clients import GenerationSettings, HFChatBackend
+
+    path = client.pop("model")
+    dtype = client.pop("dtype", None)
+    name = client.pop("name", f"transformers:{path}")
+    model = AutoModelForCausalLM.from_pretrained(
+        path, trust_remote_code=False, **({"dtype": getattr(torch, dtype)} if dtype else {})
+    )
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    settings = GenerationSettings.model_validate({"temperature": 0.0, **client})
+    return HFChatBackend(model, tokenizer, settings, name=name)

@@ -47,6 +47,7 @@ class HFChatBackend:
         *,
         temperature: float | None = None,
         max_tokens: int | None = None,
+        seed: int | None = None,
     ) -> list[str]:
         import torch
         from tqdm.auto import tqdm
@@ -73,7 +74,7 @@ class HFChatBackend:
                     padding_side="left",
                     add_special_tokens=False,  # the chat template already wrote BOS
                 ).to(device)
-                torch.manual_seed(s.seed + b)
+                torch.manual_seed((s.seed if seed is None else seed) + b)
                 sampling = (
                     {"do_sample": True, "temperature": temperature, "top_p": s.top_p}
                     if temperature > 0

@@ -274,13 +274,15 @@ class OpenAICompatClient:
         *,
         temperature: float | None = None,
         max_tokens: int | None = None,
+        seed: int | None = None,
     ) -> list[str]:
-        """One reply per conversation, in order; `temperature`/`max_tokens` override the config for this call.
+        """One reply per conversation, in order; `temperature`/`max_tokens`/`seed` override the config for
+        this call.
 
         All requests run to completion (so every success is cached) before a failure is raised as
         `LLMBatchError`, which lists every failed index.
         """
-        bodies = [self._body(c, temperature, max_tokens) for c in conversations]
+        bodies = [self._body(c, temperature, max_tokens, seed) for c in conversations]
         keys = [request_cache_key(self.config.base_url, b) for b in bodies]
         replies: list[str | None] = [None] * len(bodies)
         pending: dict[str, list[int]] = {}  # job id -> prompt indices it answers
@@ -377,16 +379,23 @@ class OpenAICompatClient:
 
     # ------------------------------------------------------------------ internals
     def _body(
-        self, messages: Conversation, temperature: float | None, max_tokens: int | None
+        self,
+        messages: Conversation,
+        temperature: float | None,
+        max_tokens: int | None,
+        seed: int | None = None,
     ) -> dict[str, Any]:
         cfg = self.config
-        return {
+        body = {
             **cfg.extra_params,
             "model": cfg.model,
             "messages": normalise_messages(messages),
             "temperature": cfg.temperature if temperature is None else float(temperature),
             "max_tokens": cfg.max_tokens if max_tokens is None else int(max_tokens),
         }
+        if seed is not None:  # a repeated judge run: its own request (and cache entry)
+            body["seed"] = int(seed)
+        return body
 
     def _bump(self, counter: str, amount: float = 1) -> None:
         with self._stats_lock:

@@ -1,0 +1,172 @@
+"""MT-Bench nodes: thin wrappers over `llm_lifecycle.judging` (answers, judges, parsing, aggregation)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
+
+MODEL_INPUTS = ("base", "sft", "dpo")
+
+
+class MTBenchParams(BaseModel):
+    """`conf/base/parameters_mt_bench.yml` (key `mt_bench`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[str] = Field(
+        default_factory=lambda: list(MODEL_INPUTS), description="subset of base/sft/dpo"
+    )
+    max_questions: int | None = Field(None, ge=1)
+    max_new_tokens: int = Field(1024, ge=1)
+    batch_size: int = Field(16, ge=1)
+    top_p: float = Field(1.0, gt=0, le=1)
+    temperatures: dict[str, float] = Field(
+        default_factory=dict, description="override MT-Bench's by category"
+    )
+    pairs: list[tuple[str, str]] = Field(default_factory=lambda: [("dpo", "sft")])
+    reference_categories: list[str] = Field(default_factory=lambda: ["math", "reasoning", "coding"])
+    judge_runs: int = Field(1, ge=1, description="> 1: median of several judge runs")
+    judge_max_tokens: int = Field(1024, ge=1)
+    n_boot: int = Field(2000, ge=100)
+
+    def check_models(self) -> MTBenchParams:
+        unknown = sorted(set(self.models) - set(MODEL_INPUTS))
+        if unknown:
+            raise ValueError(f"mt_bench.models: unknown {unknown}; available {list(MODEL_INPUTS)}")
+        for pair in self.pairs:
+            missing = sorted(set(pair) - set(self.models))
+            if missing:
+                raise ValueError(
+                    f"mt_bench.pairs: {pair} uses {missing}, not in mt_bench.models {self.models}"
+                )
+        return self
+
+
+def _questions(mt_bench_questions: Sequence[Mapping[str, Any]], cfg: MTBenchParams) -> list[dict]:
+    from llm_lifecycle.judging.answers import validate_questions
+
+    return validate_questions(mt_bench_questions)[: cfg.max_questions]
+
+
+def generate_mt_bench_answers(  # noqa: PLR0917 - Kedro passes node inputs positionally
+    mt_bench_questions: Sequence[Mapping[str, Any]],
+    base_model: Any,
+    tokenizer: Any,
+    sft_model: tuple[Any, Any],
+    dpo_model: tuple[Any, Any],
+    params: dict[str, Any],
+    seed: int,
+) -> list[dict]:
+    """Two-turn answers of every model in `mt_bench.models` (the base model uses the `tokenizer` entry)."""
+    from llm_lifecycle.judging.answers import generate_answers
+    from llm_lifecycle.llm_clients import GenerationSettings, HFChatBackend
+
+    cfg = MTBenchParams.model_validate(params).check_models()
+    questions = _questions(mt_bench_questions, cfg)
+    available = {"base": (base_model, tokenizer), "sft": sft_model, "dpo": dpo_model}
+    settings = GenerationSettings(
+        max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, top_p=cfg.top_p, seed=seed
+    )
+    rows = []
+    for name in cfg.models:
+        model, tok = available[name]
+        backend = HFChatBackend(model, tok, settings, name=name)
+        rows += generate_answers(questions, backend, name, cfg.temperatures, cfg.max_new_tokens)
+    return rows
+
+
+def _judge(judge_backend: Any, cfg: MTBenchParams) -> Any:
+    from llm_lifecycle.judging.judges import LLMJudge, VerifierJudge
+
+    if judge_backend == "verifier":
+        return VerifierJudge(n_runs=cfg.judge_runs)
+    if isinstance(judge_backend, str):
+        raise ValueError(
+            f"judge_backend {judge_backend!r} cannot judge; use 'verifier', 'openai' or 'transformers'"
+        )
+    return LLMJudge(judge_backend, n_runs=cfg.judge_runs, max_tokens=cfg.judge_max_tokens)
+
+
+def grade_single_answers(
+    mt_bench_questions: Sequence[Mapping[str, Any]],
+    mt_bench_answers: Sequence[Mapping[str, Any]],
+    judge_backend: Any,
+    params: dict[str, Any],
+) -> list[dict]:
+    """One row per judge reply: model, question, turn, judge, run, raw verdict text, parsed score."""
+    from llm_lifecycle.judging.evaluate import judge_single
+
+    cfg = MTBenchParams.model_validate(params).check_models()
+    return judge_single(
+        _questions(mt_bench_questions, cfg),
+        mt_bench_answers,
+        _judge(judge_backend, cfg),
+        cfg.models,
+        cfg.reference_categories,
+    )
+
+
+def judge_pairs(
+    mt_bench_questions: Sequence[Mapping[str, Any]],
+    mt_bench_answers: Sequence[Mapping[str, Any]],
+    judge_backend: Any,
+    params: dict[str, Any],
+) -> list[dict]:
+    """Every pair of `mt_bench.pairs`, every (question, turn), judged in both orders."""
+    from llm_lifecycle.judging.evaluate import judge_pairwise
+
+    cfg = MTBenchParams.model_validate(params).check_models()
+    questions = _questions(mt_bench_questions, cfg)
+    judge = _judge(judge_backend, cfg)
+    rows = []
+    for pair in cfg.pairs:
+        rows += judge_pairwise(questions, mt_bench_answers, judge, tuple(pair), cfg.reference_categories)
+    return rows
+
+
+def summarize_mt_bench(
+    mt_bench_judgments: Sequence[Mapping[str, Any]],
+    mt_bench_pairwise: Sequence[Mapping[str, Any]],
+    params: dict[str, Any],
+    seed: int,
+) -> tuple[Any, Any, Any, Any, MetricsDict]:
+    """Score and win-rate tables, both plots, the metrics (`mt_bench/sft/score`, `winrate/dpo_vs_sft`)."""
+    import pandas as pd
+
+    from llm_lifecycle.judging.aggregate import pairwise_summary, single_summary
+    from llm_lifecycle.judging.evaluate import pair_outcomes
+    from llm_lifecycle.judging.plots import category_plot, winrate_plot
+
+    cfg = MTBenchParams.model_validate(params).check_models()
+    table, metrics = single_summary(list(mt_bench_judgments))
+    summaries: dict[str, dict[str, float]] = {}
+    for x, y in cfg.pairs:
+        outcomes, n_unparsed = pair_outcomes(list(mt_bench_pairwise), (x, y))
+        summary = pairwise_summary(outcomes, x, y, n_unparsed=n_unparsed, n_boot=cfg.n_boot, seed=seed)
+        name = f"{x}_vs_{y}"
+        summaries[name] = summary
+        metrics[f"winrate/{name}"] = summary["win_rate"]
+        for key in (
+            "adjusted_win_rate",
+            "ci_low",
+            "ci_high",
+            "position_inconsistency",
+            "wins",
+            "losses",
+            "ties",
+        ):
+            metrics[f"winrate/{name}/{key}"] = summary[key]
+    winrates = pd.DataFrame([{"pair": k, **v} for k, v in summaries.items()])
+    finite = {k: v for k, v in metrics.items() if math.isfinite(v)}  # NaN (no pairs) is not a metric
+    return (
+        pd.DataFrame(table),
+        winrates,
+        category_plot(table),
+        winrate_plot(summaries),
+        as_mlflow_metrics(finite),
+    )
