@@ -7,7 +7,16 @@ from kedro.pipeline import Pipeline
 
 # Stages of the default run, in order. Pipelines not listed (e.g. scaling_laws) run only by name.
 # `dpo` contains the `preferences` stage (teacher chosen vs SFT rejected) and then DPO itself.
-DEFAULT_STAGES = ("toy_world", "data_filtering", "tokenizer", "pretraining", "sft", "dpo", "mt_bench")
+DEFAULT_STAGES = (
+    "toy_world",
+    "data_filtering",
+    "tokenizer",
+    "pretraining",
+    "sft",
+    "dpo",
+    "mt_bench",
+    "latency",
+)
 
 
 def register_pipelines() -> dict[str, Pipeline]:

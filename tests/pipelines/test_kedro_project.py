@@ -38,6 +38,25 @@ TINY_PARAMS = {
     "sft": {"train": {"max_steps": 6, "eval_steps": 3, "batch_size": 4, "logging_steps": 2}},
     "preferences": {"student": {"max_new_tokens": 8}},
     "mt_bench": {"max_new_tokens": 8, "n_boot": 200},
+    "latency": {
+        "harness": {
+            "batch_sizes": [1, 4],
+            "prompt_tokens": 8,
+            "new_tokens": 4,
+            "min_repeats": 1,
+            "min_time_s": 0,
+        },
+        "large_model": {
+            "vocab_size": 512,
+            "hidden_size": 64,
+            "n_layers": 2,
+            "n_heads": 4,
+            "n_kv_heads": 2,
+            "intermediate_size": 128,
+            "max_position_embeddings": 64,
+        },
+        "ceiling_repeats": 2,
+    },
     "dpo": {
         "val_fraction": 0.25,
         "train": {"max_steps": 4, "eval_steps": 2, "batch_size": 2, "logging_steps": 1},
@@ -178,6 +197,16 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(pr
     low, rate, high = (metrics[f"winrate/dpo_vs_sft/{k}"] for k in ("ci_low", "adjusted_win_rate", "ci_high"))
     assert 0.0 <= low <= rate <= high <= 1.0
     assert metrics["winrate/dpo_vs_sft/position_inconsistency"] == 0.0  # the verifier has no position bias
+    # latency: both models at both batch sizes, with a roofline verdict each; KV cache formula exact
+    for model in ("dpo", "large"):
+        for bs in (1, 4):
+            assert metrics[f"latency/{model}/bs{bs}/tokens_per_s"] > 0
+            assert metrics[f"latency/{model}/bs{bs}/measured_over_predicted"] > 0
+    assert metrics["ceiling.gflops"] > 0 and metrics["ceiling.bandwidth_gbs"] > 0
+    kv = next((project / "data/08_reporting/kv_cache_check.csv").iterdir()) / "kv_cache_check.csv"
+    assert set(kv.read_text().splitlines()[1:]) and all(
+        line.endswith(",True") for line in kv.read_text().splitlines()[1:]
+    )
     rejudged = {k: v for k, v in db.execute("select key, value from metrics where run_uuid=?", (runs[2][0],))}
     assert rejudged["mt_bench/sft/score"] == metrics["mt_bench/sft/score"]  # same answers, same judge
     model_dir = next((project / "data/06_models/base_model").iterdir()) / "base_model"
@@ -191,6 +220,9 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(pr
         "mt_bench_categories.png",
         "mt_bench_winrates.png",
         "mt_bench_judgments.jsonl",
+        "roofline.png",
+        "latency_vs_batch.png",
+        "roofline.csv",
     } <= set(artifacts)
 
 

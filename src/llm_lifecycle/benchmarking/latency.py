@@ -1,0 +1,216 @@
+"""Latency and throughput of `generate` at several batch sizes: TTFT, TPOT, end-to-end, tokens/s, peak memory.
+
+Method (vLLM's benchmark_latency, optimum-benchmark, llama-bench):
+
+- Random prompt ids of `prompt_tokens` per sequence (no padding, so every row does the same work), KV
+  cache on, greedy, and a fixed number of new tokens: `min_new_tokens = max_new_tokens` so EOS cannot
+  end a run early.
+- Warm-up runs first (allocator, thread pools, lazy inits). Then TTFT runs (`max_new_tokens=1`:
+  prefill plus the first token) and full runs alternate until there are at least `min_repeats` of each
+  *and* `min_time_s` has passed (or `max_repeats`). Medians are reported with the interquartile range.
+- `TPOT = (e2e − TTFT) / (new_tokens − 1)` (the decode step time), `tokens/s = B · new_tokens / e2e`.
+- Peak memory: on CUDA `max_memory_allocated` (reset per batch size); on Linux CPUs the process's peak
+  resident set (`VmHWM`), reset before each batch size through `/proc/self/clear_refs` (so it is the
+  peak of that measurement, model weights included); None where neither is available.
+- On CUDA the clock is read after `torch.cuda.synchronize()`.
+
+`decode_shape` reads what a decode step touches off the model (matmul weights, bytes, KV bytes per
+token) for `roofline.analyse_decode_step`; `measure_kv_cache` compares the real cache tensors with the
+formula `2 · layers · kv_heads · head_dim · tokens · bytes`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llm_lifecycle.benchmarking.roofline import DecodeShape, kv_cache_bytes
+
+logger = logging.getLogger(__name__)
+
+
+class LatencySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    batch_sizes: list[int] = Field(default_factory=lambda: [1, 4, 16])
+    prompt_tokens: int = Field(32, ge=1)
+    new_tokens: int = Field(16, ge=2)
+    warmup: int = Field(1, ge=0)
+    min_repeats: int = Field(3, ge=1)
+    min_time_s: float = Field(1.0, ge=0)
+    max_repeats: int = Field(50, ge=1)
+    seed: int = 0
+
+
+def llc_bytes() -> int | None:
+    """Size of the CPU's last-level cache (Linux sysfs), or None when unknown."""
+    best = None
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            size = (index / "size").read_text().strip()
+            level = int((index / "level").read_text())
+        except (OSError, ValueError):
+            continue
+        m = re.fullmatch(r"(\d+)([KMG]?)", size)
+        if m and (best is None or level > best[0]):
+            best = (level, int(m.group(1)) * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}[m.group(2)])
+    return best[1] if best else None
+
+
+def decode_shape(model: Any) -> DecodeShape:
+    """Matmul weights (every `nn.Linear`, LM head included), bytes read per step, KV bytes per token."""
+    from torch import nn
+
+    cfg = model.config
+    n_layers = cfg.num_hidden_layers
+    n_heads = cfg.num_attention_heads
+    n_kv = getattr(cfg, "num_key_value_heads", None) or n_heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // n_heads
+    linears = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
+    embed = model.get_input_embeddings().weight
+    seen, weight_bytes = set(), 0
+    for p in model.parameters():
+        # The embedding table is not read whole (a lookup touches B rows) unless it is also the LM head.
+        if id(p) in seen or (p is embed and not any(w is embed for w in linears)):
+            continue
+        seen.add(id(p))
+        weight_bytes += p.numel() * p.element_size()
+    element = next(model.parameters()).element_size()
+    return DecodeShape(
+        n_matmul_params=sum(w.numel() for w in linears),
+        weight_bytes=weight_bytes,
+        kv_bytes_per_token=kv_cache_bytes(n_layers, n_kv, head_dim, 1, element),
+        n_layers=n_layers,
+        attn_dim=n_heads * head_dim,
+    )
+
+
+def measure_kv_cache(model: Any, batch_size: int, tokens: int) -> dict[str, int]:
+    """Bytes of the KV cache after a forward over `batch_size × tokens`: measured tensors vs the formula."""
+    import torch
+
+    cfg = model.config
+    device = next(model.parameters()).device
+    ids = torch.randint(0, cfg.vocab_size, (batch_size, tokens), device=device)
+    with torch.inference_mode():
+        out = model(input_ids=ids, use_cache=True)
+    cache = getattr(out, "cache", None) or out.past_key_values
+    measured = sum(layer.keys.nbytes + layer.values.nbytes for layer in cache.layers)
+    shape = decode_shape(model)
+    return {"measured_bytes": int(measured), "formula_bytes": shape.kv_bytes_per_token * batch_size * tokens}
+
+
+def _sync(device: Any) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _reset_peak(device: Any) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # Linux: reset VmHWM to the current RSS
+    except OSError:
+        pass
+
+
+def _peak(device: Any) -> int | None:
+    import torch
+
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    try:
+        m = re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text())
+    except OSError:
+        return None
+    return int(m.group(1)) * 1024 if m else None
+
+
+def _quartiles(xs: list[float]) -> tuple[float, float]:
+    if len(xs) < 2:
+        return xs[0], xs[0]
+    q = statistics.quantiles(xs, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def measure_latency(model: Any, settings: LatencySettings, name: str = "model") -> list[dict[str, Any]]:
+    """One row per batch size: TTFT, TPOT, end-to-end latency, tokens/s (medians, IQR) and peak memory."""
+    import torch
+    from tqdm.auto import tqdm
+
+    model.eval()
+    device = next(model.parameters()).device
+    vocab = model.config.vocab_size
+    gen = torch.Generator().manual_seed(settings.seed)
+    rows = []
+    for batch in tqdm(settings.batch_sizes, desc=f"latency ({name})", leave=False):
+        ids = torch.randint(0, vocab, (batch, settings.prompt_tokens), generator=gen).to(device)
+        mask = torch.ones_like(ids)
+
+        def run(new: int, ids=ids, mask=mask) -> float:
+            _sync(device)
+            start = time.perf_counter()
+            with torch.inference_mode():
+                model.generate(
+                    input_ids=ids,
+                    attention_mask=mask,
+                    max_new_tokens=new,
+                    min_new_tokens=new,
+                    do_sample=False,
+                    use_cache=True,
+                    pad_token_id=0,
+                )
+            _sync(device)
+            return time.perf_counter() - start
+
+        for _ in range(settings.warmup):
+            run(settings.new_tokens)
+            run(1)
+        _reset_peak(device)
+        ttft, e2e = [], []
+        began = time.perf_counter()
+        while len(e2e) < settings.max_repeats and (
+            len(e2e) < settings.min_repeats or time.perf_counter() - began < settings.min_time_s
+        ):
+            ttft.append(run(1))
+            e2e.append(run(settings.new_tokens))
+        t1, e = statistics.median(ttft), statistics.median(e2e)
+        tpot = max(e - t1, 0.0) / (settings.new_tokens - 1)
+        rows.append(
+            {
+                "model": name,
+                "batch_size": batch,
+                "prompt_tokens": settings.prompt_tokens,
+                "new_tokens": settings.new_tokens,
+                "repeats": len(e2e),
+                "ttft_s": t1,
+                "ttft_iqr_s": list(_quartiles(ttft)),
+                "tpot_s": tpot,
+                "e2e_s": e,
+                "e2e_iqr_s": list(_quartiles(e2e)),
+                "tokens_per_s": batch * settings.new_tokens / e,
+                "peak_memory_bytes": _peak(device),
+            }
+        )
+        logger.info(
+            "%s bs=%d: TTFT %.1f ms, TPOT %.2f ms, e2e %.1f ms, %.0f tok/s (%d repeats)",
+            name,
+            batch,
+            t1 * 1e3,
+            tpot * 1e3,
+            e * 1e3,
+            rows[-1]["tokens_per_s"],
+            len(e2e),
+        )
+    return rows

@@ -1,0 +1,5 @@
+"""`latency` pipeline."""
+
+from llm_lifecycle.pipelines.latency.pipeline import create_pipeline  # find_pipelines looks here
+
+__all__ = ["create_pipeline"]
