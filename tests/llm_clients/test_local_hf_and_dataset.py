@@ -6,7 +6,7 @@ import pytest
 
 from llm_lifecycle.datasets import ChatClientDataset
 from llm_lifecycle.llm_clients import GenerationSettings, HFChatBackend, OpenAICompatClient
-from llm_lifecycle.modeling import ModelConfig, build_model
+from tests.conftest import make_tiny_llama
 
 CONVS = [
     [{"role": "user", "content": "Где живёт учитель?"}],
@@ -24,16 +24,7 @@ CONVS = [
 
 @pytest.fixture(scope="module")
 def model(tiny_tokenizer):
-    cfg = ModelConfig(
-        vocab_size=len(tiny_tokenizer),
-        hidden_size=32,
-        n_layers=2,
-        n_heads=4,
-        n_kv_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    return build_model(cfg, seed=0)
+    return make_tiny_llama(tiny_tokenizer, seed=0, head_scale=1.0)
 
 
 def test_batched_greedy_answers_equal_one_by_one_answers(model, tiny_tokenizer):

@@ -6,7 +6,6 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from llm_lifecycle.modeling import ModelConfig, build_model
 from llm_lifecycle.training.dpo import (
     DPOSettings,
     build_dpo_trainer,
@@ -16,6 +15,7 @@ from llm_lifecycle.training.dpo import (
     train_dpo,
 )
 from llm_lifecycle.training.sft import LoraSettings
+from tests.conftest import make_tiny_llama
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
@@ -42,16 +42,7 @@ def _pairs() -> list[dict]:
 
 
 def _tiny_model(tokenizer):
-    cfg = ModelConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        n_layers=2,
-        n_heads=4,
-        n_kv_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    return build_model(cfg, 1)
+    return make_tiny_llama(tokenizer, seed=1, head_scale=1.0)
 
 
 def _settings(**kw) -> DPOSettings:
