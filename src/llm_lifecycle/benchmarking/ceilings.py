@@ -89,7 +89,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _median_seconds(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int) -> float:
+def _median_seconds(
+    fn: Callable[[], object], device: torch.device, repeats: int, warmup: int, best: bool = False
+) -> float:
     for _ in range(warmup):
         fn()
     _sync(device)
@@ -99,7 +101,7 @@ def _median_seconds(fn: Callable[[], object], device: torch.device, repeats: int
         fn()
         _sync(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times) if best else statistics.median(times)
 
 
 def measure_cpu_gemm_flops(
@@ -108,8 +110,11 @@ def measure_cpu_gemm_flops(
     dtype: torch.dtype = torch.float32,
     warmup: int = 2,
     device: str | torch.device = "cpu",
+    *,
+    best: bool = False,
 ) -> float:
-    """FLOP/s of an [n, n] @ [n, n] matmul (2·n³ FLOPs), median of `repeats` after `warmup` runs.
+    """FLOP/s of an [n, n] @ [n, n] matmul (2·n³ FLOPs), median (or with `best`, fastest) of `repeats`
+    after `warmup` runs.
 
     Uses torch's current thread count (set it first to measure with the threads training will use).
     `device` exists so the same probe can be run on a GPU without a datasheet entry.
@@ -119,7 +124,7 @@ def measure_cpu_gemm_flops(
     a = torch.randn(n, n, generator=g, device=dev, dtype=torch.float32).to(dtype)  # [n, n]
     b = torch.randn(n, n, generator=g, device=dev, dtype=torch.float32).to(dtype)  # [n, n]
     out = torch.empty(n, n, device=dev, dtype=dtype)
-    seconds = _median_seconds(lambda: torch.matmul(a, b, out=out), dev, repeats, warmup)
+    seconds = _median_seconds(lambda: torch.matmul(a, b, out=out), dev, repeats, warmup, best)
     flops = 2.0 * n**3 / seconds
     logger.info("GEMM %dx%d %s on %s: %.1f GFLOP/s (median of %d)", n, n, dtype, dev, flops / 1e9, repeats)
     return flops
@@ -131,6 +136,8 @@ def measure_memory_bandwidth(
     mode: Literal["sum", "copy"] = "sum",
     warmup: int = 2,
     device: str | torch.device = "cpu",
+    *,
+    best: bool = False,
 ) -> float:
     """Bytes/s streamed through memory: "sum" counts nbytes read; "copy" counts 2·nbytes (read + write).
 
@@ -142,20 +149,23 @@ def measure_memory_bandwidth(
     numel = nbytes // 4
     src = torch.ones(numel, dtype=torch.float32, device=dev)  # [numel], touched so pages are mapped
     if mode == "sum":
-        seconds = _median_seconds(src.sum, dev, repeats, warmup)
+        seconds = _median_seconds(src.sum, dev, repeats, warmup, best)
         moved = numel * 4
     else:
         dst = torch.empty_like(src)
         dst.zero_()  # fault the pages in before timing
-        seconds = _median_seconds(lambda: dst.copy_(src), dev, repeats, warmup)
+        seconds = _median_seconds(lambda: dst.copy_(src), dev, repeats, warmup, best)
         moved = 2 * numel * 4
     bandwidth = moved / seconds
     logger.info("memory %s of %d MiB on %s: %.1f GB/s", mode, nbytes >> 20, dev, bandwidth / 1e9)
     return bandwidth
 
 
-def device_ceiling(device: str | torch.device = "cpu", repeats: int = 10) -> Ceiling:
+def device_ceiling(device: str | torch.device = "cpu", repeats: int = 10, best: bool = False) -> Ceiling:
     """Ceiling for `device`: nominal bf16 peaks for a known GPU, otherwise measured here and now.
+
+    `best=True` takes the fastest of the repeats instead of the median: what the hardware can reach (as
+    STREAM reports), the right roof for a roofline on a machine whose neighbours come and go.
 
     CPU: fp32 GEMM and a read (sum) stream. Unknown GPU: bf16 GEMM (n=8192, enough to fill the tensor
     cores) and a device-memory read of 1 GiB.
@@ -174,12 +184,12 @@ def device_ceiling(device: str | torch.device = "cpu", repeats: int = 10) -> Cei
                 peak.bandwidth / 1e12,
             )
             return Ceiling(peak.flops_bf16, peak.bandwidth, "nominal", device=name, dtype="bfloat16")
-        flops = measure_cpu_gemm_flops(8192, repeats, torch.bfloat16, device=dev)
-        bandwidth = measure_memory_bandwidth(2**30, repeats, "sum", device=dev)
+        flops = measure_cpu_gemm_flops(8192, repeats, torch.bfloat16, device=dev, best=best)
+        bandwidth = measure_memory_bandwidth(2**30, repeats, "sum", device=dev, best=best)
         ceiling = Ceiling(flops, bandwidth, "measured", device=name, dtype="bfloat16")
     else:
-        flops = measure_cpu_gemm_flops(2048, repeats, torch.float32, device=dev)
-        bandwidth = measure_memory_bandwidth(256 * 2**20, repeats, "sum", device=dev)
+        flops = measure_cpu_gemm_flops(2048, repeats, torch.float32, device=dev, best=best)
+        bandwidth = measure_memory_bandwidth(256 * 2**20, repeats, "sum", device=dev, best=best)
         ceiling = Ceiling(flops, bandwidth, "measured", device=str(dev), dtype="float32")
     if not (math.isfinite(ceiling.flops) and math.isfinite(ceiling.bandwidth)):
         raise RuntimeError(f"non-finite ceiling measured: {ceiling}")
