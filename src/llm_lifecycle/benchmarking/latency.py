@@ -106,13 +106,6 @@ def measure_kv_cache(model: Any, batch_size: int, tokens: int) -> dict[str, int]
     return {"measured_bytes": int(measured), "formula_bytes": shape.kv_bytes_per_token * batch_size * tokens}
 
 
-def _sync(device: Any) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _reset_peak(device: Any) -> None:
     import torch
 
@@ -148,6 +141,8 @@ def measure_latency(model: Any, settings: LatencySettings, name: str = "model") 
     """One row per batch size: TTFT, TPOT, end-to-end latency, tokens/s (medians, IQR) and peak memory."""
     import torch
     from tqdm.auto import tqdm
+
+    from llm_lifecycle.benchmarking.ceilings import _sync  # the ceilings' clock discipline, shared
 
     model.eval()
     device = next(model.parameters()).device
