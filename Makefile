@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup run test lint viz mlflow-ui bench clean
+.PHONY: setup run test lint viz viz-png mlflow-ui compare notebook bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,13 +29,25 @@ test: setup           ## set up and run the whole test suite (CPU, hermetic)
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 
 viz: setup            ## the pipeline graph in the browser
 	$(BIN)/kedro viz run
 
+viz-png: setup        ## regenerate docs/images/pipeline_{stages,graph}.png (needs Debian's chromium)
+	$(BIN)/python scripts/screenshot_viz.py --types task,modularPipeline --size 1700x420 \
+		--out docs/images/pipeline_stages.png
+	$(BIN)/python scripts/screenshot_viz.py --size 1900x650 --scale 1.2 --out docs/images/pipeline_graph.png
+
 mlflow-ui: setup      ## the MLflow UI over ./mlflow.db
 	$(BIN)/kedro mlflow ui
+
+compare: setup        ## the newest MLflow runs side by side (CSV + PNG in data/08_reporting/run_comparison)
+	$(BIN)/kedro compare-runs
+
+notebook: setup       ## the analysis notebook in JupyterLab, with the catalog and MLflow runs loaded
+	$(BIN)/pip install --quiet -e ".[notebook]"
+	$(BIN)/kedro jupyter lab
 
 bench: setup
 	$(BIN)/python benchmarks/bench_filtering.py

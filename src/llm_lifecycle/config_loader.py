@@ -5,6 +5,11 @@ llama3_8b` therefore never reads `conf/local/credentials.yml`, and a user would 
 key into a second file. Here credentials are the exception: `conf/local/credentials*.yml` is read
 whatever the environment, under the environment's own credentials (which win on the same key). Nothing
 else changes; secrets still come only from `conf/local` (git-ignored) or the process environment.
+
+`${project_root:}` resolves to the folder holding `conf/`, so `conf/base/mlflow.yml` can name
+`sqlite:///${project_root:}/mlflow.db`: kedro-mlflow makes relative *paths* absolute but leaves a
+relative SQLite URI relative to the working directory, and a notebook kernel started in `notebooks/`
+(`kedro jupyter`) would otherwise open an empty `notebooks/mlflow.db`.
 """
 
 from __future__ import annotations
@@ -13,11 +18,21 @@ from pathlib import Path
 from typing import Any
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
+from omegaconf import OmegaConf
 
 LOCAL_ENV = "local"
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
+    def __init__(self, conf_source: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(conf_source, *args, **kwargs)
+        root = str(Path(conf_source).resolve().parent)
+        # Registered per loader (replace=True): one process may load several projects (tests do).
+        register = (
+            getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver
+        )  # 2.4 / 2.3
+        register("project_root", lambda: root, replace=True)
+
     def __getitem__(self, key: str) -> Any:
         if key != "credentials" or self.env in (None, LOCAL_ENV):
             return super().__getitem__(key)

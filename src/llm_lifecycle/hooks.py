@@ -44,6 +44,52 @@ class ReproducibilityHooks:
         logger.info("Seeded python/numpy/torch with %d", seed)
 
 
+def run_tags(run_params: dict, scale: str) -> dict[str, str]:
+    """Tags that make runs filterable in the MLflow UI and `mlflow.search_runs`: which pipeline(s), which
+    Kedro env, which commit (and whether the tree had uncommitted changes), toy or real scale."""
+    import subprocess
+
+    project = run_params.get("project_path") or "."
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=project, capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "pipeline": ",".join(run_params.get("pipeline_names") or ["__default__"]),
+        "env": str(run_params.get("env") or "local"),
+        "git_commit": commit or "unknown",
+        "git_dirty": "unknown" if status is None else str(bool(status)).lower(),
+        "scale": scale,
+    }
+
+
+class RunTagsHooks:
+    """Tag the active MLflow run (kedro-mlflow starts it in its own `before_pipeline_run`, which pluggy
+    calls before the project's hooks) with `run_tags`; `params:scale` says toy or real."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        import mlflow
+
+        if mlflow.active_run() is None:
+            return
+        try:
+            scale = str(catalog.load("params:scale"))
+        except Exception:  # noqa: BLE001 - a project without the parameter still runs
+            scale = "unknown"
+        tags = run_tags(run_params, scale)
+        mlflow.set_tags(tags)
+        logger.info("MLflow run tagged %s", tags)
+
+
 class MlflowArtifactHooks:
     """Log the file a versioned dataset just wrote to the active MLflow run.
 

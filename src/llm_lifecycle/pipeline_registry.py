@@ -6,7 +6,8 @@ from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 # Stages of the default run, in order. Pipelines not listed (e.g. scaling_laws) run only by name.
-# `dpo` contains the `preferences` stage (teacher chosen vs SFT rejected) and then DPO itself.
+# `dpo` contains the `preferences` stage (teacher chosen vs SFT rejected) and then DPO itself; `rlhf`
+# (reward model + RLOO) trains on the same pairs.
 DEFAULT_STAGES = (
     "toy_world",
     "data_filtering",
@@ -14,8 +15,10 @@ DEFAULT_STAGES = (
     "pretraining",
     "sft",
     "dpo",
+    "rlhf",
     "mt_bench",
     "latency",
+    "report",
 )
 
 

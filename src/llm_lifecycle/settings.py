@@ -1,9 +1,9 @@
 """Project settings (https://docs.kedro.org/en/stable/kedro_project_setup/settings.html)."""
 
 from llm_lifecycle.config_loader import ProjectConfigLoader
-from llm_lifecycle.hooks import MissingInputsHooks, MlflowArtifactHooks, ReproducibilityHooks
+from llm_lifecycle.hooks import MissingInputsHooks, MlflowArtifactHooks, ReproducibilityHooks, RunTagsHooks
 
-HOOKS = (MissingInputsHooks(), ReproducibilityHooks(), MlflowArtifactHooks())
+HOOKS = (MissingInputsHooks(), ReproducibilityHooks(), MlflowArtifactHooks(), RunTagsHooks())
 
 # OmegaConfigLoader that also reads conf/local/credentials.yml under `--env llama3_8b` (see the module).
 CONFIG_LOADER_CLASS = ProjectConfigLoader

@@ -18,7 +18,7 @@ PARAMS = Path(__file__).parents[2] / "conf" / "base" / "parameters_data_filterin
 
 def test_pipeline_shape():
     pipe = create_pipeline()
-    by_name = {n.name: n for n in pipe.nodes}
+    by_name = {n.name.removeprefix("data_filtering."): n for n in pipe.nodes}  # namespaced per stage
     assert set(by_name) == {"filter_documents", "evaluate_filter"}
     assert by_name["filter_documents"].inputs == ["raw_documents", "params:data_filtering"]
     assert by_name["filter_documents"].outputs == [

@@ -61,6 +61,20 @@ TINY_PARAMS = {
         "val_fraction": 0.25,
         "train": {"max_steps": 4, "eval_steps": 2, "batch_size": 2, "logging_steps": 1},
     },
+    "rlhf": {
+        "val_fraction": 0.25,
+        "eval_prompts": 2,
+        "reward_model": {"train": {"max_steps": 4, "eval_steps": 2, "batch_size": 2, "logging_steps": 1}},
+        "policy": {
+            "train": {
+                "max_steps": 3,
+                "batch_size": 4,
+                "num_generations": 2,
+                "max_completion_length": 4,
+                "logging_steps": 1,
+            }
+        },
+    },
 }
 
 
@@ -103,7 +117,7 @@ def test_registry_lists_the_stage_pipelines():
     for name in ("toy_world", "data_filtering", "tokenizer", "__default__"):
         assert name in pipelines
     default_nodes = {n.name for n in pipelines["__default__"].nodes}
-    assert {"make_documents", "train_tokenizer"} <= default_nodes
+    assert {"toy_world.make_documents", "tokenizer.train_tokenizer"} <= default_nodes  # namespace.node
 
 
 def test_pipeline_modules_do_not_import_torch():
@@ -187,15 +201,27 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(pr
         "select count(*) from metrics where run_uuid=? and key='dpo.train/rewards/margins'", (first_run,)
     ).fetchone()[0]
     assert history == 4  # one point per logged step, not only the last
-    for name in ("sft_adapter", "sft_model", "dpo_adapter", "dpo_model"):
+    # RLHF: reward model scored on the held-out pairs, RLOO logs reward/KL/entropy/length at every step
+    assert 0.0 <= metrics["reward_model.val/accuracy"] <= 1.0
+    assert metrics["reward_model.steps"] == 4
+    for key in ("reward", "kl", "entropy", "completions/mean_length"):
+        n_points = db.execute(
+            "select count(*) from metrics where run_uuid=? and key=?", (first_run, f"rlhf.train/{key}")
+        ).fetchone()[0]
+        assert n_points == 3, key
+    assert metrics["rlhf.kl_first"] == 0.0  # the first samples come from the reference (SFT) policy
+    assert metrics["rlhf.wall_s"] > 0 and metrics["rlhf.tokens_seen"] > 0
+    for name in ("sft_adapter", "sft_model", "dpo_adapter", "dpo_model", "reward_model", "rlhf_model"):
         assert len(list((project / "data/06_models" / name).iterdir())) == 1
     # MT-Bench: every model scored (1-10), the DPO-vs-SFT win rate with its interval
-    for model in ("base", "sft", "dpo"):
+    for model in ("base", "sft", "dpo", "rlhf"):
         assert 1.0 <= metrics[f"mt_bench/{model}/score"] <= 10.0
         assert f"mt_bench/{model}/turn2" in metrics
     assert metrics["mt_bench/parse_failure_rate"] == 0.0
     low, rate, high = (metrics[f"winrate/dpo_vs_sft/{k}"] for k in ("ci_low", "adjusted_win_rate", "ci_high"))
     assert 0.0 <= low <= rate <= high <= 1.0
+    for pair in ("rlhf_vs_sft", "rlhf_vs_dpo"):
+        assert 0.0 <= metrics[f"winrate/{pair}/ci_low"] <= metrics[f"winrate/{pair}/ci_high"] <= 1.0
     assert metrics["winrate/dpo_vs_sft/position_inconsistency"] == 0.0  # the verifier has no position bias
     # latency: both models at both batch sizes, with a roofline verdict each; KV cache formula exact
     for model in ("dpo", "large"):
@@ -209,6 +235,23 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(pr
     )
     rejudged = {k: v for k, v in db.execute("select key, value from metrics where run_uuid=?", (runs[2][0],))}
     assert rejudged["mt_bench/sft/score"] == metrics["mt_bench/sft/score"]  # same answers, same judge
+    # Tags: every run says which pipeline, env and scale it was (filterable in the UI and search_runs)
+    tags = dict(db.execute("select key, value from tags where run_uuid=?", (runs[2][0],)).fetchall())
+    assert (tags["pipeline"], tags["env"], tags["scale"]) == ("mt_bench_judging", "tiny", "toy")
+    assert "git_commit" in tags and "git_dirty" in tags
+    # Report card: one HTML page per default run with every stage's numbers, logged to MLflow
+    (report,) = list((project / "data/08_reporting/report_card.html").iterdir())
+    page = (report / "report_card.html").read_text()
+    for heading in ("Data filtering", "Pretraining", "RLHF", "MT-Bench", "roofline verdict"):
+        assert heading in page, heading
+    assert "not in this run" not in page and page.count("data:image/png;base64,") >= 6
+    assert 'title="reward_model.val/accuracy">' in page
+    # Comparing runs from the command line: the two runs that judged MT-Bench, side by side
+    compare = _kedro(["compare-runs", "--env", "tiny", "-m", "mt_bench/sft/score"], cwd=project)
+    assert compare.returncode == 0, compare.stdout[-3000:] + compare.stderr[-3000:]
+    (table,) = (project / "data/08_reporting/run_comparison").glob("*/runs.csv")
+    assert len(table.read_text().strip().splitlines()) == 3  # header + the default and the rejudging run
+    assert (table.parent / "runs.png").stat().st_size > 0
     model_dir = next((project / "data/06_models/base_model").iterdir()) / "base_model"
     assert (model_dir / "model.safetensors").exists() and (model_dir / "tokenizer.json").exists()
     artifacts = [p.name for p in (project / "mlruns").rglob("*") if p.is_file()]
@@ -223,6 +266,9 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(pr
         "roofline.png",
         "latency_vs_batch.png",
         "roofline.csv",
+        "reward_margins.png",
+        "reward_model_pairs.csv",
+        "report_card.html",
     } <= set(artifacts)
 
 

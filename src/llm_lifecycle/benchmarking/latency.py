@@ -181,7 +181,16 @@ def measure_latency(model: Any, settings: LatencySettings, name: str = "model") 
             ttft.append(run(1))
             e2e.append(run(settings.new_tokens))
         t1, e = statistics.median(ttft), statistics.median(e2e)
-        tpot = max(e - t1, 0.0) / (settings.new_tokens - 1)
+        tpot = (e - t1) / (settings.new_tokens - 1)
+        if tpot <= 0:  # noise larger than the decode itself (a tiny run on a busy machine)
+            tpot = e / settings.new_tokens  # an upper bound: the whole generation per new token
+            logger.warning(
+                "%s bs=%d: end-to-end %.3g s <= first token %.3g s; TPOT = e2e/new_tokens (an upper bound)",
+                name,
+                batch,
+                e,
+                t1,
+            )
         rows.append(
             {
                 "model": name,

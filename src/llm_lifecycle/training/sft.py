@@ -65,7 +65,7 @@ _TIMING_SUFFIXES = ("runtime", "samples_per_second", "steps_per_second")
 
 
 class LoraSettings(BaseModel):
-    """LoRA adapter settings shared by SFT and DPO (`peft.LoraConfig` with `task_type="CAUSAL_LM"`)."""
+    """LoRA adapter settings shared by SFT, DPO, the reward model and RLOO (`peft.LoraConfig`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -76,11 +76,12 @@ class LoraSettings(BaseModel):
         "all-linear", description='"all-linear" (every linear layer but the LM head) or module names'
     )
 
-    def to_peft(self) -> LoraConfig:
+    def to_peft(self, task_type: str = "CAUSAL_LM") -> LoraConfig:
+        """The `peft.LoraConfig`; `task_type="SEQ_CLS"` (reward model) also trains the new score head."""
         from peft import LoraConfig
 
         return LoraConfig(
-            task_type="CAUSAL_LM",
+            task_type=task_type,
             r=self.r,
             lora_alpha=self.alpha,
             lora_dropout=self.dropout,

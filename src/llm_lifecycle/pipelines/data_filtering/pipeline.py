@@ -20,5 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["filter_metrics", "filter_funnel_plot"],
                 name="evaluate_filter",
             ),
-        ]
+        ],
+        namespace="data_filtering",  # one box per stage in kedro-viz; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )

@@ -15,5 +15,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["dpo_adapter", "dpo_model", "dpo_metrics"],
                 name="train_dpo_model",
             ),
-        ]
+        ],
+        namespace="dpo",  # one box per stage in kedro-viz; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )

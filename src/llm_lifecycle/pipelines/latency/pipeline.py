@@ -27,5 +27,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["roofline_table", "roofline_plot", "latency_plot", "latency_metrics"],
                 name="analyse_roofline",
             ),
-        ]
+        ],
+        namespace="latency",  # one box per stage in kedro-viz; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )

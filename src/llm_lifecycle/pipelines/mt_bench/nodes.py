@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
 
-MODEL_INPUTS = ("base", "sft", "dpo")
+MODEL_INPUTS = ("base", "sft", "dpo", "rlhf")
 
 
 class MTBenchParams(BaseModel):
@@ -19,7 +19,7 @@ class MTBenchParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     models: list[str] = Field(
-        default_factory=lambda: list(MODEL_INPUTS), description="subset of base/sft/dpo"
+        default_factory=lambda: list(MODEL_INPUTS), description="subset of base/sft/dpo/rlhf"
     )
     max_questions: int | None = Field(None, ge=1)
     max_new_tokens: int = Field(1024, ge=1)
@@ -59,6 +59,7 @@ def generate_mt_bench_answers(  # noqa: PLR0917 - Kedro passes node inputs posit
     tokenizer: Any,
     sft_model: tuple[Any, Any],
     dpo_model: tuple[Any, Any],
+    rlhf_model: tuple[Any, Any],
     params: dict[str, Any],
     seed: int,
 ) -> list[dict]:
@@ -68,7 +69,7 @@ def generate_mt_bench_answers(  # noqa: PLR0917 - Kedro passes node inputs posit
 
     cfg = MTBenchParams.model_validate(params).check_models()
     questions = _questions(mt_bench_questions, cfg)
-    available = {"base": (base_model, tokenizer), "sft": sft_model, "dpo": dpo_model}
+    available = {"base": (base_model, tokenizer), "sft": sft_model, "dpo": dpo_model, "rlhf": rlhf_model}
     settings = GenerationSettings(
         max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, top_p=cfg.top_p, seed=seed
     )

@@ -19,6 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "tokenizer",
                     "sft_model",
                     "dpo_model",
+                    "rlhf_model",
                     "params:mt_bench",
                     "params:seed",
                 ],
@@ -53,5 +54,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="summarize_mt_bench",
                 tags=["judging"],
             ),
-        ]
+        ],
+        namespace="mt_bench",  # one box per stage in kedro-viz; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )

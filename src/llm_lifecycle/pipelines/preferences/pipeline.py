@@ -20,5 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["preference_pairs", "preference_metrics"],
                 name="generate_preference_pairs",
             ),
-        ]
+        ],
+        namespace="preferences",  # one box per stage in kedro-viz; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )

@@ -38,5 +38,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["base_model_generations", "base_model_fact_eval", "base_model_eval_metrics"],
                 name="evaluate_base_model",
             ),
-        ]
+        ],
+        namespace="pretraining",  # one box per stage in kedro-viz; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )

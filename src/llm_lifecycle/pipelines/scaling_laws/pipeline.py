@@ -30,5 +30,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="scaling_law_plot",
                 name="plot_scaling_laws",
             ),
-        ]
+        ],
+        namespace="scaling_laws",  # one box per stage in kedro-viz; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )

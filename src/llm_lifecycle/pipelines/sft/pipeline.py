@@ -20,5 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["sft_adapter", "sft_model", "sft_metrics"],
                 name="train_sft_model",
             ),
-        ]
+        ],
+        namespace="sft",  # one box per stage in kedro-viz; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )

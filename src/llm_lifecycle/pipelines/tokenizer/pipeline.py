@@ -20,5 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["tokenizer_stats", "tokenizer_word_splits", "tokenizer_metrics"],
                 name="report_tokenizer",
             ),
-        ]
+        ],
+        namespace="tokenizer",  # one box per stage in kedro-viz; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )

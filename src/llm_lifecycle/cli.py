@@ -1,0 +1,68 @@
+"""Project commands for the `kedro` CLI: `kedro compare-runs` (and Kedro's own `run`).
+
+Kedro adds the `cli` group of `<package>.cli` to its commands; `run` is re-exported because Kedro then
+also takes the project's run command from this module (`python -m llm_lifecycle` uses it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from kedro.framework.cli.project import run  # noqa: F401 - Kedro looks it up here
+
+from llm_lifecycle.reporting.compare import DEFAULT_METRICS, DEFAULT_PARAMS
+
+
+@click.group(name="llm_lifecycle")
+def cli() -> None:
+    """Commands of the llm_lifecycle project."""
+
+
+def _mlflow_settings(project: Path, env: str | None) -> tuple[str, str]:
+    from kedro.framework.project import settings
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project)
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=str(project / settings.CONF_SOURCE), env=env, **settings.CONFIG_LOADER_ARGS
+    )
+    config = loader["mlflow"]
+    return config["server"]["mlflow_tracking_uri"], config["tracking"]["experiment"]["name"]
+
+
+@cli.command("compare-runs")
+@click.option("--env", "-e", default=None, help="Kedro env whose mlflow.yml names the tracking server.")
+@click.option(
+    "--filter", "filter_string", default="", help="MLflow search filter, e.g. \"tags.scale = 'toy'\"."
+)
+@click.option("--metric", "-m", "metrics", multiple=True, help="Metric to compare (repeatable).")
+@click.option("--param", "-p", "params", multiple=True, help="Parameter column (repeatable).")
+@click.option("--last", "max_runs", default=5, show_default=True, help="Newest runs to compare.")
+@click.option("--output", default="data/08_reporting/run_comparison", show_default=True)
+def compare_runs(env, filter_string, metrics, params, max_runs, output) -> None:  # noqa: PLR0917
+    """Write a CSV table and a PNG plot comparing the newest MLflow runs side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from llm_lifecycle.reporting.compare import comparison_plot, runs_table
+
+    project = Path.cwd()
+    uri, experiment = _mlflow_settings(project, env)
+    metrics, params = list(metrics or DEFAULT_METRICS), list(params or DEFAULT_PARAMS)
+    try:
+        table = runs_table(uri, experiment, metrics, params, filter_string, max_runs)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if table.empty:
+        raise click.ClickException(f"no run in {experiment!r} matches {filter_string!r} with those metrics")
+    folder = project / output / datetime.now(timezone.utc).strftime("%Y-%m-%dT%H.%M.%S")
+    folder.mkdir(parents=True, exist_ok=False)  # a new folder per call: earlier comparisons are kept
+    table.to_csv(folder / "runs.csv", index=False)
+    comparison_plot(table, metrics).savefig(folder / "runs.png", dpi=110, bbox_inches="tight")
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        click.echo(table.drop(columns=["start_time"]).to_string(index=False))
+    click.echo(f"\nwritten: {folder / 'runs.csv'} and {folder / 'runs.png'}")

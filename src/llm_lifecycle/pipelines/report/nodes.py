@@ -1,0 +1,48 @@
+"""Report node: assembles `llm_lifecycle.reporting.report_card` sections from the run's catalog entries."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from datetime import datetime, timezone
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False, timeout=10
+        )
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def build_report_card(  # noqa: PLR0917 - Kedro passes the catalog entries by name
+    funnel: Any = None,
+    tokenizer_stats: Any = None,
+    pretraining_log: Any = None,
+    reward_pairs: Any = None,
+    mt_bench_scores: Any = None,
+    mt_bench_winrates: Any = None,
+    roofline: Any = None,
+    ceilings: dict[str, Any] | None = None,
+    **stage_metrics: dict[str, Any],
+) -> str:
+    """The report card (self-contained HTML). `stage_metrics`: kedro-mlflow metric dicts of this run."""
+    from llm_lifecycle.reporting import report_card as rc
+
+    metrics = rc.last_values(*stage_metrics.values())
+    sections = [
+        rc.data_section(funnel, tokenizer_stats, metrics),
+        rc.pretraining_section(pretraining_log, metrics),
+        rc.alignment_section(metrics, reward_pairs, mt_bench_scores),
+        rc.mt_bench_section(mt_bench_scores, mt_bench_winrates),
+        rc.latency_section(roofline, ceilings),
+    ]
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    page = rc.render_html("LLM lifecycle: report card", f"git {_commit()} · {stamp}", sections)
+    logger.info("report card: %d sections, %d metrics, %.0f kB", len(sections), len(metrics), len(page) / 1e3)
+    return page

@@ -1,0 +1,102 @@
+"""RLHF nodes: a Bradley-Terry reward model on the preference pairs, then RLOO against it.
+
+The library code is `llm_lifecycle.training.reward` and `llm_lifecycle.training.rloo`. Both nodes split
+the pairs exactly as the DPO node does (same `val_fraction`, same seed), so the reward model is scored on
+the pairs DPO held out and RLOO optimises on the prompts DPO trained on: the two methods see the same data.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llm_lifecycle.metrics import MetricsDict, training_metrics
+
+
+class RLHFParams(BaseModel):
+    """`conf/base/parameters_rlhf.yml` (key `rlhf`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    val_fraction: float = Field(0.1, ge=0, lt=1, description="as dpo.val_fraction: the same held-out pairs")
+    reward_model: dict[str, Any] = Field(default_factory=dict)  # {train: training.reward.RewardSettings}
+    policy: dict[str, Any] = Field(default_factory=dict)  # {train: training.rloo.RLOOSettings}
+    eval_prompts: int = Field(32, ge=0, description="held-out prompts for the reward/KL check (0: skip)")
+
+
+def _split(pairs: Sequence[Mapping[str, Any]], val_fraction: float, seed: int) -> tuple[list, list]:
+    from llm_lifecycle.training.conversations import split_train_val
+
+    if not pairs:
+        raise ValueError("no preference pairs to train on: see preference_metrics for what was dropped")
+    return split_train_val([dict(p) for p in pairs], val_fraction, seed)
+
+
+def train_reward_model(
+    sft_model: tuple[Any, Any],
+    preference_pairs: Sequence[Mapping[str, Any]],
+    params: dict[str, Any],
+    seed: int,
+) -> tuple[tuple[Any, Any], Any, Any, MetricsDict]:
+    """Reward model (merged, with its tokenizer), per-pair held-out rewards, margin histogram, metrics."""
+    import pandas as pd
+
+    from llm_lifecycle.training.reward import (
+        RewardSettings,
+        margin_summary,
+        pair_report,
+        reward_model_from_causal_lm,
+    )
+    from llm_lifecycle.training.reward import train_reward_model as train
+    from llm_lifecycle.training.reward_plots import margin_histogram
+    from llm_lifecycle.training.sft import merge_adapter
+
+    cfg = RLHFParams.model_validate(params)
+    settings = RewardSettings.model_validate({"seed": seed, **cfg.reward_model.get("train", {})})
+    train_pairs, val_pairs = _split(preference_pairs, cfg.val_fraction, seed)
+    model, tokenizer = sft_model
+    rm = reward_model_from_causal_lm(model, tokenizer.pad_token_id, seed)
+    with tempfile.TemporaryDirectory(prefix="reward-") as scratch:
+        result = train(rm, tokenizer, train_pairs, val_pairs, settings, scratch)
+    merged = merge_adapter(result.model)
+    rows = [{"split": "val", **r} for r in pair_report(merged, tokenizer, val_pairs)]
+    rows += [{"split": "train", **r} for r in pair_report(merged, tokenizer, train_pairs)]
+    table = pd.DataFrame(rows)
+    summary = dict(result.summary)
+    for split in ("val", "train"):
+        stats = margin_summary([r for r in rows if r["split"] == split])
+        summary |= {f"{split}/{key}": value for key, value in stats.items()}
+    return (merged, tokenizer), table, margin_histogram(table), training_metrics(result.history, summary)
+
+
+def train_rlhf_policy(
+    sft_model: tuple[Any, Any],
+    reward_model: tuple[Any, Any],
+    preference_pairs: Sequence[Mapping[str, Any]],
+    params: dict[str, Any],
+    seed: int,
+) -> tuple[tuple[Any, Any], tuple[Any, Any], MetricsDict]:
+    """RLOO from the SFT model with reward RM − β·KL; returns adapter, merged model (with tokenizer), metrics.
+
+    After training, `eval/*` compares the policy with its reference (the SFT model) on held-out prompts:
+    reward-model score of sampled answers, the sequence KL, and the penalised objective."""
+    from llm_lifecycle.training.rloo import RLOOSettings, evaluate_policy, train_rloo
+    from llm_lifecycle.training.sft import merge_adapter
+
+    cfg = RLHFParams.model_validate(params)
+    settings = RLOOSettings.model_validate({"seed": seed, **cfg.policy.get("train", {})})
+    train_pairs, val_pairs = _split(preference_pairs, cfg.val_fraction, seed)
+    model, tokenizer = sft_model
+    rm, _ = reward_model
+    with tempfile.TemporaryDirectory(prefix="rloo-") as scratch:
+        result = train_rloo(model, tokenizer, rm, [p["prompt"] for p in train_pairs], settings, scratch)
+    held_out = [p["prompt"] for p in (val_pairs or train_pairs)][: cfg.eval_prompts]
+    check = evaluate_policy(
+        result.model, tokenizer, rm, held_out, settings.beta, settings.max_completion_length, seed
+    )
+    summary = dict(result.summary) | {f"eval/{key}": value for key, value in check.items()}
+    adapter = (result.model, tokenizer)
+    return adapter, (merge_adapter(result.model), tokenizer), training_metrics(result.history, summary)

@@ -1,0 +1,96 @@
+"""RLOO against a reward model: the KL term is 0 for the reference policy; a tiny run moves the policy."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from llm_lifecycle.training.reward import reward_model_from_causal_lm
+from llm_lifecycle.training.rloo import (
+    RLOOSettings,
+    build_rloo_trainer,
+    evaluate_policy,
+    kl_penalized_reward,
+    train_rloo,
+)
+from llm_lifecycle.training.sft import LoraSettings
+from tests.conftest import make_tiny_llama
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+
+PROMPTS = [[{"role": "user", "content": f"Where does the teacher {i} live?"}] for i in range(8)]
+
+
+def _settings(**kw) -> RLOOSettings:
+    base = {
+        "lora": LoraSettings(r=8, alpha=16, dropout=0.0),
+        "beta": 0.05,
+        "num_generations": 4,
+        "batch_size": 8,
+        "max_completion_length": 8,
+        "lr": 5e-2,
+        "max_steps": 12,
+        "warmup_ratio": 0.0,
+        "lr_scheduler_type": "constant",
+        "logging_steps": 1,
+        "seed": 0,
+    }
+    return RLOOSettings(**{**base, **kw})
+
+
+def _models(tokenizer):
+    policy = make_tiny_llama(tokenizer, seed=1, head_scale=3.0)
+    # A reward model with its own random head: some fixed preference over texts for the policy to climb.
+    rm = reward_model_from_causal_lm(make_tiny_llama(tokenizer, seed=2), tokenizer.pad_token_id, seed=3)
+    with torch.no_grad():
+        rm.score.weight.mul_(50.0)
+    return policy, rm.eval()
+
+
+def test_kl_penalized_reward_by_hand():
+    rm = torch.tensor([1.0, 2.0])
+    logp = torch.tensor([[-1.0, -2.0, -3.0], [-0.5, -0.5, 0.0]])
+    ref = torch.tensor([[-1.5, -2.0, -1.0], [-0.5, -0.5, -9.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]])  # the third token is padding
+    # row 0: KL = 0.5 + 0 = 0.5 -> 1 - 0.1·0.5 = 0.95; row 1: KL = 0 -> 2.0
+    assert kl_penalized_reward(rm, logp, ref, mask, beta=0.1).tolist() == pytest.approx([0.95, 2.0])
+    # the reference policy itself: the KL term is exactly zero, the reward is the RM score
+    assert torch.equal(kl_penalized_reward(rm, ref, ref, mask, beta=0.1), rm)
+
+
+def test_reference_is_the_adapter_disabled_policy(tiny_tokenizer, tmp_path):
+    policy, rm = _models(tiny_tokenizer)
+    trainer = build_rloo_trainer(policy, tiny_tokenizer, rm, PROMPTS, _settings(), str(tmp_path))
+    assert trainer.ref_model is None and trainer.beta == 0.05
+    # untrained adapter (B = 0): policy == reference, so the sampled KL is exactly zero
+    check = evaluate_policy(trainer.model, tiny_tokenizer, rm, PROMPTS[:4], 0.05, 8, seed=0)
+    assert check["kl_seq"] == 0.0 and check["objective"] == pytest.approx(check["rm_policy"])
+
+
+@pytest.mark.slow
+def test_a_tiny_rloo_run_changes_the_policy_and_logs_the_metrics(tiny_tokenizer, tmp_path):
+    policy, rm = _models(tiny_tokenizer)
+    frozen = {k: v.clone() for k, v in policy.state_dict().items()}
+    result = train_rloo(policy, tiny_tokenizer, rm, PROMPTS, _settings(), str(tmp_path))
+    h = result.history
+    for key in ("train/reward", "train/kl", "train/entropy", "train/completions/mean_length", "train/loss"):
+        assert len(h[key]) == 12, key  # one point per step
+    assert h["train/kl"][0]["value"] == 0.0  # step 1 samples from the reference policy itself
+    assert h["train/kl"][-1]["value"] != 0.0
+    assert result.summary["steps"] == 12 and result.summary["tokens_seen"] > 0
+    lora_b = [p for n, p in result.model.named_parameters() if "lora_B" in n]
+    assert lora_b and any(p.abs().max() > 0 for p in lora_b)  # the policy moved ...
+    base = {
+        k.replace("base_model.model.", "").replace(".base_layer", ""): v
+        for k, v in result.model.state_dict().items()
+        if "lora_" not in k
+    }
+    assert all(torch.equal(base[k], v) for k, v in frozen.items())  # ... through the adapter only
+    check = evaluate_policy(result.model, tiny_tokenizer, rm, PROMPTS, 0.05, 8, seed=1)
+    assert check["rm_policy"] > check["rm_reference"]  # towards what the reward model prefers
+    assert check["kl_seq"] > 0
+
+
+def test_settings_are_validated():
+    with pytest.raises(ValueError, match="multiple of num_generations"):
+        RLOOSettings(batch_size=6, num_generations=4)
