@@ -265,9 +265,17 @@ def latency_section(roofline: Any, ceilings: Mapping[str, Any] | None) -> Sectio
         f"(ridge {fmt(ceilings['flops'] / ceilings['bandwidth'])} FLOP/byte)."
     )
     table = roofline.assign(
-        tpot_ms=roofline["t_measured_s"] * 1e3, tokens_per_s=roofline["batch_size"] / roofline["t_measured_s"]
+        tpot_ms=roofline["t_measured_s"] * 1e3,
+        decode_tokens_per_s=roofline["batch_size"] / roofline["t_measured_s"],
     )
-    columns = ["model", "batch_size", "tpot_ms", "tokens_per_s", "intensity", "measured_over_predicted"]
+    columns = [
+        "model",
+        "batch_size",
+        "tpot_ms",
+        "decode_tokens_per_s",
+        "intensity",
+        "measured_over_predicted",
+    ]
     s.tables.append(table[[*columns, "mfu", "mbu", "verdict"]])
     s.figures.append(roofline_plot(roofline.to_dict("records"), ceilings["flops"], ceilings["bandwidth"]))
     return s

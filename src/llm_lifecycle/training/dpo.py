@@ -213,6 +213,7 @@ def train_dpo(  # noqa: PLR0917
         "n_dropped_too_long": len(train_pairs) + len(val_pairs or []) - len(train) - len(val),
         "steps": trainer.state.global_step,
         "wall_s": wall,
+        "tokens_seen": _last(history, "train/num_tokens"),
         "train_runtime_s": final.get("train_runtime"),
         "train_loss_mean": final.get("train_loss"),
         "train_loss_first": _first(history, "train/loss"),

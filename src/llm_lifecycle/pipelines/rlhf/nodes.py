@@ -66,9 +66,10 @@ def train_reward_model(
     rows += [{"split": "train", **r} for r in pair_report(merged, tokenizer, train_pairs)]
     table = pd.DataFrame(rows)
     summary = dict(result.summary)
-    for split in ("val", "train"):
+    # `val/...` and `train_pairs/...`: TRL's own per-step history already uses `train/accuracy`
+    for split, prefix in (("val", "val"), ("train", "train_pairs")):
         stats = margin_summary([r for r in rows if r["split"] == split])
-        summary |= {f"{split}/{key}": value for key, value in stats.items()}
+        summary |= {f"{prefix}/{key}": value for key, value in stats.items()}
     return (merged, tokenizer), table, margin_histogram(table), training_metrics(result.history, summary)
 
 
