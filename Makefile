@@ -2,6 +2,8 @@
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# `kedro mlflow ui` and `kedro jupyter` start `mlflow` / `jupyter` by name: the venv's must come first.
+export PATH := $(abspath $(BIN)):$(PATH)
 # The CPU wheel of torch; the project itself accepts a range so GPU users get CUDA builds.
 TORCH_SPEC ?= torch==2.13.0
 
