@@ -86,7 +86,8 @@ def comparison_plot(table: Any, metrics: Sequence[str]) -> Any:
         for _, r in table.iterrows()
     ]
     for ax, metric in zip(axes.flat, shown, strict=False):
-        ax.bar(range(len(table)), table[metric].astype(float), color="tab:blue", alpha=0.7)
+        bars = ax.bar(range(len(table)), table[metric].astype(float), color="tab:blue", alpha=0.7)
+        ax.bar_label(bars, fmt="%.4g", fontsize=7)
         ax.set_xticks(range(len(table)), labels, fontsize=6)
         ax.set_title(metric, fontsize=8)
     for ax in list(axes.flat)[len(shown) :]:
