@@ -47,21 +47,11 @@ class ReproducibilityHooks:
 def run_tags(run_params: dict, scale: str) -> dict[str, str]:
     """Tags that make runs filterable in the MLflow UI and `mlflow.search_runs`: which pipeline(s), which
     Kedro env, which commit (and whether the tree had uncommitted changes), toy or real scale."""
-    import subprocess
+    from llm_lifecycle.gitinfo import git_output
 
-    project = run_params.get("project_path") or "."
-
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", *args], cwd=project, capture_output=True, text=True, timeout=10, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
+    project = str(run_params.get("project_path") or ".")
+    commit = git_output("rev-parse", "HEAD", cwd=project)
+    status = git_output("status", "--porcelain", "--untracked-files=no", cwd=project)
     return {
         "pipeline": ",".join(run_params.get("pipeline_names") or ["__default__"]),
         "env": str(run_params.get("env") or "local"),

@@ -10,9 +10,6 @@ if TYPE_CHECKING:
 
 def loss_plot(pretraining_log: pd.DataFrame) -> Any:
     """Train/validation loss per step against the unigram baseline; tokens/s and MFU underneath."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     unigram = (

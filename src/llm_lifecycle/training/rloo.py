@@ -185,6 +185,13 @@ def evaluate_policy(  # noqa: PLR0917
     torch.manual_seed(seed)
     answers: dict[str, list[str]] = {"policy": [], "reference": []}
     kls = []  # (log π, log π_ref) of the policy's own sample, each (1, T)
+    kwargs = {
+        "do_sample": True,
+        "temperature": 1.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "max_new_tokens": max_new_tokens,
+    }
     try:
         for messages in prompts:
             enc = tokenizer.apply_chat_template(
@@ -195,14 +202,13 @@ def evaluate_policy(  # noqa: PLR0917
                 return_tensors="pt",
             )
             n_prompt = enc["input_ids"].shape[1]
-            kwargs = {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
             with torch.no_grad():
                 for who in ("policy", "reference"):
                     if who == "policy":
-                        out = peft_model.generate(**enc, max_new_tokens=max_new_tokens, **kwargs)
+                        out = peft_model.generate(**enc, **kwargs)
                     else:
                         with peft_model.disable_adapter():
-                            out = peft_model.generate(**enc, max_new_tokens=max_new_tokens, **kwargs)
+                            out = peft_model.generate(**enc, **kwargs)
                     answer_ids = out[0, n_prompt:]  # (T,)
                     answers[who].append(tokenizer.decode(answer_ids, skip_special_tokens=True))
                     if who == "policy" and answer_ids.numel():

@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 from datetime import datetime, timezone
 from typing import Any
 
 logger = logging.getLogger(__name__)
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False, timeout=10
-        )
-    except OSError:
-        return "unknown"
-    return out.stdout.strip() or "unknown"
 
 
 def build_report_card(  # noqa: PLR0917 - Kedro passes the catalog entries by name
@@ -32,6 +21,7 @@ def build_report_card(  # noqa: PLR0917 - Kedro passes the catalog entries by na
     **stage_metrics: dict[str, Any],
 ) -> str:
     """The report card (self-contained HTML). `stage_metrics`: kedro-mlflow metric dicts of this run."""
+    from llm_lifecycle.gitinfo import git_output
     from llm_lifecycle.reporting import report_card as rc
 
     metrics = rc.last_values(*stage_metrics.values())
@@ -43,6 +33,7 @@ def build_report_card(  # noqa: PLR0917 - Kedro passes the catalog entries by na
         rc.latency_section(roofline, ceilings),
     ]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    page = rc.render_html("LLM lifecycle: report card", f"git {_commit()} · {stamp}", sections)
+    commit = git_output("rev-parse", "--short", "HEAD") or "unknown"
+    page = rc.render_html("LLM lifecycle: report card", f"git {commit} · {stamp}", sections)
     logger.info("report card: %d sections, %d metrics, %.0f kB", len(sections), len(metrics), len(page) / 1e3)
     return page
