@@ -260,36 +260,15 @@ def estimate_kl(  # noqa: PLR0914
     kl_seq, k1_tok, k3_tok, n_tok = [], 0.0, 0.0, 0
     try:
         for messages in prompts:
-            enc = tokenizer.apply_chat_template(
-                normalise_messages(messages),
-                add_generation_prompt=True,
-                tokenize=True,
-                return_dict=True,
-                return_tensors="pt",
-            )
-            prompt_ids = enc["input_ids"]  # (1, P)
-            with torch.no_grad():
-                out = model.generate(
-                    input_ids=prompt_ids,
-                    attention_mask=enc["attention_mask"],
-                    do_sample=True,
-                    temperature=1.0,
-                    top_k=0,
-                    top_p=1.0,
-                    max_new_tokens=max_new_tokens,
-                    pad_token_id=tokenizer.pad_token_id,
-                )
-                answer = out[:, prompt_ids.shape[1] :]  # (1, T)
-                if answer.shape[1] == 0:
-                    continue
-                logp_pol = _token_logps(model, out, answer.shape[1])  # (T,)
-                with model.disable_adapter():
-                    logp_ref = _token_logps(model, out, answer.shape[1])
+            out, n_answer = sample_answer(model, tokenizer, messages, max_new_tokens)
+            if n_answer == 0:
+                continue
+            logp_pol, logp_ref = policy_and_reference_logps(model, out, n_answer)
             log_ratio = logp_pol - logp_ref  # log π/π_ref per sampled token
             kl_seq.append(float(log_ratio.sum()))
             k1_tok += float(log_ratio.sum())
             k3_tok += float((torch.exp(-log_ratio) - 1 + log_ratio).sum())
-            n_tok += int(answer.shape[1])
+            n_tok += n_answer
     finally:
         torch.random.set_rng_state(generator_state)
     if not kl_seq:
@@ -300,6 +279,45 @@ def estimate_kl(  # noqa: PLR0914
         "kl_k3_per_token": k3_tok / max(n_tok, 1),
         "n": float(len(kl_seq)),
     }
+
+
+def sample_answer(model: Any, tokenizer: Any, messages: Any, max_new_tokens: int) -> tuple[Any, int]:
+    """One answer sampled at temperature 1, top-k/top-p off (the policy's own distribution).
+
+    Returns the prompt + answer ids, shape (1, P + T), and the answer length T. The caller seeds torch."""
+    import torch
+
+    enc = tokenizer.apply_chat_template(
+        normalise_messages(messages),
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+        return_tensors="pt",
+    )
+    with torch.no_grad():
+        out = model.generate(
+            input_ids=enc["input_ids"],
+            attention_mask=enc["attention_mask"],
+            do_sample=True,
+            temperature=1.0,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    return out, out.shape[1] - enc["input_ids"].shape[1]
+
+
+def policy_and_reference_logps(peft_model: Any, ids: Any, n_answer: int) -> tuple[Any, Any]:
+    """Per-token log-probabilities of the last `n_answer` tokens under the policy and under its reference
+    (the same model with the adapter disabled): two tensors of shape (n_answer,)."""
+    import torch
+
+    with torch.no_grad():
+        logp_pol = _token_logps(peft_model, ids, n_answer)
+        with peft_model.disable_adapter():
+            logp_ref = _token_logps(peft_model, ids, n_answer)
+    return logp_pol, logp_ref
 
 
 def _token_logps(model: Any, ids: Any, n_answer: int) -> Any:

@@ -175,7 +175,7 @@ def evaluate_policy(  # noqa: PLR0917
     """
     import torch
 
-    from llm_lifecycle.training.dpo import _token_logps
+    from llm_lifecycle.training.dpo import policy_and_reference_logps, sample_answer
     from llm_lifecycle.training.reward import score_conversations
 
     if not prompts:
@@ -185,39 +185,21 @@ def evaluate_policy(  # noqa: PLR0917
     torch.manual_seed(seed)
     answers: dict[str, list[str]] = {"policy": [], "reference": []}
     kls = []  # (log π, log π_ref) of the policy's own sample, each (1, T)
-    kwargs = {
-        "do_sample": True,
-        "temperature": 1.0,
-        "top_k": 0,
-        "top_p": 1.0,
-        "max_new_tokens": max_new_tokens,
-    }
     try:
         for messages in prompts:
-            enc = tokenizer.apply_chat_template(
-                normalise_messages(messages),
-                add_generation_prompt=True,
-                tokenize=True,
-                return_dict=True,
-                return_tensors="pt",
+            out, n_answer = sample_answer(peft_model, tokenizer, messages, max_new_tokens)
+            answers["policy"].append(
+                tokenizer.decode(out[0, out.shape[1] - n_answer :], skip_special_tokens=True)
             )
-            n_prompt = enc["input_ids"].shape[1]
-            with torch.no_grad():
-                for who in ("policy", "reference"):
-                    if who == "policy":
-                        out = peft_model.generate(**enc, **kwargs)
-                    else:
-                        with peft_model.disable_adapter():
-                            out = peft_model.generate(**enc, **kwargs)
-                    answer_ids = out[0, n_prompt:]  # (T,)
-                    answers[who].append(tokenizer.decode(answer_ids, skip_special_tokens=True))
-                    if who == "policy" and answer_ids.numel():
-                        logp = _token_logps(peft_model, out, answer_ids.numel())  # (T,)
-                        with peft_model.disable_adapter():
-                            logp_ref = _token_logps(peft_model, out, answer_ids.numel())
-                        kls.append((logp[None], logp_ref[None]))
-                    elif who == "policy":
-                        kls.append((torch.zeros(1, 0), torch.zeros(1, 0)))
+            logp, logp_ref = (
+                policy_and_reference_logps(peft_model, out, n_answer) if n_answer else (torch.zeros(0),) * 2
+            )
+            kls.append((logp[None], logp_ref[None]))
+            with peft_model.disable_adapter():
+                ref_out, n_ref = sample_answer(peft_model, tokenizer, messages, max_new_tokens)
+            answers["reference"].append(
+                tokenizer.decode(ref_out[0, ref_out.shape[1] - n_ref :], skip_special_tokens=True)
+            )
     finally:
         torch.random.set_rng_state(state)
     scored = {
