@@ -111,6 +111,38 @@ def test_report_per_language_and_word_splits(tiny_tokenizer, bilingual_docs):
     assert metrics["split.Москва"] == row["n_tokens"]
 
 
+def _ids(tok, text):
+    return tok(text, add_special_tokens=False)["input_ids"]
+
+
+def test_copy_friendly_gives_a_name_or_number_one_id_wherever_it_stands(bilingual_docs, tiny_tokenizer):
+    # The answer's first word follows the chat template's "bot\n"; the question has the word after a space.
+    space = _ids(tiny_tokenizer, " ")
+    for word in ("Москва", "Moscow", "Page", "12"):
+        at_line_start = _ids(tiny_tokenizer, "bot\n" + word)[-len(_ids(tiny_tokenizer, word)) :]
+        after_space = _ids(tiny_tokenizer, "в " + word)
+        assert after_space[-len(at_line_start) - 1 :] == space + at_line_start, word
+    assert len(_ids(tiny_tokenizer, "Москва")) == 1  # frequent: learned as one piece
+    # Lower-case words keep their space (that is where most of BPE's compression is).
+    first = tiny_tokenizer.decode(_ids(tiny_tokenizer, " учитель")[:1])
+    assert first.startswith(" ") and len(first) > 1
+    # GPT-2's pre-tokenizer glues the space on: the same name is two different ids.
+    gpt2 = train_bpe(
+        (d["text"] for d in bilingual_docs), TokenizerConfig(vocab_size=512, pre_tokenizer="gpt2")
+    )
+    assert _ids(gpt2, " Москва")[-len(_ids(gpt2, "Москва")) :] != _ids(gpt2, "Москва")
+    assert gpt2.decode(_ids(gpt2, " Москва")[:1]).startswith(" М")
+
+
+@pytest.mark.parametrize("pre_tokenizer", ["copy_friendly", "gpt2"])
+def test_both_pre_tokenizers_round_trip_every_script(bilingual_docs, pre_tokenizer):
+    tok = train_bpe(
+        (d["text"] for d in bilingual_docs), TokenizerConfig(vocab_size=400, pre_tokenizer=pre_tokenizer)
+    )
+    for text in ["Кто младше: Рибел или Ганган?\nРибел.", "ǅ Ǆ 日本語 «Ло» x2 's 12,5 \t\n\n  end ", "''"]:
+        assert tok.decode(_ids(tok, text)) == text
+
+
 def test_config_validation_names_the_problem():
     with pytest.raises(ValueError, match="special tokens must be distinct"):
         TokenizerConfig(bos_token="<s>", eos_token="<s>")
@@ -118,5 +150,7 @@ def test_config_validation_names_the_problem():
         TokenizerConfig(vocab_size=10)
     with pytest.raises(ValueError, match="extra"):
         TokenizerConfig.model_validate({"vocab_sise": 100})
+    with pytest.raises(ValueError, match="pre_tokenizer"):
+        TokenizerConfig(pre_tokenizer="sentencepiece")
     with pytest.raises(ValueError, match="empty corpus"):
         train_bpe([], TokenizerConfig())

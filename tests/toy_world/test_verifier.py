@@ -109,6 +109,18 @@ def test_wrong_answers_fail(world):
     assert score("", "7 + 5 = 12.") == 1 and score("   ", "7 + 5 = 12.") == 1
 
 
+def test_the_opposite_comparative_is_wrong_even_with_the_right_name(world):
+    a = world.people[0].name
+    verdict = check(f"{a.ru} младше.", f"{a.ru} старше.")
+    assert verdict.found == [a.ru] and verdict.extras == ["младше"] and verdict.score == 2
+    assert score(f"{a.en} is younger.", f"{a.en} is older.") == 2
+    assert score(f"{a.ru} старше, а не младше.", f"{a.ru} старше.") == 2  # hedging both ways
+    assert verify(f"Конечно, {a.ru} старше.", f"{a.ru} старше.")
+    assert verify(f"{a.en} is younger.", f"{a.en} is younger.")
+    # The question's own comparative in a turn-2 answer about the gap is not a contradiction.
+    assert verify("На 6 лет.", "На 6 лет.") and verify("By 6 years.", "By 6 years.")
+
+
 def test_list_everything_hack_is_rejected(world):
     p = world.people[0]
     right = f"{p.name.ru} живёт в городе {world.city_of(p).name.ru}."

@@ -6,18 +6,36 @@ later stage needs. Byte-level means no unknown tokens: any UTF-8 text (Cyrillic 
 first 256 ids being the byte alphabet. Deterministic: the trainer sorts merges by (count, pair), the
 corpus order is the caller's, and the saved files contain no timestamps, so the same data and
 parameters give byte-identical files.
+
+Pre-tokenization decides what a merge may cross. GPT-2's regex glues the preceding space onto every
+word, so a name after a space ("Кто младше: Рибел или ...") and the same name at the start of a line
+("<s>bot\nРибел младше.": the first word of every answer) are *different* token ids. A large model
+learns that " Рибел" and "Рибел" are one word; the embedded default's 1.6M-parameter model could not,
+for names it never saw in an answer: it copied the question's name into the first word of the answer
+0 times in 18 on MT-Bench, and answered with a name memorised from SFT instead. `copy_friendly` (the
+default) splits the space off capitalised words and numbers, the things answers copy, so they are one id
+wherever they stand; lower-case words keep their space, which keeps most of the compression (+17.5%
+tokens on the toy corpus). Same model, same data: fact cloze 0.85 -> 0.99, MT-Bench SFT 1.79 -> 2.36,
+DPO 2.01 -> 3.14 (see the README). `gpt2` is the GPT-2 behaviour.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llm_lifecycle.tokenization.chat_template import SAIGA_CHAT_TEMPLATE
 
 logger = logging.getLogger(__name__)
+
+# GPT-2's pre-tokenizer regex, except that capitalised words (`\p{Lu}\p{L}*`) and digit runs never take
+# the space before them: " Рибел" -> " ", "Рибел"; " 40" -> " ", "40"; " лет" stays one piece.
+COPY_FRIENDLY_PATTERN = (
+    r"'s|'t|'re|'ve|'m|'ll|'d|\p{Lu}\p{L}*| ?(?!\p{Lu})\p{L}+|\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+)
 
 
 class TokenizerConfig(BaseModel):
@@ -33,6 +51,7 @@ class TokenizerConfig(BaseModel):
     unk_token: str = "<unk>"
     extra_special_tokens: list[str] = Field(default_factory=list)
     model_max_length: int = Field(512, ge=8)
+    pre_tokenizer: Literal["copy_friendly", "gpt2"] = "copy_friendly"  # see the module docstring
     heldout_fraction: float = Field(0.05, ge=0.0, lt=0.5, description="documents kept out of training")
     split_salt: str = "tokenizer"
     example_words: list[str] = Field(default_factory=lambda: ["Moscow", "Москва"])
@@ -63,12 +82,21 @@ def _batches(texts: Iterable[str], size: int = 256) -> Iterator[list[str]]:
 
 def train_bpe(texts: Iterable[str], cfg: TokenizerConfig):
     """Train byte-level BPE on `texts` and return a `PreTrainedTokenizerFast` (not yet saved)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    # add_prefix_space=False: "Москва" at the start of a line and after a space may differ, as in GPT-2.
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if cfg.pre_tokenizer == "gpt2":
+        # add_prefix_space=False: "Москва" at the start of a line and after a space differ, as in GPT-2.
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    else:
+        # Split first (isolated: every piece of text is kept), then map bytes without GPT-2's own regex.
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(COPY_FRIENDLY_PATTERN), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=cfg.vocab_size,

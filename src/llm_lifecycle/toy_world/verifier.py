@@ -22,8 +22,13 @@ whose *key value* ends the sentence: "Ганни живёт в городе Ри
    profession). The price is that a correct answer with unrelated values of the same kind ("Ганни, 46
    лет, родился в 1978") is not credited either.
 
-Known blind spot: words that are not values are not checked, so "Ганни младше." passes against
-"Ганни старше." (the templates the model is taught repeat the question's word, so this is rare).
+5. **Contradictions.** A comparative that is the opposite of the reference's ("младше" against
+   "Ганни старше.", "younger" against "older") is a wrong candidate too. It is not a value (the key of
+   "Ганни старше." is the name), so without this rule "Ганни младше." would pass: the one blind spot
+   found in the answers of the toy models (1 of DPO's 7 wins over SFT came from it before the rule).
+
+Other words that are not values are not checked: the key value alone decides, so the right number in
+the wrong sentence ("Ганни основан в 46 году" against "Ганни: возраст 46 лет.") still passes.
 
 Score (1-10, MT-Bench's scale): `1 + round(9 * found/keys)`, capped at 2 when there are extras; an empty
 answer scores 1. `verify` is `score == 10`. Inflected forms ("пекарем") and number words
@@ -77,6 +82,8 @@ def _vocabulary() -> dict[str, str]:
 
 
 _VOCAB = _vocabulary()
+# Comparatives of the reasoning family ("Кто старше: A или B?" -> "A старше."), each with its opposite.
+_OPPOSITES = {"старше": "младше", "младше": "старше", "older": "younger", "younger": "older"}
 _SYLLABLE_SET = frozenset(_SYLLABLES) | frozenset(_SYLLABLES.values())
 
 
@@ -228,6 +235,9 @@ def check(answer: str, reference: str, names: Mapping[str, str] | None = None) -
     extras = list(
         dict.fromkeys(v.text for v in answer_values if v.kind in key_kinds and v.norm not in in_reference)
     )
+    extras += [
+        t for t in dict.fromkeys(answer_tokens) if _OPPOSITES.get(t) in in_reference and t not in in_reference
+    ]
     score = 1 + round(9 * len(found) / len(keys))
     if extras:
         score = min(score, 2)
