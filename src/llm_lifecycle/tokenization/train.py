@@ -10,13 +10,13 @@ parameters give byte-identical files.
 Pre-tokenization decides what a merge may cross. GPT-2's regex glues the preceding space onto every
 word, so a name after a space ("Кто младше: Рибел или ...") and the same name at the start of a line
 ("<s>bot\nРибел младше.": the first word of every answer) are *different* token ids. A large model
-learns that " Рибел" and "Рибел" are one word; the embedded default's 1.6M-parameter model could not,
+learns that " Рибел" and "Рибел" are one word; the embedded default's 1.3M-parameter model could not,
 for names it never saw in an answer: it copied the question's name into the first word of the answer
 0 times in 18 on MT-Bench, and answered with a name memorised from SFT instead. `copy_friendly` (the
 default) splits the space off capitalised words and numbers, the things answers copy, so they are one id
 wherever they stand; lower-case words keep their space, which keeps most of the compression (+17.5%
 tokens on the toy corpus). Same model, same data: fact cloze 0.85 -> 0.99, MT-Bench SFT 1.79 -> 2.36,
-DPO 2.01 -> 3.14 (see the README). `gpt2` is the GPT-2 behaviour.
+DPO 2.01 -> 3.04 (see the README). `gpt2` is the GPT-2 behaviour.
 """
 
 from __future__ import annotations
