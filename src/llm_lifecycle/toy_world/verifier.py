@@ -24,7 +24,7 @@ whose *key value* ends the sentence: "Ганни живёт в городе Ри
 
 5. **Contradictions.** A comparative that is the opposite of the reference's ("младше" against
    "Ганни старше.", "younger" against "older") is a wrong candidate too. It is not a value (the key of
-   "Ганни старше." is the name), so without this rule "Ганни младше." would pass: the one blind spot
+   "Ганни старше." is the name), so without this rule "Ганни младше." would pass: a blind spot
    found in the answers of the toy models (1 of DPO's 7 wins over SFT came from it before the rule).
 
 Other words that are not values are not checked: the key value alone decides, so the right number in
