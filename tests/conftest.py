@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,11 @@ def tiny_model_dir(tiny_tokenizer, tmp_path):
     make_tiny_llama(tiny_tokenizer).save_pretrained(path)
     tiny_tokenizer.save_pretrained(path)  # with the Saiga chat template train_bpe gives it
     return path
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A copy of the project's configuration with the micro `tiny` env (`tests.kedro_project`)."""
+    from tests.kedro_project import make_project
+
+    return make_project(tmp_path / "project")

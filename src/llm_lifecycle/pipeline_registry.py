@@ -23,11 +23,11 @@ DEFAULT_STAGES = (
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Every `pipelines/<name>` by its name, `__default__` (the lifecycle on the toy world), and
-    `from_raw_data` (the same stages without the toy-world generator, for environments whose catalog
-    points the raw datasets at real data)."""
+    """Every `pipelines/<name>` by its name, and `__default__` (the lifecycle on the toy world).
+
+    Every registered name is a module under `pipelines/`: `kedro run --pipelines X` loads only module X,
+    so a name made up here would not be found."""
     pipelines = find_pipelines(raise_errors=True)
     stages = [pipelines[name] for name in DEFAULT_STAGES if name in pipelines]
     pipelines["__default__"] = sum(stages, Pipeline([]))
-    pipelines["from_raw_data"] = sum((p for p in stages if p is not pipelines.get("toy_world")), Pipeline([]))
     return pipelines

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 from nbclient import NotebookClient
 
-from tests.pipelines.test_kedro_project import TINY_PARAMS, _kedro
+from tests.kedro_project import kedro, make_project
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "analysis.ipynb"
@@ -33,16 +32,8 @@ CORE = (
 
 @pytest.fixture
 def project(tmp_path) -> Path:
-    """The project's configuration with a `tiny` env, as in tests/pipelines/test_kedro_project.py."""
-    path = tmp_path / "project"
-    path.mkdir()
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(ROOT / name, path / name)
-    shutil.copytree(ROOT / "conf", path / "conf", ignore=shutil.ignore_patterns("local"))
-    (path / "conf" / "local").mkdir()
-    (path / "src").mkdir()  # kedro checks that source_dir exists; the package itself is installed
-    (path / "conf" / "tiny").mkdir()
-    (path / "conf" / "tiny" / "parameters.yml").write_text(yaml.safe_dump(TINY_PARAMS, allow_unicode=True))
+    """The project's configuration with a `tiny` env (`tests.kedro_project`) and the notebook."""
+    path = make_project(tmp_path / "project")
     (path / "notebooks").mkdir()
     shutil.copy(NOTEBOOK, path / "notebooks" / NOTEBOOK.name)
     return path
@@ -91,7 +82,7 @@ def _figures(nb: nbformat.NotebookNode, cell_id: str) -> int:
     return sum("image/png" in out.get("data", {}) for out in _cell(nb, cell_id).outputs)
 
 
-def test_committed_notebook_has_no_outputs_and_loads_the_project_through_kedro():
+def test_committed_notebook_has_no_outputs_and_loads_the_project_throughkedro():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -120,7 +111,7 @@ def test_notebook_on_a_project_without_any_run_says_what_is_missing(project, ker
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_notebook_on_a_tiny_run_shows_the_tables_plots_and_mlflow_runs(project, kernel_env):
-    run = _kedro(["run", "--env", "tiny"], cwd=project)
+    run = kedro(["run", "--env", "tiny"], cwd=project)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     kernel_env.setenv("LLM_LIFECYCLE_PROJECT", str(project))
     kernel_env.setenv("KEDRO_ENV", "tiny")

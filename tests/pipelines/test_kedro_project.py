@@ -2,109 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-
-# A micro configuration: the same pipelines and catalog as conf/base, only smaller.
-TINY_PARAMS = {
-    "toy_world": {
-        "world": {"n_cities": 4, "n_people": 12},
-        "documents": {"n_clean": 120},
-        "instructions": {"n_sft": 20, "n_preference": 8, "n_mt_bench": 8},
-    },
-    "tokenizer": {"vocab_size": 600, "heldout_fraction": 0.2},
-    "pretraining": {
-        "model": {"hidden_size": 32, "n_layers": 2, "intermediate_size": 64, "max_position_embeddings": 64},
-        "train": {
-            "block_size": 64,
-            "batch_size": 8,
-            "max_steps": 20,
-            "eval_every": 10,
-            "checkpoint_every": 10,
-        },
-        "measure_ceiling": False,
-        "generation": {"max_new_tokens": 4},
-        "fact_eval": {"max_prompts": 20},
-    },
-    "sft": {"train": {"max_steps": 6, "eval_steps": 3, "batch_size": 4, "logging_steps": 2}},
-    "preferences": {"student": {"max_new_tokens": 8}},
-    "mt_bench": {"max_new_tokens": 8, "n_boot": 200},
-    "latency": {
-        "harness": {
-            "batch_sizes": [1, 4],
-            "prompt_tokens": 8,
-            "new_tokens": 4,
-            "min_repeats": 1,
-            "min_time_s": 0,
-        },
-        "large_model": {
-            "vocab_size": 512,
-            "hidden_size": 64,
-            "n_layers": 2,
-            "n_heads": 4,
-            "n_kv_heads": 2,
-            "intermediate_size": 128,
-            "max_position_embeddings": 64,
-        },
-        "ceiling_repeats": 2,
-    },
-    "dpo": {
-        "val_fraction": 0.25,
-        "train": {"max_steps": 4, "eval_steps": 2, "batch_size": 2, "logging_steps": 1},
-    },
-    "rlhf": {
-        "val_fraction": 0.25,
-        "eval_prompts": 2,
-        "reward_model": {"train": {"max_steps": 4, "eval_steps": 2, "batch_size": 2, "logging_steps": 1}},
-        "policy": {
-            "train": {
-                "max_steps": 3,
-                "batch_size": 4,
-                "num_generations": 2,
-                "max_completion_length": 4,
-                "logging_steps": 1,
-            }
-        },
-    },
-}
-
-
-def _kedro(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
-    return subprocess.run(
-        [sys.executable, "-m", "kedro", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-@pytest.fixture
-def project(tmp_path) -> Path:
-    """A copy of the project's configuration (the package itself is installed) with a `tiny` env."""
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
-    (tmp_path / "conf" / "local").mkdir()
-    (tmp_path / "src").mkdir()  # kedro checks that source_dir exists; the package itself is installed
-    (tmp_path / "conf" / "tiny").mkdir()
-    (tmp_path / "conf" / "tiny" / "parameters.yml").write_text(
-        yaml.safe_dump(TINY_PARAMS, allow_unicode=True)
-    )
-    return tmp_path
+from tests.kedro_project import ROOT, kedro
 
 
 def test_registry_lists_the_stage_pipelines():
@@ -152,11 +56,11 @@ def test_environment_overrides_one_key_and_keeps_its_siblings(project):
 
 @pytest.mark.slow
 def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(project):
-    first = _kedro(["run", "--env", "tiny"], cwd=project)
+    first = kedro(["run", "--env", "tiny"], cwd=project)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    second = _kedro(["run", "--env", "tiny", "--pipelines", "tokenizer"], cwd=project)
+    second = kedro(["run", "--env", "tiny", "--pipelines", "tokenizer"], cwd=project)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    rejudge = _kedro(["run", "--env", "tiny", "--pipelines", "mt_bench_judging"], cwd=project)
+    rejudge = kedro(["run", "--env", "tiny", "--pipelines", "mt_bench_judging"], cwd=project)
     assert rejudge.returncode == 0, rejudge.stdout[-3000:] + rejudge.stderr[-3000:]
     outputs = project / "data/07_model_output"
     assert len(list((outputs / "mt_bench_answers.jsonl").iterdir())) == 1  # answers reused, not regenerated
@@ -247,7 +151,7 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(pr
     assert "not in this run" not in page and page.count("data:image/png;base64,") >= 6
     assert 'title="reward_model.val/accuracy">' in page
     # Comparing runs from the command line: the two runs that judged MT-Bench, side by side
-    compare = _kedro(["compare-runs", "--env", "tiny", "-m", "mt_bench/sft/score"], cwd=project)
+    compare = kedro(["compare-runs", "--env", "tiny", "-m", "mt_bench/sft/score"], cwd=project)
     assert compare.returncode == 0, compare.stdout[-3000:] + compare.stderr[-3000:]
     (table,) = (project / "data/08_reporting/run_comparison").glob("*/runs.csv")
     assert len(table.read_text().strip().splitlines()) == 3  # header + the default and the rejudging run
@@ -273,7 +177,7 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(pr
 
 
 def test_dpo_on_a_fresh_project_names_the_missing_sft_model(project):
-    result = _kedro(["run", "--env", "tiny", "--pipelines", "dpo"], cwd=project, timeout=120)
+    result = kedro(["run", "--env", "tiny", "--pipelines", "dpo"], cwd=project, timeout=120)
     assert result.returncode != 0
     out = result.stdout + result.stderr
     assert "'sft_model': produced by pipeline 'sft'" in out
@@ -284,7 +188,7 @@ def test_dpo_on_a_fresh_project_names_the_missing_sft_model(project):
 
 
 def test_a_stage_whose_inputs_do_not_exist_stops_before_any_work(project):
-    result = _kedro(["run", "--env", "tiny", "--pipelines", "pretraining"], cwd=project, timeout=120)
+    result = kedro(["run", "--env", "tiny", "--pipelines", "pretraining"], cwd=project, timeout=120)
     assert result.returncode != 0
     out = result.stdout + result.stderr
     assert "'tokenizer': produced by pipeline 'tokenizer'" in out

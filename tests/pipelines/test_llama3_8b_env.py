@@ -20,7 +20,7 @@ import yaml
 
 from tests.conftest import make_tiny_llama
 from tests.fake_openai import API_KEY, serve_fake_openai
-from tests.pipelines.test_kedro_project import ROOT, _kedro
+from tests.kedro_project import ROOT, kedro
 
 pytestmark = pytest.mark.slow
 
@@ -123,12 +123,12 @@ def test_llama3_8b_environment_runs_sft_and_dpo_on_a_local_stand_in(real_scale_p
         fake.fail(prompts[2], {"status": 500}, {"garbage": "this is not json"})
         fake.fail(prompts[3], {"garbage": '{"choices": []}'})
 
-        sft = _kedro(["run", "--env", "llama3_8b", "--pipelines", "sft"], cwd=project)
+        sft = kedro(["run", "--env", "llama3_8b", "--pipelines", "sft"], cwd=project)
         assert sft.returncode == 0, sft.stdout[-3000:] + sft.stderr[-3000:]
-        dpo = _kedro(["run", "--env", "llama3_8b", "--pipelines", "dpo"], cwd=project)
+        dpo = kedro(["run", "--env", "llama3_8b", "--pipelines", "dpo"], cwd=project)
         assert dpo.returncode == 0, dpo.stdout[-3000:] + dpo.stderr[-3000:]
         paid = fake.calls
-        rerun = _kedro(["run", "--env", "llama3_8b", "--pipelines", "preferences"], cwd=project)
+        rerun = kedro(["run", "--env", "llama3_8b", "--pipelines", "preferences"], cwd=project)
         assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
 
     # every prompt answered once, the faults retried, and the rerun paid for nothing (cache)

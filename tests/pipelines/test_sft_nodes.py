@@ -9,7 +9,7 @@ import yaml
 from kedro.io import AbstractDataset
 
 from llm_lifecycle.pipelines.sft.nodes import prepare_sft_data
-from tests.pipelines.test_kedro_project import ROOT
+from tests.kedro_project import ROOT
 
 GOOD = {
     "messages": [{"role": "user", "content": "Где Москва?"}, {"role": "bot", "content": "Москва — город."}]

@@ -1,0 +1,108 @@
+"""A copy of the Kedro project as a user has it (the package is installed), with a micro `tiny` env.
+
+`make_project` copies `pyproject.toml`, `.telemetry` and `conf/` (not `conf/local`) into a folder and
+adds `conf/tiny/parameters.yml` (`TINY_PARAMS`: the same pipelines and catalog as conf/base, only
+smaller); `kedro(args, cwd)` runs the `kedro` command line there, as a user would, in a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A micro configuration: the same pipelines and catalog as conf/base, only smaller.
+TINY_PARAMS = {
+    "toy_world": {
+        "world": {"n_cities": 4, "n_people": 12},
+        "documents": {"n_clean": 120},
+        "instructions": {"n_sft": 20, "n_preference": 8, "n_mt_bench": 8},
+    },
+    "tokenizer": {"vocab_size": 600, "heldout_fraction": 0.2},
+    "pretraining": {
+        "model": {"hidden_size": 32, "n_layers": 2, "intermediate_size": 64, "max_position_embeddings": 64},
+        "train": {
+            "block_size": 64,
+            "batch_size": 8,
+            "max_steps": 20,
+            "eval_every": 10,
+            "checkpoint_every": 10,
+        },
+        "measure_ceiling": False,
+        "generation": {"max_new_tokens": 4},
+        "fact_eval": {"max_prompts": 20},
+    },
+    "sft": {"train": {"max_steps": 6, "eval_steps": 3, "batch_size": 4, "logging_steps": 2}},
+    "preferences": {"student": {"max_new_tokens": 8}},
+    "mt_bench": {"max_new_tokens": 8, "n_boot": 200},
+    "latency": {
+        "harness": {
+            "batch_sizes": [1, 4],
+            "prompt_tokens": 8,
+            "new_tokens": 4,
+            "min_repeats": 1,
+            "min_time_s": 0,
+        },
+        "large_model": {
+            "vocab_size": 512,
+            "hidden_size": 64,
+            "n_layers": 2,
+            "n_heads": 4,
+            "n_kv_heads": 2,
+            "intermediate_size": 128,
+            "max_position_embeddings": 64,
+        },
+        "ceiling_repeats": 2,
+    },
+    "dpo": {
+        "val_fraction": 0.25,
+        "train": {"max_steps": 4, "eval_steps": 2, "batch_size": 2, "logging_steps": 1},
+    },
+    "rlhf": {
+        "val_fraction": 0.25,
+        "eval_prompts": 2,
+        "reward_model": {"train": {"max_steps": 4, "eval_steps": 2, "batch_size": 2, "logging_steps": 1}},
+        "policy": {
+            "train": {
+                "max_steps": 3,
+                "batch_size": 4,
+                "num_generations": 2,
+                "max_completion_length": 4,
+                "logging_steps": 1,
+            }
+        },
+    },
+}
+
+
+def kedro(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, "-m", "kedro", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def make_project(path: Path) -> Path:
+    """A copy of the project's configuration in `path` (the package itself is installed), `tiny` env added."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(ROOT / name, path / name)
+    shutil.copytree(ROOT / "conf", path / "conf", ignore=shutil.ignore_patterns("local"))
+    (path / "conf" / "local").mkdir()
+    (path / "src").mkdir()  # kedro checks that source_dir exists; the package itself is installed
+    (path / "conf" / "tiny").mkdir()
+    (path / "conf" / "tiny" / "parameters.yml").write_text(yaml.safe_dump(TINY_PARAMS, allow_unicode=True))
+    return path
