@@ -3,7 +3,8 @@
 `POST /v1/chat/completions` answers `"echo: <last message>"` (or `reply(body)` when set). Faults are
 queued per prompt (the last message's content), so which request fails does not depend on thread
 scheduling: `{"status": 429, "headers": {"Retry-After": "0"}}`, `{"garbage": "not json"}`,
-`{"sleep": 3}` (a timeout).
+`{"sleep": 3}` (a timeout), `{"finish_reason": "length"}` (a reply cut off at max_tokens), and the
+context-window refusal `TOO_LONG` (HTTP 400 as OpenAI words it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 API_KEY = "sk-test-VERY-SECRET-0123456789abcdef"
+# OpenAI's answer to a prompt that does not fit the context window
+TOO_LONG = {
+    "status": 400,
+    "message": "This model's maximum context length is 8192 tokens. However, your messages resulted in "
+    "9120 tokens. Please reduce the length of the messages.",
+    "code": "context_length_exceeded",
+}
 
 
 class FakeOpenAI:
@@ -65,13 +73,15 @@ class FakeOpenAI:
 
     def _reply(self, handler, body, prompt, fault, auth) -> None:
         status, headers, payload = 200, {}, None
-        if fault is None:
+        if fault is None or "finish_reason" in fault:
+            finish = (fault or {}).get("finish_reason", "stop")
+            message = {"role": "assistant", "content": self.reply(body)}
             payload = json.dumps(
                 {
                     "id": "chatcmpl-1",
                     "object": "chat.completion",
                     "model": body["model"],
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply(body)}}],
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                     "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
                 }
             )
@@ -84,7 +94,8 @@ class FakeOpenAI:
             status = fault["status"]
             headers = fault.get("headers", {})
             message = fault.get("message", "boom").replace("{AUTH}", str(auth))
-            payload = json.dumps({"error": {"message": message, "type": "test_error"}})
+            error = {"message": message, "type": "test_error", "code": fault.get("code")}
+            payload = json.dumps({"error": error})
         data = payload.encode()
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")

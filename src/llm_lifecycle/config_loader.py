@@ -3,8 +3,11 @@
 Kedro merges `conf/base` with exactly one run environment, `local` by default. `kedro run --env
 llama3_8b` therefore never reads `conf/local/credentials.yml`, and a user would have to copy their API
 key into a second file. Here credentials are the exception: `conf/local/credentials*.yml` is read
-whatever the environment, under the environment's own credentials (which win on the same key). Nothing
-else changes; secrets still come only from `conf/local` (git-ignored) or the process environment.
+whatever the environment, on top of the environment's own credentials (an entry of `conf/local` wins
+over the environment's entry of the same name, as a personal override should). An environment's
+tracked `credentials.yml` holds no secret, only `${oc.env:VAR,""}` references, so that a catalog entry
+naming `credentials: openai` resolves with nothing but `OPENAI_API_KEY` exported. Nothing else changes;
+secrets still come only from `conf/local` (git-ignored) or the process environment.
 
 `${project_root:}` resolves to the folder holding `conf/`, so `conf/base/mlflow.yml` can name
 `sqlite:///${project_root:}/mlflow.db`: kedro-mlflow makes relative *paths* absolute but leaves a
@@ -51,9 +54,11 @@ class ProjectConfigLoader(OmegaConfigLoader):
             base_env=self.base_env,
             default_run_env=LOCAL_ENV,
             config_patterns={"credentials": self.config_patterns["credentials"]},
+            # A new OmegaConfigLoader clears `oc.env` globally; the catalog may still need it.
+            custom_resolvers=self._custom_resolvers,
         )
         try:
             local_credentials = local["credentials"]
         except MissingConfigException:
             local_credentials = {}
-        return {**local_credentials, **value}
+        return {**value, **local_credentials}

@@ -1,5 +1,7 @@
 """Project settings (https://docs.kedro.org/en/stable/kedro_project_setup/settings.html)."""
 
+from omegaconf.resolvers import oc
+
 from llm_lifecycle.config_loader import ProjectConfigLoader
 from llm_lifecycle.hooks import MissingInputsHooks, MlflowArtifactHooks, ReproducibilityHooks, RunTagsHooks
 
@@ -17,4 +19,7 @@ CONFIG_LOADER_ARGS = {
     "config_patterns": {
         "mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
     },
+    # `${oc.env:VAR,default}` in every file, not only credentials: an OpenAI-compatible endpoint is
+    # chosen with OPENAI_BASE_URL (the `openai` SDK's variable) without editing the catalog.
+    "custom_resolvers": {"oc.env": oc.env},
 }

@@ -17,7 +17,9 @@ from pydantic import ValidationError
 
 from llm_lifecycle.llm_clients import (
     ChatBackend,
+    ChatReply,
     LLMBatchError,
+    LLMClientError,
     LLMConnectionError,
     LLMHTTPError,
     LLMResponseError,
@@ -26,7 +28,7 @@ from llm_lifecycle.llm_clients import (
     parse_retry_after,
     request_cache_key,
 )
-from tests.fake_openai import API_KEY, FakeOpenAI, serve_fake_openai
+from tests.fake_openai import API_KEY, TOO_LONG, FakeOpenAI, serve_fake_openai
 
 
 @pytest.fixture
@@ -274,3 +276,56 @@ def test_request_shape_roles_and_config_validation(server):
         OpenAIClientConfig(model="m", base_url="http://h/v1/chat/completions")
     key = request_cache_key("http://h/v1", {"model": "m", "messages": [], "temperature": 0})
     assert key == request_cache_key("http://h/v1", {"temperature": 0, "messages": [], "model": "m"})
+
+
+def test_prompts_too_long_are_refused_counted_and_never_asked_twice(server, tmp_path):
+    # The server's own 400 "maximum context length" is a refusal, not a failure of the batch; it is
+    # deterministic, so it is cached and a rerun does not ask again.
+    server.fail("long", TOO_LONG)
+    prompts = convs(["a", "long", "b"])
+    with make_client(server, cache_dir=tmp_path) as client:
+        replies = client.replies(prompts)
+        assert [r.refused for r in replies] == [None, "too_long", None]
+        assert replies[0] == ChatReply("echo: a", finish_reason="stop")
+        assert client.stats["too_long"] == 1 and client.stats["errors"] == 0 and client.stats["retries"] == 0
+        with pytest.raises(LLMBatchError, match="1 of 3 prompts refused as too long"):
+            client.complete_many(prompts)  # the strict call does not pretend there is a reply
+    assert server.calls == 3
+    with make_client(server, cache_dir=tmp_path) as client:
+        assert [r.refused for r in client.replies(prompts)] == [None, "too_long", None]
+        assert client.stats["http_calls"] == 0
+
+
+def test_the_context_window_is_checked_before_a_call(server):
+    # 1000 bytes of prompt / 2 bytes per token + 64 reply tokens > 300: refused without asking
+    long_prompt, short_prompt = "x" * 1000, "y" * 100
+    with make_client(server, context_window=300, max_tokens=64) as client:
+        replies = client.replies(convs([long_prompt, short_prompt]))
+    assert [r.refused for r in replies] == ["too_long", None]
+    assert server.calls == 1 and server.bodies[0]["messages"][-1]["content"] == short_prompt
+
+
+def test_cut_off_replies_say_so_and_are_counted(server, tmp_path):
+    server.fail("cut", {"finish_reason": "length"})
+    with make_client(server, cache_dir=tmp_path) as client:
+        cut, whole = client.replies(convs(["cut", "whole"]))
+        assert cut.cut_off and cut.text == "echo: cut" and not whole.cut_off
+        assert client.stats["cut_off"] == 1
+    with make_client(server, cache_dir=tmp_path) as client:  # the cache keeps how the reply ended
+        assert client.replies(convs(["cut"]))[0].cut_off
+
+
+def test_default_timeout_grows_with_the_reply_budget(server):
+    # 60 s + 0.25 s per token: a 1024-token GPT-4 reply (~100 s at 10 tokens/s) is not cut at a minute
+    server.fail("slow", {"sleep": 0.3})
+    with make_client(server, timeout_s=None, max_retries=0) as client:
+        assert client.complete(convs(["slow"])[0]) == "echo: slow"
+    assert OpenAIClientConfig(model="m").timeout_s is None
+
+
+def test_api_openai_com_without_a_key_stops_at_once(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(
+        LLMClientError, match="no API key for https://api.openai.com/v1: export OPENAI_API_KEY"
+    ):
+        OpenAICompatClient({"model": "gpt-4-0613"}, credentials={"api_key": ""})

@@ -79,7 +79,8 @@ class ChatClientDataset(AbstractDataset[None, Any]):
 
 
 def _load_transformers_backend(client: dict[str, Any]) -> Any:
-    """An `HFChatBackend` over a local (or cached hub) chat model; greedy by default, as a judge should be."""
+    """An `HFChatBackend` over a local (or cached hub) chat model; greedy by default, as a judge should be.
+    The backend moves it to the GPU when there is one."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -92,7 +93,5 @@ def _load_transformers_backend(client: dict[str, Any]) -> Any:
         path, trust_remote_code=False, **({"dtype": getattr(torch, dtype)} if dtype else {})
     )
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-    if torch.cuda.is_available():
-        model = model.to("cuda")
     settings = GenerationSettings.model_validate({"temperature": 0.0, **client})
     return HFChatBackend(model, tokenizer, settings, name=name)

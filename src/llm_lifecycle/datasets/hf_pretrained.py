@@ -19,6 +19,8 @@ from typing import Any
 
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
+from llm_lifecycle.datasets.hub_access import hub_error, looks_like_hub_id
+
 # kind -> class whose from_pretrained loads it. Imported lazily: the catalog must not import torch.
 _LOADERS: dict[str, str] = {
     "tokenizer": "transformers.AutoTokenizer",
@@ -48,7 +50,9 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
 
     `with_tokenizer: true` loads `(model, tokenizer)` from the directory, the same pair a node saved.
     A non-versioned entry may point at a hub id or an existing directory for loading only
-    (e.g. `filepath: meta-llama/Meta-Llama-3-8B` in the `llama3_8b` environment).
+    (e.g. `filepath: meta-llama/Meta-Llama-3-8B` in the `llama3_8b` environment). A hub id counts as
+    existing (it is resolved on load, from the local cache or the hub), and a failed load names the id
+    and the state of `HF_TOKEN` (`datasets.hub_access`).
     """
 
     def __init__(
@@ -79,6 +83,12 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
     def kind(self) -> str:
         return self._kind
 
+    @property
+    def hub_id(self) -> str | None:
+        """The hub repository id this read-only entry names (`meta-llama/Meta-Llama-3-8B`), else None."""
+        path = str(self._filepath)
+        return path if self._version is None and looks_like_hub_id(path) else None
+
     def load(self) -> Any:
         path = str(self._get_load_path())
         loader = _import(_LOADERS[self._kind])
@@ -87,14 +97,19 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
             from transformers import BitsAndBytesConfig  # needs the `qlora` extra (bitsandbytes) to run
 
             args["quantization_config"] = BitsAndBytesConfig(**args["quantization_config"])
-        obj = loader.from_pretrained(path, **args)
-        if not self._with_tokenizer:
-            return obj
-        # The (model, tokenizer) pair saved together loads together: the next stage gets the tokenizer
-        # (and chat template) this model was trained with, not whatever the `tokenizer` entry holds.
-        tokenizer = _import(_LOADERS["tokenizer"]).from_pretrained(
-            path, trust_remote_code=args.get("trust_remote_code", False)
-        )
+        try:
+            obj = loader.from_pretrained(path, **args)
+            if not self._with_tokenizer:
+                return obj
+            # The (model, tokenizer) pair saved together loads together: the next stage gets the tokenizer
+            # (and chat template) this model was trained with, not whatever the `tokenizer` entry holds.
+            tokenizer = _import(_LOADERS["tokenizer"]).from_pretrained(
+                path, trust_remote_code=args.get("trust_remote_code", False)
+            )
+        except OSError as exc:  # transformers' and huggingface_hub's "cannot get this repository" errors
+            if self.hub_id is None:
+                raise
+            raise hub_error(self._kind.replace("_", " "), self.hub_id, exc) from exc
         return obj, tokenizer
 
     def save(self, data: Any) -> None:
@@ -116,6 +131,8 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
             raise
 
     def _exists(self) -> bool:
+        if self.hub_id is not None:
+            return True  # resolved on load (local cache or hub); a failed load names the id and token
         try:
             path = self._get_load_path()
         except DatasetError:

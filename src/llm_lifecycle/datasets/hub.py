@@ -7,6 +7,12 @@ describes itself from its configuration, and returns a `Records` list whose `whe
 `<dataset>[<split>]:<row>` (0-based row), so the SFT data checks name a bad hub row the way they name a
 bad JSONL line. `dataset_name` may be a hub id (`IlyaGusev/saiga_scored`) or a local folder of
 JSON/Parquet files in the same format; no dataset scripts, so no remote code.
+
+`streaming: true` with `take: N` reads the first N rows of a split without downloading the whole
+config first (`load_dataset(..., streaming=True).take(N)`): a 200k-document slice of FineWeb-2's Russian
+config costs those documents' bytes, not the config's hundreds of GB. A split slice such as
+`train[-2000:]` needs the whole split and does not stream. A failed load names the dataset and the
+state of `HF_TOKEN` (`datasets.hub_access`).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
 
+from llm_lifecycle.datasets.hub_access import hub_error, looks_like_hub_id
 from llm_lifecycle.datasets.jsonl import Records
 
 
@@ -27,14 +34,25 @@ class HubDataset(AbstractDataset[None, Records]):
         config_name: str | None = None,
         revision: str | None = None,
         columns: list[str] | None = None,
+        streaming: bool = False,
+        take: int | None = None,
         load_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ):
+        if streaming and "[" in split:
+            raise DatasetError(
+                f"HubDataset({dataset_name}): split {split!r} is a slice, which streaming cannot read; "
+                "use the split's name with `take: N`"
+            )
+        if take is not None and take < 1:
+            raise DatasetError(f"HubDataset({dataset_name}): take must be >= 1, got {take}")
         self._name = dataset_name
         self._split = split
         self._config_name = config_name
         self._revision = revision
         self._columns = list(columns) if columns else None
+        self._streaming = streaming
+        self._take = take
         self._load_args = dict(load_args or {})
         self.metadata = metadata
 
@@ -43,19 +61,37 @@ class HubDataset(AbstractDataset[None, Records]):
 
         try:
             data = load_dataset(
-                self._name, self._config_name, split=self._split, revision=self._revision, **self._load_args
+                self._name,
+                self._config_name,
+                split=self._split,
+                revision=self._revision,
+                streaming=self._streaming,
+                **self._load_args,
             )
+            if self._columns:
+                missing = sorted(set(self._columns) - set(data.column_names or self._columns))
+                if missing:
+                    raise DatasetError(
+                        f"{self._name}[{self._split}]: no column(s) {missing}; has {data.column_names}"
+                    )
+                data = data.select_columns(self._columns)
+            if self._take is not None:
+                data = data.take(self._take)  # the first N rows (a streaming read stops there)
+            rows = list(self._rows(data))
+        except DatasetError:
+            raise
         except Exception as exc:  # noqa: BLE001 - re-raised with the entry's identity
+            if looks_like_hub_id(self._name):
+                raise hub_error(f"dataset (split {self._split!r})", self._name, exc) from exc
             raise DatasetError(f"{self}: cannot load {self._name!r} split {self._split!r}: {exc}") from exc
-        if self._columns:
-            missing = sorted(set(self._columns) - set(data.column_names))
-            if missing:
-                raise DatasetError(
-                    f"{self._name}[{self._split}]: no column(s) {missing}; has {data.column_names}"
-                )
-            data = data.select_columns(self._columns)
-        rows = data.to_list()
         return Records(rows, source=f"{self._name}[{self._split}]", lines=list(range(len(rows))))
+
+    def _rows(self, data: Any) -> Any:
+        if not self._streaming:
+            return data.to_list()
+        from tqdm.auto import tqdm
+
+        return tqdm(data, total=self._take, desc=f"stream {self._name}", unit="rows", leave=False)
 
     def save(self, data: None) -> None:
         raise DatasetError(f"{self}: read-only (hub dataset {self._name!r})")
@@ -64,4 +100,10 @@ class HubDataset(AbstractDataset[None, Records]):
         return True  # resolved on load (hub or local folder); a missing one fails there with its name
 
     def _describe(self) -> dict[str, Any]:
-        return {"dataset_name": self._name, "split": self._split, "config_name": self._config_name}
+        return {
+            "dataset_name": self._name,
+            "split": self._split,
+            "config_name": self._config_name,
+            "streaming": self._streaming,
+            "take": self._take,
+        }

@@ -1,6 +1,6 @@
 """Chat backends: the `ChatBackend` protocol and an OpenAI-compatible HTTP client with retries and a cache."""
 
-from llm_lifecycle.llm_clients.base import ChatBackend, Conversation, Message
+from llm_lifecycle.llm_clients.base import ChatBackend, ChatReply, Conversation, Message
 from llm_lifecycle.llm_clients.local_hf import GenerationSettings, HFChatBackend
 from llm_lifecycle.llm_clients.openai_compat import (
     LLMBatchError,
@@ -16,6 +16,7 @@ from llm_lifecycle.llm_clients.openai_compat import (
 
 __all__ = [
     "ChatBackend",
+    "ChatReply",
     "Conversation",
     "GenerationSettings",
     "HFChatBackend",

@@ -9,12 +9,32 @@ on a GPU) is its own business. The protocol is structural: a backend does not in
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 # One chat turn, OpenAI style: {"role": "system" | "user" | "assistant", "content": "..."}.
 Message = Mapping[str, str]
 # A conversation ending with the turn the backend should answer.
 Conversation = Sequence[Message]
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """One reply and how it ended.
+
+    `finish_reason` is the server's (`"stop"`, `"length"` when `max_tokens` cut the reply off) or a local
+    model's equivalent; None when unknown. `refused` says why there is no reply at all: `"too_long"` when
+    the prompt (plus the reply budget) does not fit the model's context window, a deterministic refusal
+    that a caller drops and counts instead of failing on every rerun.
+    """
+
+    text: str
+    finish_reason: str | None = None
+    refused: str | None = None
+
+    @property
+    def cut_off(self) -> bool:
+        return self.finish_reason == "length"
 
 
 @runtime_checkable

@@ -27,14 +27,23 @@ Behaviour in short:
   the status and the server's own message.
 * Cache (`cache_dir`, off when None): one JSON file per request, named by the sha256 of a canonical
   JSON of (base_url, model, messages, every sampling parameter); written to a temporary file and
-  renamed, so a killed run never leaves half an entry. Only successful replies are cached, so a rerun
-  asks the server again exactly for what failed, and a rerun of a finished batch makes no HTTP call.
-  With the cache on, identical requests in one batch are sent once.
+  renamed, so a killed run never leaves half an entry. Successful replies (with their
+  `finish_reason`) are cached, and so are "prompt too long" refusals, which are deterministic; other
+  failures are not, so a rerun asks the server again exactly for what failed, and a rerun of a
+  finished batch makes no HTTP call. With the cache on, identical requests in one batch are sent once.
+* Prompts that do not fit: with `context_window` set, a prompt whose estimated tokens
+  (UTF-8 bytes / `bytes_per_token`, a deliberately low ratio so the estimate errs long) plus
+  `max_tokens` exceed the window is refused without a call; a server's own 400 "maximum context
+  length" reply is a refusal too. `replies()` returns such prompts as `ChatReply(refused="too_long")`
+  for the caller to drop and count; `complete_many()` raises on them.
+* Timeouts: `timeout_s`, or by default `60 s + 0.25 s × max_tokens` of the request (a 1024-token
+  reply from a large model at ~10 tokens/s needs well over the minute that suits short replies).
 * The API key comes from `credentials["api_key"]` (Kedro's `conf/local/credentials.yml`) or from the
   environment variable named by `api_key_env`. It is held as a `SecretStr` outside the config, sent
   only in the `Authorization` header and scrubbed from any server text that ends up in an exception
   or a log line; it is not part of the cache key or of the cached files. No key at all is allowed
-  (local vLLM / llama.cpp servers usually need none); the request then has no `Authorization` header.
+  (local vLLM / llama.cpp servers usually need none; the request then has no `Authorization` header),
+  except for api.openai.com, where a client without one stops at once with what to set.
 * `stats` counts prompts, cache hits/misses, HTTP calls, retries, errors and tokens, for MLflow.
 
 Saiga's roles are mapped on the way out (`bot` -> `assistant`, `human` -> `user`), since OpenAI-style
@@ -49,6 +58,7 @@ import json
 import logging
 import os
 import random
+import re
 import tempfile
 import threading
 import time
@@ -61,7 +71,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from llm_lifecycle.llm_clients.base import Conversation
+from llm_lifecycle.llm_clients.base import ChatReply, Conversation
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +81,8 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
 _RESERVED_PARAMS = frozenset({"model", "messages", "temperature", "max_tokens", "stream", "n"})
 _ROLE_ALIASES = {"bot": "assistant", "human": "user", "gpt": "assistant"}
 _SNIPPET_CHARS = 300
+# How OpenAI, vLLM and llama.cpp word a prompt that does not fit the context (HTTP 400).
+_TOO_LONG = re.compile(r"context_length_exceeded|maximum context length|context size|context window", re.I)
 
 
 class OpenAIClientConfig(BaseModel):
@@ -87,7 +99,9 @@ class OpenAIClientConfig(BaseModel):
     model: str = Field(min_length=1)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(1024, ge=1)
-    timeout_s: float = Field(60.0, gt=0.0)
+    timeout_s: float | None = Field(None, gt=0.0, description="None: 60 s + 0.25 s per max_tokens")
+    context_window: int | None = Field(None, ge=1, description="prompt + max_tokens limit, in tokens")
+    bytes_per_token: float = Field(2.0, gt=0.0, description="for the prompt-length estimate (errs long)")
     max_retries: int = Field(5, ge=0)
     backoff_base_s: float = Field(1.0, ge=0.0)
     backoff_max_s: float = Field(60.0, ge=0.0)
@@ -234,6 +248,12 @@ class OpenAICompatClient:
         self.config = config if isinstance(config, OpenAIClientConfig) else OpenAIClientConfig(**config)
         self.name = self.config.name or f"openai:{self.config.model}"
         self._api_key = _resolve_api_key(self.config, credentials)
+        if self._api_key is None and httpx.URL(self.config.base_url).host == "api.openai.com":
+            raise LLMClientError(
+                f"{self.name}: no API key for {self.config.base_url}: export OPENAI_API_KEY, or put "
+                "`openai: {api_key: ...}` in conf/local/credentials.yml (or point OPENAI_BASE_URL at a "
+                "server that needs none)"
+            )
         self._url = f"{self.config.base_url}/chat/completions"
         self._slots = threading.BoundedSemaphore(self.config.max_concurrency)
         self._stats_lock = threading.Lock()
@@ -257,16 +277,10 @@ class OpenAICompatClient:
         self, messages: Conversation, *, temperature: float | None = None, max_tokens: int | None = None
     ) -> str:
         """The reply to one conversation. Raises `LLMClientError` (a subclass) when it finally fails."""
-        body = self._body(messages, temperature, max_tokens)
-        key = request_cache_key(self.config.base_url, body)
-        self._bump("requests")
-        cached = self._cache_get(key)
-        if cached is not None:
-            self._bump("cache_hits")
-            return cached
-        if self.config.cache_dir is not None:
-            self._bump("cache_misses")
-        return self._fetch_and_store(key, body)
+        try:
+            return self.complete_many([messages], temperature=temperature, max_tokens=max_tokens)[0]
+        except LLMBatchError as exc:
+            raise exc.errors[0] from None
 
     def complete_many(
         self,
@@ -276,15 +290,41 @@ class OpenAICompatClient:
         max_tokens: int | None = None,
         seed: int | None = None,
     ) -> list[str]:
-        """One reply per conversation, in order; `temperature`/`max_tokens`/`seed` override the config for
-        this call.
+        """One reply text per conversation, in order; raises `LLMBatchError` if any prompt got none
+        (a refusal included). See `replies` for the rest."""
+        replies = self.replies(conversations, temperature=temperature, max_tokens=max_tokens, seed=seed)
+        refused = {
+            i: LLMHTTPError(f"prompt refused: {r.refused}", status=400)
+            for i, r in enumerate(replies)
+            if r.refused
+        }
+        if refused:
+            first = min(refused)
+            raise LLMBatchError(
+                f"{len(refused)} of {len(replies)} prompts refused as too long for the context window "
+                f"(indices {sorted(refused)[:10]}); first, #{first}",
+                refused,
+            )
+        return [r.text for r in replies]
 
-        All requests run to completion (so every success is cached) before a failure is raised as
+    def replies(
+        self,
+        conversations: Sequence[Conversation],
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+    ) -> list[ChatReply]:
+        """One `ChatReply` per conversation, in order; `temperature`/`max_tokens`/`seed` override the
+        config for this call.
+
+        Prompts too long for the context window come back as `ChatReply(refused="too_long")`. All other
+        requests run to completion (so every success is cached) before a failure is raised as
         `LLMBatchError`, which lists every failed index.
         """
         bodies = [self._body(c, temperature, max_tokens, seed) for c in conversations]
         keys = [request_cache_key(self.config.base_url, b) for b in bodies]
-        replies: list[str | None] = [None] * len(bodies)
+        replies: list[ChatReply | None] = [None] * len(bodies)
         pending: dict[str, list[int]] = {}  # job id -> prompt indices it answers
         caching = self.config.cache_dir is not None
         for i, key in enumerate(keys):
@@ -293,6 +333,9 @@ class OpenAICompatClient:
             if cached is not None:
                 self._bump("cache_hits")
                 replies[i] = cached
+            elif self._too_long(bodies[i]):  # refused here: no call, nothing to pay
+                self._bump("too_long")
+                replies[i] = ChatReply("", refused="too_long")
             elif caching and key in pending:  # same request twice in one batch: send it once
                 self._bump("cache_hits")
                 pending[key].append(i)
@@ -318,12 +361,14 @@ class OpenAICompatClient:
                         replies[i] = reply
         s = self.stats
         logger.info(
-            "%s: %d prompts, %d cache hits, %d HTTP calls, %d retries, %d failed",
+            "%s: %d prompts, %d cache hits, %d HTTP calls, %d retries, %d too long, %d cut off, %d failed",
             self.name,
             len(bodies),
             s["cache_hits"],
             s["http_calls"],
             s["retries"],
+            sum(1 for r in replies if r is not None and r.refused),
+            sum(1 for r in replies if r is not None and r.cut_off),
             len(errors),
         )
         if errors:
@@ -339,8 +384,9 @@ class OpenAICompatClient:
     @property
     def stats(self) -> dict[str, float]:
         """A snapshot of the counters: requests (prompts asked), cache_hits, cache_misses, http_calls,
-        retries, retry_after_waits, timeouts, garbage, errors (prompts that failed for good),
-        wait_s (seconds slept before retries), prompt_tokens, completion_tokens (from `usage`)."""
+        retries, retry_after_waits, timeouts, garbage, errors (prompts that failed for good), too_long
+        (refused for the context window), cut_off (replies that hit max_tokens), wait_s (seconds slept
+        before retries), prompt_tokens, completion_tokens (from `usage`)."""
         with self._stats_lock:
             return dict(self._stats)
 
@@ -357,6 +403,8 @@ class OpenAICompatClient:
                     "timeouts",
                     "garbage",
                     "errors",
+                    "too_long",
+                    "cut_off",
                     "prompt_tokens",
                     "completion_tokens",
                 ),
@@ -408,9 +456,17 @@ class OpenAICompatClient:
                 text = text.replace(secret, "***")
         return text
 
-    def _fetch_and_store(self, key: str, body: dict[str, Any]) -> str:
+    def _too_long(self, body: dict[str, Any]) -> bool:
+        """Whether the prompt's estimated tokens plus the reply budget exceed `context_window`."""
+        window = self.config.context_window
+        if window is None:
+            return False
+        prompt_bytes = sum(len(m["content"].encode("utf-8")) for m in body["messages"])
+        return prompt_bytes / self.config.bytes_per_token + body["max_tokens"] > window
+
+    def _fetch_and_store(self, key: str, body: dict[str, Any]) -> ChatReply:
         try:
-            content, usage = self._post_with_retries(body)
+            reply, usage = self._post_with_retries(body)
         except LLMClientError:
             self._bump("errors")
             raise
@@ -418,10 +474,14 @@ class OpenAICompatClient:
             value = usage.get(field)
             if isinstance(value, int):
                 self._bump(field, value)
-        self._cache_put(key, body, content, usage)
-        return content
+        if reply.refused:
+            self._bump("too_long")
+        if reply.cut_off:
+            self._bump("cut_off")
+        self._cache_put(key, body, reply, usage)
+        return reply
 
-    def _post_with_retries(self, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _post_with_retries(self, body: dict[str, Any]) -> tuple[ChatReply, dict[str, Any]]:
         cfg = self.config
         attempts = cfg.max_retries + 1
         failure: _Attempt | None = None
@@ -430,6 +490,9 @@ class OpenAICompatClient:
             if isinstance(outcome, tuple):
                 return outcome
             failure = outcome
+            if failure.status == 400 and _TOO_LONG.search(failure.detail):
+                logger.warning("%s: prompt refused as too long (%s)", self.name, failure.detail)
+                return ChatReply("", refused="too_long"), {}
             if failure.error_cls is LLMHTTPError and failure.status not in RETRYABLE_STATUSES:
                 raise LLMHTTPError(
                     f"HTTP {failure.status} from {self._url} (not retried): {failure.detail}",
@@ -461,15 +524,16 @@ class OpenAICompatClient:
             attempts=attempts,
         )
 
-    def _attempt(self, body: dict[str, Any]) -> tuple[str, dict[str, Any]] | _Attempt:
-        """One POST: the (content, usage) of a good reply, or what went wrong."""
+    def _attempt(self, body: dict[str, Any]) -> tuple[ChatReply, dict[str, Any]] | _Attempt:
+        """One POST: the (reply, usage) of a good reply, or what went wrong."""
+        timeout = self.config.timeout_s or 60.0 + 0.25 * body["max_tokens"]
         try:
             with self._slots:
                 self._bump("http_calls")
-                response = self._http.post(self._url, json=body)
+                response = self._http.post(self._url, json=body, timeout=timeout)
         except httpx.TimeoutException as exc:
             self._bump("timeouts")
-            detail = f"timeout after {self.config.timeout_s} s ({type(exc).__name__})"
+            detail = f"timeout after {timeout:g} s ({type(exc).__name__})"
             return _Attempt(LLMConnectionError, detail)
         except httpx.TransportError as exc:
             detail = f"connection error: {type(exc).__name__}: {self._redact(str(exc))}"
@@ -487,23 +551,25 @@ class OpenAICompatClient:
             snippet = self._redact(response.text[:_SNIPPET_CHARS])
             return _Attempt(LLMResponseError, f"reply is not valid JSON: {snippet!r}", status=status)
         try:
-            content = data["choices"][0]["message"]["content"]
+            choice = data["choices"][0]
+            content = choice["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            content = None
+            choice, content = {}, None
         if not isinstance(content, str):
             self._bump("garbage")
             snippet = self._redact(canonical_json(data)[:_SNIPPET_CHARS])
             detail = f"reply lacks choices[0].message.content: {snippet}"
             return _Attempt(LLMResponseError, detail, status=status)
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        logger.debug("%s: HTTP %d, %d chars", self.name, status, len(content))
-        return content, usage
+        finish = choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else None
+        logger.debug("%s: HTTP %d, %d chars, finish %s", self.name, status, len(content), finish)
+        return ChatReply(content, finish_reason=finish), usage
 
     def _cache_path(self, key: str) -> Path:
         assert self.config.cache_dir is not None
         return Path(self.config.cache_dir) / key[:2] / f"{key}.json"
 
-    def _cache_get(self, key: str) -> str | None:
+    def _cache_get(self, key: str) -> ChatReply | None:
         if self.config.cache_dir is None:
             return None
         path = self._cache_path(key)
@@ -511,15 +577,17 @@ class OpenAICompatClient:
             return None
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
-            content = entry["content"]
-            if entry.get("key") != key or not isinstance(content, str):
+            content, refused = entry.get("content"), entry.get("refused")
+            if entry.get("key") != key or not (isinstance(content, str) or isinstance(refused, str)):
                 raise ValueError("entry does not match its key")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             logger.warning("%s: ignoring unreadable cache entry %s (%s)", self.name, path, exc)
             return None
-        return content
+        if refused:
+            return ChatReply("", refused=refused)
+        return ChatReply(content, finish_reason=entry.get("finish_reason"))
 
-    def _cache_put(self, key: str, body: dict[str, Any], content: str, usage: dict[str, Any]) -> None:
+    def _cache_put(self, key: str, body: dict[str, Any], reply: ChatReply, usage: dict[str, Any]) -> None:
         if self.config.cache_dir is None:
             return
         path = self._cache_path(key)
@@ -529,7 +597,9 @@ class OpenAICompatClient:
             "key": key,
             "base_url": self.config.base_url,
             "request": body,
-            "content": content,
+            "content": None if reply.refused else reply.text,
+            "finish_reason": reply.finish_reason,
+            "refused": reply.refused,
             "usage": usage,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }

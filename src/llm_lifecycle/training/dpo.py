@@ -287,6 +287,8 @@ def sample_answer(model: Any, tokenizer: Any, messages: Any, max_new_tokens: int
     Returns the prompt + answer ids, shape (1, P + T), and the answer length T. The caller seeds torch."""
     import torch
 
+    from llm_lifecycle.devices import to_model_device
+
     enc = tokenizer.apply_chat_template(
         normalise_messages(messages),
         add_generation_prompt=True,
@@ -294,6 +296,7 @@ def sample_answer(model: Any, tokenizer: Any, messages: Any, max_new_tokens: int
         return_dict=True,
         return_tensors="pt",
     )
+    enc = to_model_device(dict(enc), model)
     with torch.no_grad():
         out = model.generate(
             input_ids=enc["input_ids"],
@@ -310,19 +313,22 @@ def sample_answer(model: Any, tokenizer: Any, messages: Any, max_new_tokens: int
 
 def policy_and_reference_logps(peft_model: Any, ids: Any, n_answer: int) -> tuple[Any, Any]:
     """Per-token log-probabilities of the last `n_answer` tokens under the policy and under its reference
-    (the same model with the adapter disabled): two tensors of shape (n_answer,)."""
+    (the same model with the adapter disabled): two CPU tensors of shape (n_answer,)."""
     import torch
 
     with torch.no_grad():
         logp_pol = _token_logps(peft_model, ids, n_answer)
         with peft_model.disable_adapter():
             logp_ref = _token_logps(peft_model, ids, n_answer)
-    return logp_pol, logp_ref
+    return logp_pol.cpu(), logp_ref.cpu()
 
 
 def _token_logps(model: Any, ids: Any, n_answer: int) -> Any:
     """Log-probabilities of the last `n_answer` tokens of `ids` (1, L) under `model`: shape (n_answer,)."""
     import torch
 
+    from llm_lifecycle.devices import to_model_device
+
+    ids = to_model_device(ids, model)
     logits = model(input_ids=ids).logits[0, -n_answer - 1 : -1].float()  # (T, V): position t predicts t+1
     return torch.log_softmax(logits, dim=-1).gather(-1, ids[0, -n_answer:, None]).squeeze(-1)

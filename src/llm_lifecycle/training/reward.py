@@ -163,6 +163,8 @@ def score_conversations(
     """r(x, y) for each full conversation (prompt messages + the assistant answer), as RLOO computes it."""
     import torch
 
+    from llm_lifecycle.devices import to_model_device
+
     texts = [
         tokenizer.apply_chat_template(normalise_messages(conv), tokenize=False) for conv in conversations
     ]
@@ -177,7 +179,7 @@ def score_conversations(
             add_special_tokens=False,
         )
         with torch.no_grad():
-            logits = reward_model(**enc).logits  # (B, 1)
+            logits = reward_model(**to_model_device(enc, reward_model)).logits  # (B, 1)
         scores.extend(float(x) for x in logits[:, 0])
     return scores
 

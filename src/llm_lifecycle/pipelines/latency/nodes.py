@@ -50,12 +50,10 @@ def measure_ceilings(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _large_model(spec: dict[str, Any], seed: int) -> Any:
-    import torch
-
+    from llm_lifecycle.devices import place_for_inference
     from llm_lifecycle.modeling import ModelConfig, build_model
 
-    model = build_model(ModelConfig.model_validate(spec), seed)
-    return model.to("cuda") if torch.cuda.is_available() else model
+    return place_for_inference(build_model(ModelConfig.model_validate(spec), seed))
 
 
 def benchmark_latency(
@@ -63,7 +61,6 @@ def benchmark_latency(
 ) -> tuple[Any, Any]:
     """Latency rows per model × batch size, and the KV-cache check (measured tensors vs formula)."""
     import pandas as pd
-    import torch
 
     from llm_lifecycle.benchmarking.latency import (
         LatencySettings,
@@ -71,13 +68,14 @@ def benchmark_latency(
         measure_kv_cache,
         measure_latency,
     )
+    from llm_lifecycle.devices import place_for_inference
 
     cfg = LatencyParams.model_validate(params)
     settings = LatencySettings.model_validate({"seed": seed, **cfg.harness})
     rows, kv = [], []
     for name in cfg.models:
         if name == "dpo":
-            model = dpo_model[0].to("cuda") if torch.cuda.is_available() else dpo_model[0]
+            model = place_for_inference(dpo_model[0])
         elif name == "large":
             model = _large_model(cfg.large_model, seed)
         else:
