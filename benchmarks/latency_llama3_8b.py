@@ -8,6 +8,9 @@ and roofline analysis as `kedro run --pipelines latency`, printing one verdict p
     python benchmarks/latency_llama3_8b.py                      # on a GPU
     python benchmarks/latency_llama3_8b.py --arch <tiny.yml> --device cpu --dtype float32   # dry run
 
+Without CUDA it stops at once (exit 2) instead of building 16 GB of weights on the CPU and decoding for
+hours; `--device cpu` is the explicit way to run it there anyway.
+
 Expected on an H100/H200: batch 1 memory-bound (16 GB of weights per token; TPOT ≈ weights / HBM
 bandwidth), intensity ≈ B FLOP/byte, far below the ridge (~200–300 FLOP/byte), so batch 16 is still
 memory-bound and its tokens/s ~16x batch 1.
@@ -49,7 +52,7 @@ def build_random(arch: Path, device: str, dtype: str) -> torch.nn.Module:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", type=Path, default=ROOT / "conf/base/architectures/llama3_8b.yml")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--device", default="cuda", help="cuda (default) or cpu (explicitly: slow for 8B)")
     ap.add_argument("--dtype", default="bfloat16")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--prompt-tokens", type=int, default=512)
@@ -57,6 +60,13 @@ def main() -> None:
     ap.add_argument("--min-repeats", type=int, default=10)
     ap.add_argument("--min-time-s", type=float, default=10.0)
     args = ap.parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        ap.exit(
+            2,
+            f"{ap.prog}: needs a CUDA GPU (torch sees none): {args.arch.stem} in {args.dtype} decodes "
+            "for hours on a CPU. Run it on a GPU machine, or pass --device cpu explicitly (e.g. with a "
+            "small --arch and --dtype float32 for a dry run).\n",
+        )
     logging.basicConfig(level=logging.INFO)
 
     ceiling = device_ceiling(args.device)

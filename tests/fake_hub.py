@@ -16,13 +16,16 @@ Endpoints (what huggingface_hub 2.4 / datasets 5.2 / transformers 5.x call, read
   drops the `Authorization` header, which tests can check. GET and the CDN honour `Range` (206),
   because streaming reads parquet footers and row groups by range. Missing files answer 404
   `X-Error-Code: EntryNotFound` with `X-Repo-Commit`, which lets the client cache the absence.
-- `GET /api/{models|datasets}/{repo_id}[/revision/{rev}]`: repo info (`sha`, `siblings`, `gated`);
-  `HfFileSystem` calls it to check that a repo/revision exists before any listing or read.
+- `GET /api/{models|datasets}/{repo_id}[/revision/{rev}]`: repo info (`sha`, `siblings`, `gated`).
+  transformers calls it first to pin `main` to a commit, then HEADs `resolve/{sha}/...` (so a second
+  load finds the snapshot and sends no HEAD at all); `HfFileSystem` calls it to check that a
+  repo/revision exists before any listing or read.
 - `GET /api/{type}s/{repo_id}/tree/{rev}[/{path}]?recursive=&expand=&cursor=`: the listing behind
   `HfFileSystem.glob`/`ls` (datasets resolves `data_files` patterns through it) and transformers'
   `additional_chat_templates/` lookup. Pages of `tree_page_size` entries linked by a `Link: <...>; rel="next"`
   header, as the hub paginates (1000 a page).
-- `POST /api/{type}s/{repo_id}/paths-info/{rev}` (form `paths=...&expand=...`): `HfFileSystem.info`.
+- `POST /api/{type}s/{repo_id}/paths-info/{rev}` (form `paths=...&expand=...`): `HfApi.get_paths_info`,
+  and `HfFileSystem.info` when its listing cache cannot answer (`refresh=True`, `expand_info`).
 
 No `X-Xet-Hash` header, `Link: rel="xet-auth"` or `xetHash` tree field is ever sent, so the client takes
 the plain HTTP path even with `hf_xet` installed. Gating is enforced where the hub enforces it, on file
@@ -54,7 +57,19 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 TOKEN = "hf_fake_hub_token_0123456789abcdef"
 # Suffixes the hub's default .gitattributes stores in LFS: these are served through the fake CDN.
-LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".onnx", ".parquet", ".arrow", ".gz", ".zst")
+LFS_SUFFIXES = (
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".h5",
+    ".onnx",
+    ".parquet",
+    ".arrow",
+    ".gz",
+    ".zst",
+)
 _DATE = "2024-05-01T12:00:00.000Z"
 _TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
 _API_RE = re.compile(r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)(?:/revision/([^/]+))?$")
@@ -86,7 +101,8 @@ class _File:
     def __post_init__(self) -> None:
         self.sha256 = hashlib.sha256(self.data).hexdigest()
         if self.lfs:
-            pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{self.sha256}\nsize {len(self.data)}\n"
+            spec = "version https://git-lfs.github.com/spec/v1"
+            pointer = f"{spec}\noid sha256:{self.sha256}\nsize {len(self.data)}\n"
             self.oid, self.pointer_size = _git_sha1(pointer.encode()), len(pointer)
         else:
             self.oid = _git_sha1(self.data)
@@ -154,19 +170,28 @@ class FakeHub:
         self.repos: dict[tuple[str, str], _Repo] = {}
         self.requests: list[HubRequest] = []
         self.downloads: list[tuple[str, str]] = []  # (repo_id, path) for every file body (or range) sent
+        self.ranges: list[tuple[str, str]] = []  # (path, Range header) of every ranged GET/HEAD
         self._blobs: dict[str, tuple[_Repo, _File]] = {}
 
     # ---- registering repos -------------------------------------------------------------------------
 
     def add_model_repo(
-        self, repo_id: str, files: str | Path | Mapping[str, bytes | str], *, gated: bool = False,
+        self,
+        repo_id: str,
+        files: str | Path | Mapping[str, bytes | str],
+        *,
+        gated: bool = False,
         tokens: set[str] | frozenset[str] = frozenset({TOKEN}),
     ) -> str:
         """Register (or replace) a model repo from a folder or `{path: content}`; returns its commit sha."""
         return self._add("model", repo_id, files, gated, tokens)
 
     def add_dataset_repo(
-        self, repo_id: str, files: str | Path | Mapping[str, bytes | str], *, gated: bool = False,
+        self,
+        repo_id: str,
+        files: str | Path | Mapping[str, bytes | str],
+        *,
+        gated: bool = False,
         tokens: set[str] | frozenset[str] = frozenset({TOKEN}),
     ) -> str:
         """Register (or replace) a dataset repo; `tokens` are the ones granted access when `gated`."""
@@ -175,7 +200,9 @@ class FakeHub:
     def _add(self, repo_type, repo_id, files, gated, tokens) -> str:
         if not isinstance(files, Mapping):
             root = Path(files)
-            files = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+            files = {
+                p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+            }
         entries = {}
         for path, content in files.items():
             data = content.encode() if isinstance(content, str) else bytes(content)
@@ -211,12 +238,15 @@ class FakeHub:
 
     def paths(self, method: str | None = None, contains: str = "") -> list[str]:
         with self.lock:
-            return [r.path for r in self.requests if (method is None or r.method == method) and contains in r.path]
+            return [
+                r.path for r in self.requests if (method is None or r.method == method) and contains in r.path
+            ]
 
     def clear(self) -> None:
         with self.lock:
             self.requests.clear()
             self.downloads.clear()
+            self.ranges.clear()
 
     # ---- request handling --------------------------------------------------------------------------
 
@@ -237,7 +267,9 @@ class FakeHub:
             elif method == "GET" and (m := _API_RE.match(url.path)):
                 self._info(h, _TYPES[m[1]], m[2], unquote(m[3]) if m[3] else "main", query)
             elif method == "POST" and (m := _PATHS_INFO_RE.match(url.path)):
-                self._paths_info(h, _TYPES[m[1]], m[2], unquote(m[3]), h.headers.get("Content-Type", ""), body)
+                self._paths_info(
+                    h, _TYPES[m[1]], m[2], unquote(m[3]), h.headers.get("Content-Type", ""), body
+                )
             else:
                 self._error(h, 404, None, f"Cannot {method} {path}", method)
         except (BrokenPipeError, ConnectionResetError):
@@ -263,7 +295,9 @@ class FakeHub:
             auth = h.headers.get("Authorization") or ""
             token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
             if token is None:
-                msg = f"Access to {repo_type} {repo_id} is restricted. You must have access to it and be authenticated."
+                msg = (
+                    f"Access to {repo_type} {repo_id} is restricted. You must be authenticated to access it."
+                )
                 return self._error(h, 401, "GatedRepo", msg, method)
             if token not in repo.tokens:
                 msg = f"Access to {repo_type} {repo_id} is restricted and you are not in the authorized list."
@@ -298,6 +332,8 @@ class FakeHub:
     def _send_file(self, h, method, repo: _Repo, f: _File, headers: dict) -> None:
         data, status = f.data, 200
         if (rng := h.headers.get("Range")) is not None:
+            with self.lock:
+                self.ranges.append((f.path, rng))
             m = _RANGE_RE.match(rng.strip())
             size = len(data)
             if m and m[1]:
@@ -355,7 +391,9 @@ class FakeHub:
         if repo is None:
             return
         if not repo.is_dir(base):
-            return self._error(h, 404, "EntryNotFound", f"{base} does not exist on {revision}", "GET", repo.sha)
+            return self._error(
+                h, 404, "EntryNotFound", f"{base} does not exist on {revision}", "GET", repo.sha
+            )
         flag = {k: query.get(k, ["false"])[0].lower() == "true" for k in ("recursive", "expand")}
         entries = repo.tree(base, flag["recursive"], flag["expand"])
         start = int(query.get("cursor", ["0"])[0])
@@ -380,8 +418,7 @@ class FakeHub:
             form = parse_qs(body.decode())
             paths, expand = form.get("paths", []), form.get("expand", ["false"])[0].lower() == "true"
         out = []
-        for p in paths:
-            p = p.strip("/")
+        for p in (raw.strip("/") for raw in paths):
             if p in repo.files:
                 out.append(repo.files[p].entry(expand, repo.sha))
             elif p and repo.is_dir(p):
@@ -391,8 +428,8 @@ class FakeHub:
     # ---- responses ---------------------------------------------------------------------------------
 
     def _json(self, h, payload, headers: dict | None = None) -> None:
-        self._send(h, 200, {"Content-Type": "application/json; charset=utf-8", **(headers or {})},
-                   json.dumps(payload).encode(), "GET")
+        headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+        self._send(h, 200, headers, json.dumps(payload).encode(), "GET")
 
     def _error(self, h, status, code, message, method, commit: str | None = None) -> None:
         headers = {"Content-Type": "application/json; charset=utf-8", "X-Error-Message": message}
@@ -483,7 +520,7 @@ def _yaml(value, indent: int = 0) -> str:
     if isinstance(value, list):
         lines = []
         for v in value:
-            inner = _yaml(v, indent + 2) if isinstance(v, (dict, list)) else pad + "  " + json.dumps(v)
+            inner = _yaml(v, indent + 2) if isinstance(v, (dict, list)) else json.dumps(v, ensure_ascii=False)
             lines.append(f"{pad}- {inner.lstrip()}")
         return "\n".join(lines)
     return pad + json.dumps(value, ensure_ascii=False)

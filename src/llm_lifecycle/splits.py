@@ -8,8 +8,11 @@ validation) agrees on which documents it has never trained on.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 def is_heldout(key: str, fraction: float, salt: str = "heldout") -> bool:
@@ -29,3 +32,26 @@ def split_records(
         k = str(record[key]) if key in record else str(record["text"])
         (heldout if is_heldout(k, fraction, salt) else train).append(record)
     return train, heldout
+
+
+class PromptHoldout(BaseModel):
+    """One pool of conversations (Saiga) feeding both SFT and preference generation: the share of its
+    prompts that preference generation takes and SFT never trains on, so DPO's prompts are new to the
+    SFT model, as its evaluation prompts are (`conf/*/parameters.yml`, key `preference_holdout`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fraction: float = Field(gt=0, lt=1)
+    salt: str = "preferences"
+
+    def holds_out(self, record: Mapping[str, Any]) -> bool:
+        """Whether `record`'s prompt (its messages without the final answer) is in the held-out share.
+
+        The key is the prompt, so every record asking the same thing lands on the same side."""
+        messages = list(record.get("messages") or [])
+        while messages and messages[-1].get("role") in ("bot", "assistant", "gpt"):
+            messages.pop()
+        key = json.dumps(
+            [(m.get("role"), m.get("content")) for m in messages], ensure_ascii=False, sort_keys=True
+        )
+        return is_heldout(key, self.fraction, self.salt)

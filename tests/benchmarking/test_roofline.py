@@ -149,3 +149,27 @@ def test_gpu_script_runs_end_to_end_on_a_tiny_architecture(tmp_path):
     lines = [line for line in out.stdout.splitlines() if line.strip().startswith(("1 ", "2 "))]
     assert len(lines) == 2 and all("bound" in line for line in lines)
     assert "measured vs" in out.stdout and "ceilings (measured, cpu)" in out.stdout
+
+
+def test_gpu_script_without_cuda_stops_at_once_and_says_so():
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the script would run")
+    root = Path(__file__).resolve().parents[2]
+    start = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, str(root / "benchmarks/latency_llama3_8b.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    # before: it built LLaMA-3-8B's 16 GB of weights on the CPU and decoded for hours
+    assert out.returncode == 2 and "needs a CUDA GPU" in out.stderr and "--device cpu" in out.stderr
+    assert time.monotonic() - start < 60

@@ -58,3 +58,14 @@ def test_nodes_end_to_end_on_a_small_world():
     assert values["docs_in"] == len(docs) and values["docs_kept"] == len(kept)
     assert values["bad_records_skipped"] == 1 and 0 < values["chars_kept_share"] < 1
     assert "recall.gibberish" in values and "rejected.language_id" in values
+
+
+def test_without_labels_the_funnel_is_reported_and_precision_recall_are_not():
+    # A real crawl (conf/llama3_8b: FineWeb-2) has no noise labels: no made-up precision of 1.0.
+    params = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))["data_filtering"] | {"progress": False}
+    docs, _ = generate_documents(make_world(3, n_cities=4, n_people=12), DocumentsConfig(n_clean=30), seed=3)
+    kept, rejected, funnel = nodes.filter_documents(docs, params)
+    metrics, fig = nodes.evaluate_filter(rejected, kept, [], funnel)
+    values = {k: v["value"] for k, v in metrics.items()}
+    assert isinstance(fig, Figure) and values["docs_kept"] == len(kept)
+    assert not {"precision", "recall", "f1"} & set(values)

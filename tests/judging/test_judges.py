@@ -161,3 +161,16 @@ def test_a_local_transformers_model_can_judge(tiny_model_dir):
     assert len(rows) == 2 and all(isinstance(r["raw"], str) for r in rows)
     # an untrained judge does not follow the format: recorded, excluded, counted, never guessed
     assert all(r["score"] is None for r in rows if "[[" not in r["raw"])
+
+
+def test_a_prompt_too_long_for_the_judge_is_a_counted_failure_not_a_failed_run(tmp_path):
+    from tests.fake_openai import TOO_LONG
+
+    with serve_fake_openai() as fake:
+        fake.reply = _fake_judge
+        judge = LLMJudge(_client(fake, tmp_path))
+        first = JudgeRequest("single", 1, "math", 1, ("Q?",), ("7 + 5 = 12.",))
+        long = JudgeRequest("single", 2, "writing", 1, ("Q2?",), ("x" * 50,))
+        fake.fail(render(long)[-1]["content"], TOO_LONG)
+        ok, refused = judge.judge_many([first, long])
+    assert "[[7]]" in ok and refused.startswith("Not judged") and "[[" not in refused

@@ -116,3 +116,30 @@ def test_launch_command_uses_the_config_file_and_names_a_missing_one(tmp_path):
     missing = DistributedSettings(num_processes=2, accelerate_config=str(tmp_path / "no_such.yaml"))
     with pytest.raises(FileNotFoundError, match="no_such.yaml"):
         launch_command(tmp_path, missing)
+
+
+def test_the_launch_log_streams_to_a_file_and_the_log_and_a_hang_is_killed(tmp_path, caplog):
+    import logging
+    import sys
+    import time
+
+    from llm_lifecycle.training.distributed import LaunchTimeoutError, run_logged
+
+    caplog.set_level(logging.INFO, logger="llm_lifecycle.training.distributed")
+    talk = "import sys, time\nfor i in range(3): print('step', i, flush=True)\nsys.exit(3)"
+    assert run_logged([sys.executable, "-c", talk], {}, tmp_path / "ok.log", timeout_s=60) == 3
+    assert (tmp_path / "ok.log").read_text().splitlines() == ["step 0", "step 1", "step 2"]
+    assert "| step 2" in caplog.text
+
+    # A rank that never returns (an NCCL hang): the whole process group is killed at the timeout, and
+    # the error names the log, which holds what the job printed before it hung.
+    hang = (
+        "import subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        "print('rank 0 waiting', flush=True); time.sleep(600)"
+    )
+    start = time.monotonic()
+    with pytest.raises(LaunchTimeoutError, match=r"killed after 2 s .*hang.log"):
+        run_logged([sys.executable, "-c", hang], {}, tmp_path / "hang.log", timeout_s=2)
+    assert time.monotonic() - start < 30
+    assert (tmp_path / "hang.log").read_text() == "rank 0 waiting\n"

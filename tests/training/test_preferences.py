@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from llm_lifecycle.llm_clients import ChatReply
 from llm_lifecycle.training.dpo import check_pair
 from llm_lifecycle.training.preferences import (
     PairHygiene,
@@ -37,17 +38,19 @@ PROMPTS = [
 
 
 class _Echo:
-    """A student that answers from a fixed list, counting calls."""
+    """A backend that answers from a fixed list (a `ChatReply` as it is, a string as a complete reply),
+    counting calls and remembering the token budget it was given."""
 
     name = "student"
 
     def __init__(self, answers):
-        self.answers, self.calls = list(answers), 0
+        self.answers, self.calls, self.max_tokens = list(answers), 0, []
 
-    def complete_many(self, conversations):
+    def replies(self, conversations, max_tokens=None):
         self.calls += 1
+        self.max_tokens.append(max_tokens)
         assert len(conversations) == len(self.answers)
-        return list(self.answers)
+        return [a if isinstance(a, ChatReply) else ChatReply(a, finish_reason="stop") for a in self.answers]
 
 
 @pytest.mark.parametrize(
@@ -85,6 +88,9 @@ def test_generate_pairs_keeps_order_counts_drops_and_writes_trl_format():
         "dropped_empty": 0,
         "dropped_identical": 1,
         "dropped_length_ratio": 0,
+        "dropped_prompt_too_long": 0,
+        "dropped_chosen_cut_off": 0,
+        "rejected_cut_off": 0,
     }
     (pair,) = pairs
     assert check_pair(pair) is None
@@ -105,3 +111,23 @@ def test_prompts_must_end_on_a_user_turn():
 def test_build_pairs_refuses_misaligned_answers():
     with pytest.raises(ValueError, match="2 prompts but 1 chosen"):
         build_pairs(PROMPTS, ["a"], ["b", "c"], PairHygiene())
+
+
+def test_refused_and_cut_off_teacher_answers_are_dropped_counted_and_never_sent_to_the_student():
+    prompts = [{"prompt_id": f"p{i}", "messages": [{"role": "user", "content": f"q{i}"}]} for i in range(4)]
+    teacher = _Echo(
+        [
+            "A full answer.",
+            ChatReply("", refused="too_long"),  # the prompt does not fit the teacher's context
+            ChatReply("An answer that stops mid", finish_reason="length"),
+            "Another full answer.",
+        ]
+    )
+    teacher.name = "teacher"
+    student = _Echo(["A wrong one.", ChatReply("A rejected answer that ran ou", finish_reason="length")])
+    pairs, report = generate_pairs(prompts, teacher, student, PairHygiene(), max_tokens=512)
+    assert [p["prompt_id"] for p in pairs] == ["p0", "p3"]
+    assert report["dropped_prompt_too_long"] == 1 and report["dropped_chosen_cut_off"] == 1
+    assert report["rejected_cut_off"] == 1 and report["kept"] == 2 and report["prompts"] == 4
+    # both sides get the same budget, so neither answer is longer by construction
+    assert teacher.max_tokens == student.max_tokens == [512]

@@ -4,7 +4,9 @@
   OpenAI-compatible client: GPT-4, vLLM, llama.cpp; or a local transformers model) at temperature 0.
   With `n_runs > 1` every request is asked again with `seed = run` in the request (so the on-disk cache
   keeps the runs apart and a rerun is still free); the caller takes the median rating, because judge
-  scores drift between runs and versions (pin the judge model in parameters).
+  scores drift between runs and versions (pin the judge model in parameters). A prompt too long for the
+  judge's context window gets a "not judged" reply, which parses as a failure: excluded and counted,
+  never a failed node.
 - `VerifierJudge` is the offline judge of the embedded default: it grades a toy-world answer against its
   reference facts (`toy_world.verifier.score`, 1–10) and writes the verdict as an LLM judge would
   ("... Rating: [[7]]", "[[A]]"), so parsing and aggregation never know which judge ran. It has no
@@ -22,6 +24,9 @@ from llm_lifecycle.judging.prompts import JudgeRequest, render
 
 logger = logging.getLogger(__name__)
 
+# What a judgment says when the judge could not be asked; it holds no rating, so it parses as a failure.
+NOT_JUDGED = "Not judged: the judge refused the prompt ({reason})."
+
 
 class Judge(Protocol):
     name: str
@@ -36,14 +41,17 @@ class LLMJudge:
         self.n_runs = n_runs
         self.max_tokens = max_tokens
         self.name = name or getattr(backend, "name", "llm")
-        self._takes_seed = "seed" in inspect.signature(backend.complete_many).parameters
+        self._takes_seed = "seed" in inspect.signature(backend.replies).parameters
 
     def judge_many(self, requests: Sequence[JudgeRequest], run: int = 0) -> list[str]:
         conversations = [render(r) for r in requests]
         kwargs: dict[str, Any] = {"temperature": 0.0, "max_tokens": self.max_tokens}
         if run and self._takes_seed:
             kwargs["seed"] = run
-        return self.backend.complete_many(conversations, **kwargs)
+        return [
+            NOT_JUDGED.format(reason=reply.refused) if reply.refused else reply.text
+            for reply in self.backend.replies(conversations, **kwargs)
+        ]
 
 
 class VerifierJudge:

@@ -17,7 +17,10 @@ SFT and DPO nodes hand the job to `run_distributed`, which
    single-process path returns.
 
 The worker ranks never touch the Kedro catalog or MLflow: the node (the parent process) saves the
-versioned outputs and kedro-mlflow logs the metrics once. `batch_size` stays per device, so N processes
+versioned outputs and kedro-mlflow logs the metrics once. The workers' output is streamed, line by
+line, to `launch.log` in the job folder and to the node's own log while they run, and the launch is
+killed (its whole process group) after `timeout_s`; a hung collective inside it is ended sooner by
+torch's own watchdog (`ddp_timeout`, 30 min by default). `batch_size` stays per device, so N processes
 see N times the examples per step (the usual DDP convention; lower `grad_accum` to keep the global
 batch). On a machine without CUDA the trainer runs with `use_cpu` and torch's gloo backend, which is how
 the 2-process test proves the path on CPU.
@@ -28,9 +31,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,7 +56,9 @@ class DistributedSettings(BaseModel):
         None, description="accelerate config file (DDP/FSDP/DeepSpeed), relative to the project root"
     )
     main_process_port: int | None = Field(None, ge=1, le=65535, description="None: a free port")
-    timeout_s: float | None = Field(None, gt=0, description="kill the launch after this many seconds")
+    timeout_s: float | None = Field(
+        86_400.0, gt=0, description="kill the launch after this many seconds (None: never)"
+    )
 
 
 def model_source(model: Any) -> str | None:
@@ -110,6 +117,56 @@ def launch_command(job_dir: Path, settings: DistributedSettings) -> list[str]:
     return cmd
 
 
+class LaunchTimeoutError(RuntimeError):
+    """The launched job ran past its `timeout_s` and was killed."""
+
+
+def run_logged(cmd: list[str], env: dict[str, str], log_path: Path, timeout_s: float | None) -> int:
+    """Run `cmd`, copying every line it prints to `log_path` and to this logger as it comes; return its
+    exit code. After `timeout_s` its whole process group (the launcher and every rank) is killed and
+    `LaunchTimeoutError` names the log."""
+    timed_out = threading.Event()
+    with (
+        log_path.open("w", encoding="utf-8") as log,
+        subprocess.Popen(
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            start_new_session=True,  # its own process group: a timeout ends the ranks too
+        ) as proc,
+    ):
+
+        def kill() -> None:
+            timed_out.set()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(timeout_s, kill) if timeout_s else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                logger.info("| %s", line.rstrip())
+            returncode = proc.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+    if timed_out.is_set():
+        raise LaunchTimeoutError(f"killed after {timeout_s:g} s (distributed.timeout_s); log: {log_path}")
+    return returncode
+
+
 def run_distributed(  # noqa: PLR0917
     kind: Kind,
     model: Any,
@@ -149,21 +206,22 @@ def run_distributed(  # noqa: PLR0917
     per_rank = max(1, (os.cpu_count() or 1) // settings.num_processes)  # N ranks must not oversubscribe
     threads = os.environ.get("OMP_NUM_THREADS") or str(per_rank)
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": threads}
-    proc = subprocess.run(  # noqa: PLW1510 - the return code is checked below with the log tail
-        cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=settings.timeout_s
-    )
-    (job / "launch.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
+    log = job / "launch.log"
+    returncode = run_logged(cmd, env, log, settings.timeout_s)
+    if returncode != 0:
+        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-40:])
         raise RuntimeError(
-            f"{kind} on {settings.num_processes} processes failed (exit {proc.returncode}); "
-            f"full log: {job / 'launch.log'}\n{tail}"
+            f"{kind} on {settings.num_processes} processes failed (exit {returncode}); "
+            f"full log: {log}\n{tail}"
         )
     result = json.loads((job / "result.json").read_text(encoding="utf-8"))
     saved_by = sorted(int(p.stem.removeprefix("saved-rank")) for p in job.glob("saved-rank*"))
     if saved_by != [0]:
         raise RuntimeError(f"expected rank 0 alone to write outputs, got ranks {saved_by}")
     peft_model = PeftModel.from_pretrained(model, job / "adapter", is_trainable=False)
+    # The adapter names the base it belongs to by the node's own id (a catalog folder or hub id), not by
+    # the job folder or cache snapshot the workers read, which are gone or machine-specific.
+    peft_model.peft_config["default"].base_model_name_or_path = model.name_or_path
     peft_model.eval()
     summary = {**result["summary"], "num_processes": settings.num_processes, "saved_by_ranks": saved_by}
     return peft_model, result["history"], summary

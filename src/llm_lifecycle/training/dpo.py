@@ -170,7 +170,7 @@ def build_dpo_trainer(  # noqa: PLR0917
         train_dataset=Dataset.from_list(train),
         eval_dataset=Dataset.from_list(val) if has_eval else None,
         processing_class=tokenizer,
-        peft_config=cfg.lora.to_peft(),
+        peft_config=cfg.lora.to_peft(model=model),
     )
     # The reference is the adapter-disabled policy: no second copy of the weights.
     if trainer.ref_model is not None:
@@ -196,12 +196,12 @@ def train_dpo(  # noqa: PLR0917
     train, val = trainer.train_dataset, trainer.eval_dataset or []
     params = count_parameters(trainer.model)
     logger.info(
-        "DPO: %d train / %d val pairs, beta=%g, loss %s, %d steps, %d trainable of %d parameters",
+        "DPO: %d train / %d val pairs, beta=%g, loss %s, %s, %d trainable of %d parameters",
         len(train),
         len(val),
         cfg.beta,
         "+".join(cfg.loss_types),
-        cfg.max_steps,
+        cfg.length,
         params["trainable_params"],
         params["total_params"],
     )

@@ -10,6 +10,12 @@ same conversations in the same order:
   the policy currently does. DPO then moves probability from the student's habits to the teacher's.
 
 Pair hygiene (counts of each drop are reported as metrics, nothing is dropped silently):
+- `prompt_too_long`: the teacher refused the prompt as too long for its context window (asked once:
+  the refusal is cached like an answer);
+- `chosen_cut_off`: the teacher's answer stopped at `max_tokens` (`finish_reason: length`), a truncated
+  answer is not a better one. Both answers get the same token budget (the student's
+  `max_new_tokens`), so neither side is longer by construction; a rejected answer that ran out of
+  budget is kept (it is what the policy does) and counted as `rejected_cut_off`;
 - `empty`: either answer is empty after stripping;
 - `identical`: chosen == rejected after whitespace normalisation: no preference signal;
 - `length_ratio`: max(len)/min(len) in characters above `max_length_ratio` (Saiga used 2.08): DPO is
@@ -29,6 +35,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llm_lifecycle.llm_clients.base import ChatReply
 from llm_lifecycle.training.conversations import normalise_messages
 
 logger = logging.getLogger(__name__)
@@ -39,7 +46,9 @@ class Backend(Protocol):
 
     name: str
 
-    def complete_many(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> list[str]: ...
+    def replies(
+        self, conversations: Sequence[Sequence[Mapping[str, str]]], *, max_tokens: int | None = None
+    ) -> list[ChatReply]: ...
 
 
 class PairHygiene(BaseModel):
@@ -47,6 +56,7 @@ class PairHygiene(BaseModel):
 
     max_length_ratio: float | None = Field(2.08, gt=1, description="None: keep any length ratio")
     drop_identical: bool = True
+    drop_cut_off_chosen: bool = Field(True, description="drop pairs whose teacher answer hit max_tokens")
 
 
 def conversation_key(messages: Sequence[Mapping[str, Any]]) -> str:
@@ -65,7 +75,7 @@ class ReferenceTeacher:
     def __init__(self, prompts: Sequence[Mapping[str, Any]], field: str = "reference"):
         self._answers = {conversation_key(p["messages"]): str(p[field]) for p in prompts if field in p}
 
-    def complete_many(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> list[str]:
+    def complete_many(self, conversations: Sequence[Sequence[Mapping[str, str]]], **_: Any) -> list[str]:
         out = []
         for i, conv in enumerate(conversations):
             key = conversation_key(conv)
@@ -73,6 +83,10 @@ class ReferenceTeacher:
                 raise KeyError(f"reference teacher: no reference for conversation {i} ({key[:120]}...)")
             out.append(self._answers[key])
         return out
+
+    def replies(self, conversations: Sequence[Sequence[Mapping[str, str]]], **_: Any) -> list[ChatReply]:
+        """The references as complete replies (a reference is never cut off)."""
+        return [ChatReply(text, finish_reason="stop") for text in self.complete_many(conversations)]
 
 
 def _normalised(text: str) -> str:
@@ -134,9 +148,14 @@ def build_pairs(
 
 
 def generate_pairs(
-    prompts: Sequence[Mapping[str, Any]], teacher: Backend, student: Backend, cfg: PairHygiene
+    prompts: Sequence[Mapping[str, Any]],
+    teacher: Backend,
+    student: Backend,
+    cfg: PairHygiene,
+    max_tokens: int | None = None,
 ) -> tuple[list[dict], dict[str, int]]:
-    """Ask both backends the same conversations, then apply the hygiene rules."""
+    """Ask the teacher, then the student on the prompts the teacher answered in full; apply the hygiene
+    rules. Both are given the same `max_tokens`."""
     for i, p in enumerate(prompts):
         messages = normalise_messages(p.get("messages") or [])
         if not messages or messages[-1]["role"] != "user":
@@ -145,6 +164,29 @@ def generate_pairs(
     logger.info(
         "preference pairs: %d prompts, teacher %s, student %s", len(prompts), teacher.name, student.name
     )
-    chosen = teacher.complete_many(conversations)
-    rejected = student.complete_many(conversations)
-    return build_pairs(prompts, chosen, rejected, cfg, teacher=teacher.name, student=student.name)
+    chosen = teacher.replies(conversations, max_tokens=max_tokens)
+    too_long = [r.refused is not None for r in chosen]
+    cut_off = [r.refused is None and r.cut_off and cfg.drop_cut_off_chosen for r in chosen]
+    keep = [i for i in range(len(prompts)) if not (too_long[i] or cut_off[i])]
+    if len(keep) < len(prompts):
+        logger.warning(
+            "preference pairs: the teacher refused %d prompts as too long and cut off %d answers",
+            sum(too_long),
+            sum(cut_off),
+        )
+    rejected = student.replies([conversations[i] for i in keep], max_tokens=max_tokens)
+    pairs, report = build_pairs(
+        [prompts[i] for i in keep],
+        [chosen[i].text for i in keep],
+        [r.text for r in rejected],
+        cfg,
+        teacher=teacher.name,
+        student=student.name,
+    )
+    report |= {
+        "prompts": len(prompts),
+        "dropped_prompt_too_long": sum(too_long),
+        "dropped_chosen_cut_off": sum(cut_off),
+        "rejected_cut_off": sum(r.cut_off for r in rejected),
+    }
+    return pairs, report

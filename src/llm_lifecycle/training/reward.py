@@ -112,7 +112,7 @@ def build_reward_trainer(  # noqa: PLR0917
         train_dataset=Dataset.from_list(train),
         eval_dataset=Dataset.from_list(val) if has_eval else None,
         processing_class=tokenizer,
-        peft_config=cfg.lora.to_peft(task_type="SEQ_CLS"),
+        peft_config=cfg.lora.to_peft(task_type="SEQ_CLS", model=model),
     )
 
 
@@ -129,10 +129,10 @@ def train_reward_model(  # noqa: PLR0917
     has_eval = trainer.eval_dataset is not None
     params = count_parameters(trainer.model)
     logger.info(
-        "reward model: %d train / %d val pairs, %d steps, %d trainable of %d parameters",
+        "reward model: %d train / %d val pairs, %s, %d trainable of %d parameters",
         len(trainer.train_dataset),
         len(trainer.eval_dataset or []),
-        cfg.max_steps,
+        cfg.length,
         params["trainable_params"],
         params["total_params"],
     )

@@ -110,7 +110,7 @@ def build_rloo_trainer(  # noqa: PLR0917
         train_dataset=Dataset.from_list([{"prompt": normalise_messages(p)} for p in prompts]),
         processing_class=tokenizer,
         reward_processing_classes=[tokenizer],
-        peft_config=cfg.lora.to_peft(),
+        peft_config=cfg.lora.to_peft(model=model),
     )
     if trainer.ref_model is not None:
         raise RuntimeError("RLOO with LoRA must use the adapter-disabled policy as its reference")
@@ -129,11 +129,11 @@ def train_rloo(  # noqa: PLR0917
     trainer = build_rloo_trainer(model, tokenizer, reward_model, prompts, cfg, output_dir)
     params = count_parameters(trainer.model)
     logger.info(
-        "RLOO: %d prompts, k=%d, beta=%g, %d steps, %d trainable of %d parameters",
+        "RLOO: %d prompts, k=%d, beta=%g, %s, %d trainable of %d parameters",
         len(prompts),
         cfg.num_generations,
         cfg.beta,
-        cfg.max_steps,
+        cfg.length,
         params["trainable_params"],
         params["total_params"],
     )

@@ -76,15 +76,26 @@ class LoraSettings(BaseModel):
         "all-linear", description='"all-linear" (every linear layer but the LM head) or module names'
     )
 
-    def to_peft(self, task_type: str = "CAUSAL_LM") -> LoraConfig:
-        """The `peft.LoraConfig`; `task_type="SEQ_CLS"` (reward model) also trains the new score head."""
+    def to_peft(self, task_type: str = "CAUSAL_LM", model: Any = None) -> LoraConfig:
+        """The `peft.LoraConfig`; `task_type="SEQ_CLS"` (reward model) also trains the new score head.
+
+        For a Mixture-of-Experts `model` (transformers 5 stores each layer's experts as 3-D tensors), peft
+        adapts the experts with `ParamWrapper`, which cannot apply dropout to its input: the dropout is
+        then 0 for the whole adapter, with a warning, rather than a failed run."""
         from peft import LoraConfig
 
+        dropout = self.dropout
+        if dropout and model is not None and any(p.ndim == 3 for p in model.parameters()):
+            logger.warning(
+                "LoRA dropout %g -> 0: the model's experts are 3-D tensors, which peft adapts without it",
+                dropout,
+            )
+            dropout = 0.0
         return LoraConfig(
             task_type=task_type,
             r=self.r,
             lora_alpha=self.alpha,
-            lora_dropout=self.dropout,
+            lora_dropout=dropout,
             target_modules=self.target_modules,
             bias="none",
         )
@@ -99,7 +110,8 @@ class TrainerSettings(BaseModel):
     batch_size: int = Field(4, ge=1, description="per device; eval uses the same")
     grad_accum: int = Field(1, ge=1)
     lr: float = Field(2e-4, gt=0)
-    max_steps: int = Field(1000, ge=1)
+    max_steps: int | None = Field(1000, ge=1, description="optimizer steps; None: `epochs` over the data")
+    epochs: float = Field(1.0, gt=0, description="passes over the training data when max_steps is None")
     max_length: int = Field(512, ge=8, description="tokens with the chat template")
     lr_scheduler_type: str = "cosine"
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
@@ -111,6 +123,11 @@ class TrainerSettings(BaseModel):
     seed: int = 42
     bf16: bool | Literal["auto"] = "auto"
     gradient_checkpointing: bool = False
+
+    @property
+    def length(self) -> str:
+        """How long training runs, in words (for logs)."""
+        return f"{self.max_steps} steps" if self.max_steps is not None else f"{self.epochs:g} epoch(s)"
 
 
 class SFTSettings(TrainerSettings):
@@ -153,7 +170,10 @@ def common_trainer_args(cfg: TrainerSettings, output_dir: str, has_eval: bool) -
         "per_device_eval_batch_size": cfg.batch_size,
         "gradient_accumulation_steps": cfg.grad_accum,
         "learning_rate": cfg.lr,
-        "max_steps": cfg.max_steps,
+        # -1: the trainer derives the steps from `num_train_epochs` and the data actually left after
+        # its own filtering (too-long rows), so "one epoch" stays one epoch of what survived.
+        "max_steps": cfg.max_steps if cfg.max_steps is not None else -1,
+        "num_train_epochs": cfg.epochs,
         "lr_scheduler_type": cfg.lr_scheduler_type,
         # transformers 5 dropped `warmup_ratio`: a float in [0, 1) for `warmup_steps` is a ratio.
         "warmup_steps": float(cfg.warmup_ratio) if cfg.warmup_ratio > 0 else 0,
@@ -283,7 +303,7 @@ def build_sft_trainer(  # noqa: PLR0917
         train_dataset=Dataset.from_list(list(train_convs)),
         eval_dataset=Dataset.from_list(list(val_convs)) if has_eval else None,
         processing_class=tokenizer,
-        peft_config=cfg.lora.to_peft(),
+        peft_config=cfg.lora.to_peft(model=model),
     )
 
 
@@ -305,10 +325,10 @@ def train_sft(  # noqa: PLR0917
     trainer = build_sft_trainer(model, tokenizer, train_convs, val_convs, cfg, output_dir)
     params = count_parameters(trainer.model)
     logger.info(
-        "SFT: %d train / %d val conversations, %d steps, LoRA r=%d on %s: %d trainable of %d parameters",
+        "SFT: %d train / %d val conversations, %s, LoRA r=%d on %s: %d trainable of %d parameters",
         len(train_convs),
         len(val_convs or []),
-        cfg.max_steps,
+        cfg.length,
         cfg.lora.r,
         cfg.lora.target_modules,
         params["trainable_params"],

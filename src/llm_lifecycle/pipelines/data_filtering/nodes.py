@@ -32,23 +32,31 @@ def evaluate_filter(
     noise_labels: Sequence[Mapping[str, Any]],
     filter_funnel: pd.DataFrame,
 ) -> tuple[MetricsDict, Any]:  # (metrics, matplotlib Figure): matplotlib loads at run time
-    """Precision/recall of the rejections against the hidden labels (noise = positive) + funnel plot."""
+    """Precision/recall of the rejections against the hidden labels (noise = positive) + funnel plot.
+
+    Without labels (a real crawl nobody labelled) the funnel and counts are reported, precision/recall
+    are not: they would be 1.0 by convention and say nothing."""
+    import logging
+
     from llm_lifecycle.filtering.evaluation import funnel_plot, precision_recall
 
-    scores = precision_recall(rejected_documents, noise_labels)
     chars_in = float(filter_funnel["chars_remaining"].iloc[0])
     chars_kept = sum(len(doc["text"]) for doc in filtered_documents)
-    metrics: dict[str, float] = {
-        "precision": scores["precision"],
-        "recall": scores["recall"],
-        "f1": scores["f1"],
+    metrics: dict[str, float] = {}
+    if noise_labels:
+        scores = precision_recall(rejected_documents, noise_labels)
+        metrics |= {"precision": scores["precision"], "recall": scores["recall"], "f1": scores["f1"]}
+        metrics |= {f"recall.{kind}": r for kind, r in scores["recall_by_kind"].items()}
+        metrics |= {f"rejected.{rule}": n for rule, n in scores.get("rejected_by_rule", {}).items()}
+        wasted = scores.get("clean_rejected_by_rule", {})
+        metrics |= {f"clean_rejected.{rule}": n for rule, n in wasted.items()}
+    else:
+        logging.getLogger(__name__).warning("no noise labels: precision/recall not computed")
+    metrics |= {
         "docs_in": float(filter_funnel["docs_remaining"].iloc[0]),
         "docs_kept": len(filtered_documents),
         "docs_rejected": len(rejected_documents),
         "chars_kept_share": chars_kept / chars_in if chars_in else 0.0,
         "bad_records_skipped": float(filter_funnel["bad_records_skipped"].iloc[0]),
     }
-    metrics |= {f"recall.{kind}": r for kind, r in scores["recall_by_kind"].items()}
-    metrics |= {f"rejected.{rule}": n for rule, n in scores.get("rejected_by_rule", {}).items()}
-    metrics |= {f"clean_rejected.{rule}": n for rule, n in scores.get("clean_rejected_by_rule", {}).items()}
     return as_mlflow_metrics(metrics), funnel_plot(filter_funnel)

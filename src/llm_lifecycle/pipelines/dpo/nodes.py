@@ -29,14 +29,14 @@ def train_dpo_model(
     preference_pairs: Sequence[Mapping[str, Any]],
     params: dict[str, Any],
     seed: int,
-) -> tuple[tuple[Any, Any], tuple[Any, Any], MetricsDict]:
+) -> tuple[tuple[Any, Any], MetricsDict]:
     """DPO of the merged SFT model `(model, tokenizer)`, with the tokenizer it was trained with.
 
-    Returns (adapter, tokenizer), (merged DPO model, tokenizer) and rewards/margins/accuracy metrics."""
+    Returns (adapter, tokenizer) and rewards/margins/accuracy/KL metrics; the next node merges."""
+    from llm_lifecycle.devices import place_for_inference
     from llm_lifecycle.training.conversations import split_train_val
     from llm_lifecycle.training.distributed import train_adapter
     from llm_lifecycle.training.dpo import DPOSettings, estimate_kl
-    from llm_lifecycle.training.sft import merge_adapter
 
     cfg = DPOParams.model_validate(params)
     settings = DPOSettings.model_validate({"seed": seed, **cfg.train})  # fail here, not in a worker
@@ -48,6 +48,9 @@ def train_dpo_model(
         "dpo", model, tokenizer, train, val, settings.model_dump(), cfg.distributed
     )
     held_out = (val or train)[: cfg.kl_samples]
+    # After an `accelerate launch` the workers are gone and the adapter sits on the node's CPU model:
+    # sample on the GPU.
+    peft_model = place_for_inference(peft_model)
     kl = estimate_kl(peft_model, tokenizer, [p["prompt"] for p in held_out], cfg.kl_max_new_tokens, seed)
     summary |= {f"kl/{key}": value for key, value in kl.items()}
-    return (peft_model, tokenizer), (merge_adapter(peft_model), tokenizer), training_metrics(history, summary)
+    return (peft_model, tokenizer), training_metrics(history, summary)

@@ -53,32 +53,66 @@ def _questions(mt_bench_questions: Sequence[Mapping[str, Any]], cfg: MTBenchPara
     return validate_questions(mt_bench_questions)[: cfg.max_questions]
 
 
-def generate_mt_bench_answers(  # noqa: PLR0917 - Kedro passes node inputs positionally
+def answer_as_base_model(  # noqa: PLR0917 - Kedro passes node inputs positionally
     mt_bench_questions: Sequence[Mapping[str, Any]],
     base_model: Any,
     tokenizer: Any,
-    sft_model: tuple[Any, Any],
-    dpo_model: tuple[Any, Any],
-    rlhf_model: tuple[Any, Any],
+    force_saiga_template: bool,
     params: dict[str, Any],
     seed: int,
 ) -> list[dict]:
-    """Two-turn answers of every model in `mt_bench.models` (the base model uses the `tokenizer` entry)."""
+    """The base model's two-turn answers, asked through the chat template the post-trained models learnt.
+
+    A hub base model's tokenizer ships without a chat template (LLaMA-3-8B); it gets the Saiga template
+    exactly as the SFT node gave it (`sft.force_saiga_template`), so all four models see the same prompt."""
+    from llm_lifecycle.tokenization.chat_template import ensure_chat_template
+
+    ensure_chat_template(tokenizer, force=force_saiga_template)
+    return _answers("base", mt_bench_questions, (base_model, tokenizer), params, seed)
+
+
+def answer_as_model(
+    name: str,
+    mt_bench_questions: Sequence[Mapping[str, Any]],
+    model: tuple[Any, Any],
+    params: dict[str, Any],
+    seed: int,
+) -> list[dict]:
+    """Two-turn answers of one post-trained model `(model, tokenizer)` (`name`: sft, dpo or rlhf)."""
+    return _answers(name, mt_bench_questions, model, params, seed)
+
+
+def _answers(
+    name: str,
+    mt_bench_questions: Sequence[Mapping[str, Any]],
+    model: tuple[Any, Any],
+    params: dict[str, Any],
+    seed: int,
+) -> list[dict]:
+    # One node per model: Kedro loads each model for its own node and drops it after, so one model is
+    # in memory at a time (four 8B models at once would need 64 GB).
     from llm_lifecycle.judging.answers import generate_answers
     from llm_lifecycle.llm_clients import GenerationSettings, HFChatBackend
 
     cfg = MTBenchParams.model_validate(params).check_models()
-    questions = _questions(mt_bench_questions, cfg)
-    available = {"base": (base_model, tokenizer), "sft": sft_model, "dpo": dpo_model, "rlhf": rlhf_model}
+    if name not in cfg.models:
+        return []
     settings = GenerationSettings(
         max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, top_p=cfg.top_p, seed=seed
     )
-    rows = []
-    for name in cfg.models:
-        model, tok = available[name]
-        backend = HFChatBackend(model, tok, settings, name=name)
-        rows += generate_answers(questions, backend, name, cfg.temperatures, cfg.max_new_tokens)
-    return rows
+    backend = HFChatBackend(*model, settings, name=name)
+    return generate_answers(
+        _questions(mt_bench_questions, cfg), backend, name, cfg.temperatures, cfg.max_new_tokens
+    )
+
+
+def collect_mt_bench_answers(
+    base: list[dict], sft: list[dict], dpo: list[dict], rlhf: list[dict], params: dict[str, Any]
+) -> list[dict]:
+    """Every model's answers in one table, in the order of `mt_bench.models`."""
+    cfg = MTBenchParams.model_validate(params).check_models()
+    by_model = {"base": base, "sft": sft, "dpo": dpo, "rlhf": rlhf}
+    return [row for name in cfg.models for row in by_model[name]]
 
 
 def _judge(judge_backend: Any, cfg: MTBenchParams) -> Any:

@@ -1,7 +1,11 @@
 """`mt_bench`: answers of every model, single 1–10 grading, pairwise win rates, summary (tags split the two).
 
+Each model answers in a node of its own (one model in memory at a time), then one table collects them.
+
 `kedro run --pipelines=mt_bench_judging` (= the nodes tagged `judging`) rejudges the stored answers.
 """
+
+from functools import partial
 
 from kedro.pipeline import Node, Pipeline
 
@@ -12,19 +16,34 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
-                nodes.generate_mt_bench_answers,
+                nodes.answer_as_base_model,
                 inputs=[
                     "mt_bench_questions",
                     "base_model",
                     "tokenizer",
-                    "sft_model",
-                    "dpo_model",
-                    "rlhf_model",
+                    "params:sft.force_saiga_template",
                     "params:mt_bench",
                     "params:seed",
                 ],
+                outputs="mt_bench_answers_base",
+                name="answer_as_base_model",
+                tags=["answers"],
+            ),
+            *[
+                Node(
+                    partial(nodes.answer_as_model, name),
+                    inputs=["mt_bench_questions", f"{name}_model", "params:mt_bench", "params:seed"],
+                    outputs=f"mt_bench_answers_{name}",
+                    name=f"answer_as_{name}_model",
+                    tags=["answers"],
+                )
+                for name in ("sft", "dpo", "rlhf")
+            ],
+            Node(
+                nodes.collect_mt_bench_answers,
+                inputs=[*(f"mt_bench_answers_{name}" for name in nodes.MODEL_INPUTS), "params:mt_bench"],
                 outputs="mt_bench_answers",
-                name="generate_mt_bench_answers",
+                name="collect_mt_bench_answers",
                 tags=["answers"],
             ),
             Node(

@@ -23,21 +23,28 @@ class PreferencesParams(BaseModel):
     hygiene: PairHygiene = PairHygiene()
 
 
-def generate_preference_pairs(
+def generate_preference_pairs(  # noqa: PLR0917 - Kedro passes node inputs positionally
     preference_prompts: Sequence[Mapping[str, Any]],
     sft_model: tuple[Any, Any],
     teacher_backend: Any,
     params: dict[str, Any],
     seed: int,
+    preference_holdout: dict[str, Any] | None = None,
 ) -> tuple[list[dict], MetricsDict]:
     """Chosen from the teacher (`teacher_backend`: "reference" or an OpenAI-compatible client), rejected
     sampled from the SFT model (`(model, tokenizer)` as saved together); returns TRL-format pairs and the
-    hygiene counts."""
+    hygiene counts. With `preference_holdout`, only the held-out share of the prompts is used (SFT
+    never trained on them)."""
     from llm_lifecycle.llm_clients import GenerationSettings, HFChatBackend
+    from llm_lifecycle.splits import PromptHoldout
     from llm_lifecycle.training.preferences import ReferenceTeacher, generate_pairs
 
     cfg = PreferencesParams.model_validate(params)
-    prompts = list(preference_prompts)[: cfg.max_prompts]
+    prompts = list(preference_prompts)
+    if preference_holdout:
+        holdout = PromptHoldout.model_validate(preference_holdout)
+        prompts = [p for p in prompts if holdout.holds_out(p)]
+    prompts = prompts[: cfg.max_prompts]
     if cfg.strip_final_answer:
         prompts = [_without_final_answer(p) for p in prompts]
     teacher = ReferenceTeacher(prompts) if teacher_backend == "reference" else teacher_backend
@@ -46,10 +53,10 @@ def generate_preference_pairs(
             f"teacher_backend {teacher!r} cannot write chosen answers; use 'reference' or 'openai'"
         )
     model, tokenizer = sft_model
-    student = HFChatBackend(
-        model, tokenizer, GenerationSettings.model_validate({"seed": seed, **cfg.student}), name="sft"
-    )
-    pairs, report = generate_pairs(prompts, teacher, student, cfg.hygiene)
+    settings = GenerationSettings.model_validate({"seed": seed, **cfg.student})
+    student = HFChatBackend(model, tokenizer, settings, name="sft")
+    # The teacher gets the student's token budget: both answers capped alike (length-ratio hygiene).
+    pairs, report = generate_pairs(prompts, teacher, student, cfg.hygiene, max_tokens=settings.max_new_tokens)
     metrics = dict(report)
     for key, value in (getattr(teacher, "stats", None) or {}).items():  # OpenAI client: cache hits, retries
         if isinstance(value, int | float):

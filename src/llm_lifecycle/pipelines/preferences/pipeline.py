@@ -16,6 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "teacher_backend",
                     "params:preferences",
                     "params:seed",
+                    "params:preference_holdout",
                 ],
                 outputs=["preference_pairs", "preference_metrics"],
                 name="generate_preference_pairs",

@@ -61,7 +61,7 @@ def train_reward_model(
     rm = reward_model_from_causal_lm(model, tokenizer.pad_token_id, seed)
     with tempfile.TemporaryDirectory(prefix="reward-") as scratch:
         result = train(rm, tokenizer, train_pairs, val_pairs, settings, scratch)
-    merged = merge_adapter(result.model)
+    merged = merge_adapter(result.model, inplace=True)  # the adapter itself is not an output
     rows = [{"split": "val", **r} for r in pair_report(merged, tokenizer, val_pairs)]
     rows += [{"split": "train", **r} for r in pair_report(merged, tokenizer, train_pairs)]
     table = pd.DataFrame(rows)
@@ -79,13 +79,12 @@ def train_rlhf_policy(
     preference_pairs: Sequence[Mapping[str, Any]],
     params: dict[str, Any],
     seed: int,
-) -> tuple[tuple[Any, Any], tuple[Any, Any], MetricsDict]:
-    """RLOO from the SFT model with reward RM − β·KL; returns adapter, merged model (with tokenizer), metrics.
+) -> tuple[tuple[Any, Any], MetricsDict]:
+    """RLOO from the SFT model with reward RM − β·KL; returns the adapter (with tokenizer) and metrics.
 
     After training, `eval/*` compares the policy with its reference (the SFT model) on held-out prompts:
     reward-model score of sampled answers, the sequence KL, and the penalised objective."""
     from llm_lifecycle.training.rloo import RLOOSettings, evaluate_policy, train_rloo
-    from llm_lifecycle.training.sft import merge_adapter
 
     cfg = RLHFParams.model_validate(params)
     settings = RLOOSettings.model_validate({"seed": seed, **cfg.policy.get("train", {})})
@@ -99,5 +98,4 @@ def train_rlhf_policy(
         result.model, tokenizer, rm, held_out, settings.beta, settings.max_completion_length, seed
     )
     summary = dict(result.summary) | {f"eval/{key}": value for key, value in check.items()}
-    adapter = (result.model, tokenizer)
-    return adapter, (merge_adapter(result.model), tokenizer), training_metrics(result.history, summary)
+    return (result.model, tokenizer), training_metrics(result.history, summary)

@@ -5,6 +5,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from llm_lifecycle.pipelines.adapters import merge_adapter_into_model
 from llm_lifecycle.pipelines.rlhf import nodes
 
 
@@ -21,8 +22,15 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 nodes.train_rlhf_policy,
                 inputs=["sft_model", "reward_model", "preference_pairs", "params:rlhf", "params:seed"],
-                outputs=["rlhf_adapter", "rlhf_model", "rlhf_metrics"],
+                outputs=["rlhf_adapter", "rlhf_metrics"],
                 name="train_rlhf_policy",
+                tags=["policy"],
+            ),
+            Node(
+                merge_adapter_into_model,
+                inputs="rlhf_adapter",
+                outputs="rlhf_model",
+                name="merge_rlhf_adapter",
                 tags=["policy"],
             ),
         ],

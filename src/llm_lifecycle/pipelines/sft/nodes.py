@@ -32,19 +32,31 @@ class SFTParams(BaseModel):
 
 
 def prepare_sft_data(
-    raw_instructions: Sequence[Any], tokenizer: Any, params: dict[str, Any], seed: int
+    raw_instructions: Sequence[Any],
+    tokenizer: Any,
+    params: dict[str, Any],
+    seed: int,
+    preference_holdout: dict[str, Any] | None = None,
 ) -> tuple[dict[str, list[dict]], MetricsDict]:
-    """Check every conversation (empty, unknown roles, ending on a user turn, too long), split train/val."""
+    """Check every conversation (empty, unknown roles, ending on a user turn, too long), split train/val.
+
+    With `preference_holdout` (one pool of real conversations), the prompts held out for preference
+    generation are left out first."""
+    from llm_lifecycle.splits import PromptHoldout
     from llm_lifecycle.tokenization.chat_template import ensure_chat_template
     from llm_lifecycle.training.conversations import check_conversations, split_train_val
 
     cfg = SFTParams.model_validate(params)
+    holdout = PromptHoldout.model_validate(preference_holdout) if preference_holdout else None
     ensure_chat_template(tokenizer, force=cfg.force_saiga_template)
     records = raw_instructions
     n_loaded = len(records)
     source = getattr(raw_instructions, "source", None) or "raw_instructions"
     if not n_loaded:
         raise ValueError(f"{source}: no conversations at all (empty file or split)")
+    if holdout is not None:
+        records = [r for r in records if not holdout.holds_out(r)]
+    n_after_holdout = len(records)
     if cfg.min_score is not None:
         records = [r for r in records if float(r.get(cfg.score_field) or 0) >= cfg.min_score]
     if cfg.max_conversations is not None:
@@ -55,6 +67,7 @@ def prepare_sft_data(
     train, val = split_train_val(clean, cfg.val_fraction, seed)
     report |= {
         "n_loaded": n_loaded,
+        "n_held_out_for_preferences": n_loaded - n_after_holdout,
         "n_after_score_filter": len(records),
         "n_train": len(train),
         "n_val": len(val),
@@ -68,11 +81,11 @@ def train_sft_model(
     sft_conversations: dict[str, list[dict]],
     params: dict[str, Any],
     seed: int,
-) -> tuple[tuple[Any, Any], tuple[Any, Any], MetricsDict]:
-    """LoRA SFT of the base model. Returns (adapter, tokenizer), (merged model, tokenizer) and metrics."""
+) -> tuple[tuple[Any, Any], MetricsDict]:
+    """LoRA SFT of the base model. Returns (adapter, tokenizer) and the metrics; the next node merges."""
     from llm_lifecycle.tokenization.chat_template import ensure_chat_template
     from llm_lifecycle.training.distributed import train_adapter
-    from llm_lifecycle.training.sft import SFTSettings, merge_adapter
+    from llm_lifecycle.training.sft import SFTSettings
 
     cfg = SFTParams.model_validate(params)
     ensure_chat_template(tokenizer, force=cfg.force_saiga_template)
@@ -86,4 +99,4 @@ def train_sft_model(
         settings.model_dump(),
         cfg.distributed,
     )
-    return (peft_model, tokenizer), (merge_adapter(peft_model), tokenizer), training_metrics(history, summary)
+    return (peft_model, tokenizer), training_metrics(history, summary)

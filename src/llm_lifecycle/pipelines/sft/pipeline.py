@@ -1,7 +1,8 @@
-"""`sft`: Saiga data checks and LoRA SFT of the base model (adapter and merged model in the catalog)."""
+"""`sft`: Saiga data checks, LoRA SFT of the base model, and the adapter merged into it (`sft_model`)."""
 
 from kedro.pipeline import Node, Pipeline
 
+from llm_lifecycle.pipelines.adapters import merge_adapter_into_model
 from llm_lifecycle.pipelines.sft import nodes
 
 
@@ -10,15 +11,24 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 nodes.prepare_sft_data,
-                inputs=["raw_instructions", "tokenizer", "params:sft", "params:seed"],
+                inputs=[
+                    "raw_instructions",
+                    "tokenizer",
+                    "params:sft",
+                    "params:seed",
+                    "params:preference_holdout",
+                ],
                 outputs=["sft_conversations", "sft_data_metrics"],
                 name="prepare_sft_data",
             ),
             Node(
                 nodes.train_sft_model,
                 inputs=["base_model", "tokenizer", "sft_conversations", "params:sft", "params:seed"],
-                outputs=["sft_adapter", "sft_model", "sft_metrics"],
+                outputs=["sft_adapter", "sft_metrics"],
                 name="train_sft_model",
+            ),
+            Node(
+                merge_adapter_into_model, inputs="sft_adapter", outputs="sft_model", name="merge_sft_adapter"
             ),
         ],
         namespace="sft",  # one box per stage in kedro-viz; dataset names stay global
