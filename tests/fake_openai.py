@@ -41,12 +41,27 @@ class FakeOpenAI:
         self.times: dict[str, list[float]] = defaultdict(list)
         self.wall: dict[str, list[float]] = defaultdict(list)
         self.faults: dict[str, list[dict]] = defaultdict(list)
+        # (predicate on the request body, faults): for prompts a test cannot spell out in advance
+        self.rules: list[tuple[Callable[[dict], bool], list[dict]]] = []
+        self.answered: list[str] = []  # canonical JSON of every body that got its reply (not a fault)
         self.base_url = ""
         # body -> assistant text; default echoes the last message
         self.reply: Callable[[dict], str] = lambda body: f"echo: {body['messages'][-1]['content']}"
 
     def fail(self, prompt: str, *faults: dict) -> None:
         self.faults[prompt].extend(faults)
+
+    def fail_matching(self, predicate: Callable[[dict], bool], *faults: dict) -> None:
+        """Queue `faults` for the next requests whose body matches `predicate`, one each."""
+        self.rules.append((predicate, list(faults)))
+
+    def _next_fault(self, prompt: str, body: dict) -> dict | None:
+        if self.faults[prompt]:
+            return self.faults[prompt].pop(0)
+        for predicate, faults in self.rules:
+            if faults and predicate(body):
+                return faults.pop(0)
+        return None
 
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length", 0))
@@ -61,7 +76,9 @@ class FakeOpenAI:
             self.bodies.append(body)
             self.times[prompt].append(time.monotonic())
             self.wall[prompt].append(time.time())
-            fault = self.faults[prompt].pop(0) if self.faults[prompt] else None
+            fault = self._next_fault(prompt, body)
+            if fault is None or "finish_reason" in fault:
+                self.answered.append(json.dumps(body, sort_keys=True, ensure_ascii=False))
         try:
             time.sleep(self.delay_s)
             self._reply(handler, body, prompt, fault, auth)

@@ -81,8 +81,12 @@ TINY_PARAMS = {
 }
 
 
-def kedro(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
+def kedro(
+    args: list[str], cwd: Path, timeout: int = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`kedro <args>` in `cwd`, in a subprocess with `env` (default: this process's environment)."""
+    env = {**(os.environ if env is None else env)}
+    env |= {"KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
     return subprocess.run(
         [sys.executable, "-m", "kedro", *args],
         cwd=cwd,

@@ -1,175 +1,203 @@
-"""The real-scale environment's code path (`--env llama3_8b`) end to end, on a tiny model saved in the test.
+"""The real-scale environment as a user runs it: `--env llama3_8b`, unmodified (`tests/rehearsal.py`).
 
-The test copies `conf/` and changes only what points outside this machine: the hub model id becomes a
-local checkpoint (a tiny LLaMA whose tokenizer, like Meta-Llama-3's, has no chat template), the Saiga
-hub dataset a local folder in the same format (with `opus_score`), the GPT-4 endpoint a local fake
-OpenAI-compatible server that injects 429/500/garbage replies, and the step counts and generation
-lengths shrink. Everything else is the environment's own: bf16 loading, gradient checkpointing, the score
-filter, `strip_final_answer`, the teacher's cache, credentials from `conf/local/credentials.yml`.
+The dress rehearsal runs the README's six commands against loopback stand-ins for the hub and GPT-4 and
+checks every stage's outputs and metrics, that nothing was asked or downloaded twice, and that neither
+secret appears anywhere. A second test starts the same commands on a fresh clone with the hub out of
+reach, as on a machine that has not been granted the model yet: each must get as far as its first hub
+download and fail there, naming the repository and the token.
 """
 
 from __future__ import annotations
 
+import collections
 import json
-import shutil
+import math
+import os
 import sqlite3
-from pathlib import Path
+import subprocess
+import sys
 
 import pytest
-import yaml
 
-from tests.conftest import make_tiny_llama
-from tests.fake_openai import API_KEY, serve_fake_openai
-from tests.kedro_project import ROOT, kedro
+from tests.fake_hub import TOKEN
+from tests.kedro_project import kedro, make_project
+from tests.rehearsal import API_KEY, FINEWEB_ID, MODEL_ID, SAIGA_ID, TIMEOUT_S, rehearse
 
 pytestmark = pytest.mark.slow
 
-HUB_MODEL = "meta-llama/Meta-Llama-3-8B"
-HUB_DATA = "IlyaGusev/saiga_scored"
 
-QA = [
-    ("Где живёт учитель?", "Учитель живёт в Москве."),
-    ("Where does the pilot fly?", "The pilot flies to the river."),
-    ("Сколько будет семь плюс пять?", "Семь плюс пять будет двенадцать."),
-    ("Who has a cat?", "The teacher has a cat."),
-    ("Что делает собака?", "Собака ждёт дома."),
-    ("How many letters are in city?", "The word city has four letters."),
-]
+def _metrics(db: sqlite3.Connection, pipeline: str) -> dict[str, float]:
+    (run,) = db.execute(
+        "select r.run_uuid from runs r join tags t on r.run_uuid = t.run_uuid "
+        "where t.key = 'pipeline' and t.value = ?",
+        (pipeline,),
+    ).fetchone()
+    return dict(db.execute("select key, value from metrics where run_uuid = ?", (run,)).fetchall())
 
 
-def _saiga_rows() -> list[dict]:
-    rows = []
-    for i, (q, a) in enumerate(QA * 4):
-        rows.append(
-            {
-                "messages": [
-                    {"role": "system", "content": "Ты — Сайга, русскоязычный автоматический ассистент."},
-                    {"role": "user", "content": f"{q} ({i})"},
-                    {"role": "bot", "content": a},
-                ],
-                "opus_score": 9 if i % 4 else 5,  # every 4th is below min_score 8: filtered out
-                "source": "test",
-            }
-        )
-    return rows
+def _latest(project, name: str) -> list[dict]:
+    (version,) = (project / "data").glob(f"*/{name}/*")
+    return [json.loads(line) for line in (version / name).read_text(encoding="utf-8").splitlines()]
 
 
-def _update(path: Path, key: str, changes: dict) -> None:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    section = data[key]
-    for dotted, value in changes.items():
-        *parents, leaf = dotted.split(".")
-        node = section
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+@pytest.fixture(scope="module")
+def rehearsal(tmp_path_factory):
+    with rehearse(tmp_path_factory.mktemp("rehearsal")) as result:
+        yield result
 
 
-@pytest.fixture
-def real_scale_project(tmp_path, tiny_tokenizer):
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(ROOT / name, project / name)
-    shutil.copytree(ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
-    (project / "src").mkdir()
-    (project / "conf" / "local").mkdir()
-    (project / "conf" / "local" / "credentials.yml").write_text(f"openai:\n  api_key: {API_KEY}\n")
-
-    hub = tmp_path / "hub-model"  # stands in for meta-llama/Meta-Llama-3-8B: no chat template, no pad
-    make_tiny_llama(tiny_tokenizer).save_pretrained(hub)
-    template, pad = tiny_tokenizer.chat_template, tiny_tokenizer.pad_token
-    try:
-        tiny_tokenizer.chat_template = None
-        tiny_tokenizer.save_pretrained(hub)
-    finally:
-        tiny_tokenizer.chat_template = template
-    assert pad is not None
-    data = tmp_path / "saiga"  # stands in for IlyaGusev/saiga_scored (load_dataset of a local folder)
-    data.mkdir()
-    (data / "train.jsonl").write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _saiga_rows()), encoding="utf-8"
-    )
-    env = project / "conf" / "llama3_8b"
-    return project, env, hub, data
+def test_every_command_of_the_environment_runs_unmodified(rehearsal):
+    for stage, run in rehearsal.runs.items():
+        assert run.returncode == 0, f"{stage}:\n{run.stdout[-2000:]}\n{run.stderr[-4000:]}"
+    assert list(rehearsal.runs) == ["from_raw_data", "sft", "dpo", "rlhf", "mt_bench", "latency"]
+    models = rehearsal.project / "data/06_models"
+    for name in ("sft_adapter", "sft_model", "dpo_adapter", "dpo_model", "reward_model", "rlhf_model"):
+        assert len(list((models / name).iterdir())) == 1, name  # one versioned output each
 
 
-def test_llama3_8b_environment_runs_sft_and_dpo_on_a_local_stand_in(real_scale_project):
-    project, env, hub, data = real_scale_project
-    _update(
-        env / "parameters_sft.yml",
-        "sft",
-        {"train.max_steps": 3, "train.eval_steps": 3, "train.batch_size": 2},
-    )
-    _update(
-        env / "parameters_preferences.yml",
-        "preferences",
-        {"student.max_new_tokens": 12, "hygiene.max_length_ratio": None},
-    )
-    _update(
-        env / "parameters_dpo.yml", "dpo", {"train.max_steps": 2, "train.grad_accum": 1, "val_fraction": 0.2}
-    )
+def test_data_stage_streams_fineweb_and_reports_without_made_up_precision(rehearsal):
+    m = _metrics(sqlite3.connect(rehearsal.project / "mlflow.db"), "from_raw_data")
+    assert m["data_filtering.docs_in"] == len(rehearsal.fineweb_rows)
+    assert 0 < m["data_filtering.docs_kept"] < m["data_filtering.docs_in"]
+    assert "data_filtering.precision" not in m  # FineWeb-2 has no noise labels
+    assert m["tokenizer.ru.bytes_per_token"] > 1  # the hub tokenizer measured on what survived
+    streamed = [p for p in rehearsal.hub.paths("GET") if "fineweb" in p]
+    assert rehearsal.hub.ranges and streamed  # read by ranges, not downloaded whole
 
-    with serve_fake_openai() as fake:
-        catalog = (env / "catalog.yml").read_text(encoding="utf-8")
-        catalog = catalog.replace(HUB_MODEL, str(hub)).replace(HUB_DATA, str(data))
-        catalog = catalog.replace("https://api.openai.com/v1", fake.base_url)
-        (env / "catalog.yml").write_text(catalog, encoding="utf-8")
-        fake.reply = lambda body: "A careful answer: " + body["messages"][-1]["content"]
-        # Saiga conversations end on the bot: strip_final_answer asks the last user turn again
-        prompts = [f"{q} ({i})" for i, (q, _) in enumerate(QA * 4)]
-        fake.fail(prompts[1], {"status": 429, "headers": {"Retry-After": "0"}})
-        fake.fail(prompts[2], {"status": 500}, {"garbage": "this is not json"})
-        fake.fail(prompts[3], {"garbage": '{"choices": []}'})
 
-        sft = kedro(["run", "--env", "llama3_8b", "--pipelines", "sft"], cwd=project)
-        assert sft.returncode == 0, sft.stdout[-3000:] + sft.stderr[-3000:]
-        dpo = kedro(["run", "--env", "llama3_8b", "--pipelines", "dpo"], cwd=project)
-        assert dpo.returncode == 0, dpo.stdout[-3000:] + dpo.stderr[-3000:]
-        paid = fake.calls
-        rerun = kedro(["run", "--env", "llama3_8b", "--pipelines", "preferences"], cwd=project)
-        assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
-
-    # every prompt answered once, the faults retried, and the rerun paid for nothing (cache)
-    n_prompts = len(prompts)
-    assert len({b["messages"][-1]["content"] for b in fake.bodies}) == n_prompts
-    assert paid == n_prompts + 4 and fake.calls == paid
-    assert all(a == f"Bearer {API_KEY}" for a in fake.auth)
-    assert fake.bodies[0]["model"] == "gpt-4-0613" and fake.bodies[0]["temperature"] == 0.0
-    assert fake.bodies[0]["messages"][0]["role"] == "system"  # Saiga's system prompt travels along
-
-    # versioned outputs, one of each, loadable; pairs in TRL's conversational format
-    models = project / "data" / "06_models"
-    for name in ("sft_adapter", "sft_model", "dpo_adapter", "dpo_model"):
-        assert len(list((models / name).iterdir())) == 1, name
-    pair_files = sorted((project / "data/03_primary/preference_pairs.jsonl").rglob("*.jsonl"))
-    assert len(pair_files) == 2  # the rerun wrote a new version, the first is kept
-    pairs = [json.loads(line) for line in pair_files[0].read_text(encoding="utf-8").splitlines()]
-    assert len(pairs) == n_prompts
-    assert pairs[0]["chosen"][0]["role"] == "assistant"
-    assert pairs[0]["chosen"][0]["content"].startswith("A careful answer: ")
+def test_sft_trains_the_hub_model_on_saiga_without_the_preference_prompts(rehearsal):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    sft_dir = next((models / "sft_model").iterdir()) / "sft_model"
-    tok = AutoTokenizer.from_pretrained(sft_dir)
-    assert "bot" in tok.chat_template  # the Saiga template the SFT node gave the template-less tokenizer
-    merged = AutoModelForCausalLM.from_pretrained(sft_dir)
-    assert str(merged.dtype) == "torch.bfloat16"  # the environment loads and trains the base in bf16
+    from llm_lifecycle.splits import PromptHoldout
 
-    # MLflow: the score filter, the SFT and DPO metrics; never the key
-    db = sqlite3.connect(project / "mlflow.db")
-    runs = [r for (r,) in db.execute("select run_uuid from runs order by start_time")]
-    assert len(runs) == 3
-    metrics = dict(db.execute("select key, value from metrics where run_uuid=?", (runs[0],)).fetchall())
-    assert metrics["sft.data.n_loaded"] == 24 and metrics["sft.data.n_after_score_filter"] == 18
-    assert metrics["sft.steps"] == 3
-    dpo_metrics = dict(db.execute("select key, value from metrics where run_uuid=?", (runs[1],)).fetchall())
-    assert dpo_metrics["preferences.kept"] == n_prompts and dpo_metrics["dpo.steps"] == 2
-    assert "dpo.train/rewards/margins_last" in dpo_metrics
-    everything = sft.stdout + sft.stderr + dpo.stdout + dpo.stderr + rerun.stdout + rerun.stderr
-    everything += "".join(str(row) for row in db.execute("select * from params"))
-    everything += "".join(
-        p.read_text(errors="ignore") for p in (project / "mlruns").rglob("*") if p.is_file()
+    m = _metrics(sqlite3.connect(rehearsal.project / "mlflow.db"), "sft")
+    holdout = PromptHoldout(fraction=0.05, salt="preferences")
+    held = [r for r in rehearsal.saiga_rows if holdout.holds_out(r)]
+    kept = [r for r in rehearsal.saiga_rows if not holdout.holds_out(r)]
+    assert m["sft.data.n_loaded"] == len(rehearsal.saiga_rows)
+    assert m["sft.data.n_held_out_for_preferences"] == len(held) > 0
+    assert m["sft.data.n_after_score_filter"] == sum(r["opus_score"] >= 8 for r in kept)
+    assert m["sft.steps"] == 2
+    # the preference prompts (whole conversations up to the last user turn) are prompts SFT never saw
+    sft_prompts = {tuple(m["content"] for m in r["messages"][:-1]) for r in kept}
+    pairs = _latest(rehearsal.project, "preference_pairs.jsonl")
+    asked = {tuple(m["content"] for m in p["prompt"]) for p in pairs}
+    assert pairs and not asked & sft_prompts
+
+    (version,) = (rehearsal.project / "data/06_models/sft_model").iterdir()
+    tokenizer = AutoTokenizer.from_pretrained(version / "sft_model")
+    assert (
+        "bot" in tokenizer.chat_template and tokenizer.pad_token == tokenizer.eos_token == "<|end_of_text|>"
     )
-    assert API_KEY not in everything
+    assert str(AutoModelForCausalLM.from_pretrained(version / "sft_model").dtype) == "torch.bfloat16"
+    (adapter,) = (rehearsal.project / "data/06_models/sft_adapter").iterdir()
+    config = json.loads((adapter / "sft_adapter" / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == MODEL_ID and config["r"] == 16
+
+
+def test_preferences_survive_every_fault_and_drop_what_cannot_be_a_pair(rehearsal):
+    m = _metrics(sqlite3.connect(rehearsal.project / "mlflow.db"), "dpo")
+    assert m["preferences.dropped_prompt_too_long"] == 1 and m["preferences.dropped_chosen_cut_off"] == 1
+    dropped = sum(v for k, v in m.items() if k.startswith("preferences.dropped_"))
+    assert m["preferences.kept"] + dropped == m["preferences.prompts"] > 0
+    assert m["preferences.teacher.timeouts"] == 1 and m["preferences.teacher.retries"] == 4
+    assert m["preferences.teacher.errors"] == 0
+    # one epoch of what survived: the trainer counted the steps from the pairs (2 x 8 pairs a step)
+    assert m["dpo.steps"] == math.ceil(m["dpo.n_train"] / 16) and "dpo.kl/kl_seq" in m
+    pairs = _latest(rehearsal.project, "preference_pairs.jsonl")
+    assert all(p["chosen"][0]["content"].startswith("Ответ учителя") for p in pairs)
+    assert all(p["teacher"] == "openai:gpt-4-0613" and p["student"] == "sft" for p in pairs)
+
+
+def test_rlhf_mt_bench_and_latency_produce_their_numbers(rehearsal):
+    db = sqlite3.connect(rehearsal.project / "mlflow.db")
+    rlhf = _metrics(db, "rlhf")
+    assert rlhf["reward_model.steps"] >= 1 and rlhf["rlhf.steps"] >= 1 and "reward_model.val/accuracy" in rlhf
+    bench = _metrics(db, "mt_bench")
+    for model in ("base", "sft", "dpo", "rlhf"):
+        assert 1 <= bench[f"mt_bench/{model}/score"] <= 10
+    answers = _latest(rehearsal.project, "mt_bench_answers.jsonl")
+    assert collections.Counter(a["model"] for a in answers) == {
+        m: 2 * len(rehearsal.questions) for m in ("base", "sft", "dpo", "rlhf")
+    }
+    # the judge refused one prompt as too long (models that wrote the same answer share that prompt):
+    # counted as unjudged, not a failed run
+    judgments = _latest(rehearsal.project, "mt_bench_judgments.jsonl")
+    refused = [j for j in judgments if j["raw"].startswith("Not judged")]
+    assert len({(j["question_id"], j["turn"]) for j in refused}) == 1
+    assert all(j["score"] is None for j in refused)
+    assert bench["mt_bench/parse_failure_rate"] == pytest.approx(len(refused) / len(judgments))
+    latency = _metrics(db, "latency")
+    for bs in (1, 4, 16):
+        assert latency[f"latency/dpo/bs{bs}/tokens_per_s"] > 0
+    assert not any(k.startswith("latency/large/") for k in latency)  # the real model, not the toy's stand-in
+
+
+def test_nothing_is_asked_or_downloaded_twice_and_no_secret_leaks(rehearsal):
+    openai, hub = rehearsal.openai, rehearsal.hub
+    asked = collections.Counter(openai.answered)
+    assert asked and max(asked.values()) == 1  # across six runs: the cache answered every repeat
+    assert set(openai.auth) == {f"Bearer {API_KEY}"}
+    # every file downloaded once, HF_HOME's cache served the rest (FineWeb is streamed: read by ranges)
+    downloads = collections.Counter(d for d in hub.downloads if d[0] != FINEWEB_ID)
+    assert {repo for repo, _ in downloads} == {MODEL_ID, SAIGA_ID}
+    assert max(downloads.values()) == 1, downloads.most_common(3)
+    assert all(r.auth == f"Bearer {TOKEN}" for r in hub.requests if not r.path.startswith("/lfs/"))
+    assert all(b["model"] == "gpt-4-0613" for b in openai.bodies)
+    assert any(b["max_tokens"] == 12 for b in openai.bodies)  # the teacher got the student's budget
+
+    text = "".join(r.stdout + r.stderr for r in rehearsal.runs.values())
+    db = sqlite3.connect(rehearsal.project / "mlflow.db")
+    for table in ("params", "tags", "metrics"):
+        text += "".join(str(row) for row in db.execute(f"select * from {table}"))
+    for path in rehearsal.project.rglob("*"):
+        if path.is_file() and path.suffix in (
+            ".json",
+            ".jsonl",
+            ".csv",
+            ".yml",
+            ".yaml",
+            ".txt",
+            ".html",
+            "",
+        ):
+            text += path.read_text(errors="ignore")
+    assert API_KEY not in text and TOKEN not in text
+
+
+def test_the_hub_cache_is_laid_out_as_huggingface_hub_lays_it_out(rehearsal):
+    # What the runs downloaded loads offline by its hub id, as from any user's cache.
+    code = (
+        "from transformers import AutoModelForCausalLM, AutoTokenizer;"
+        f"m = AutoModelForCausalLM.from_pretrained('{MODEL_ID}');"
+        f"t = AutoTokenizer.from_pretrained('{MODEL_ID}');"
+        "print(m.config.model_type, t.bos_token, t.chat_template is None)"
+    )
+    env = rehearsal.hub.env(rehearsal.project.parent / "hf_home", HF_HUB_OFFLINE="1")
+    n_before = len(rehearsal.hub.requests)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["llama", "<|begin_of_text|>", "True"]
+    assert len(rehearsal.hub.requests) == n_before
+    assert TIMEOUT_S < 60  # the rehearsal's timeout fault is a few seconds, not the default minutes
+
+
+def test_on_a_fresh_clone_each_command_starts_and_stops_at_its_first_hub_download(tmp_path):
+    project = make_project(tmp_path / "project")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "OPENAI_"))}  # no HF_HUB_OFFLINE
+    env |= {
+        "HF_TOKEN": "hf_user_token_0000",
+        "OPENAI_API_KEY": "sk-user-0000",
+        "HF_HOME": str(tmp_path / "hf_home"),
+        "HF_ENDPOINT": "http://127.0.0.1:9",  # the hub out of reach (nothing listens on port 9)
+    }
+    expected = {"from_raw_data": "HuggingFaceFW/fineweb-2", "sft": "IlyaGusev/saiga_scored"}
+    for stage, repo in expected.items():
+        run = kedro(["run", "--env", "llama3_8b", "--pipelines", stage], cwd=project, env=env, timeout=300)
+        out = " ".join((run.stdout + run.stderr).split())
+        assert run.returncode != 0 and f"cannot load dataset (split 'train') '{repo}'" in out, out[-3000:]
+        assert "HF_TOKEN is set" in out and "hf_user_token_0000" not in out
+        assert "Unable to find credentials" not in out and "pretraining" not in out
+    dpo = kedro(["run", "--env", "llama3_8b", "--pipelines", "dpo"], cwd=project, env=env, timeout=300)
+    out = dpo.stdout + dpo.stderr
+    assert "'sft_model': produced by pipeline 'sft'" in out and "base_model" not in out

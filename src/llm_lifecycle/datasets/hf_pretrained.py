@@ -19,7 +19,7 @@ from typing import Any
 
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
-from llm_lifecycle.datasets.hub_access import hub_error, looks_like_hub_id
+from llm_lifecycle.datasets.hub_access import hub_error
 
 # kind -> class whose from_pretrained loads it. Imported lazily: the catalog must not import torch.
 _LOADERS: dict[str, str] = {
@@ -49,16 +49,24 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
           versioned: true
 
     `with_tokenizer: true` loads `(model, tokenizer)` from the directory, the same pair a node saved.
-    A non-versioned entry may point at a hub id or an existing directory for loading only
-    (e.g. `filepath: meta-llama/Meta-Llama-3-8B` in the `llama3_8b` environment). A hub id counts as
-    existing (it is resolved on load, from the local cache or the hub), and a failed load names the id
-    and the state of `HF_TOKEN` (`datasets.hub_access`).
+    A hub repository is named with `repo_id` instead of `filepath` (Kedro makes every relative
+    `filepath` absolute under the project, which would turn `meta-llama/Meta-Llama-3-8B` into a folder
+    that does not exist): such an entry is read-only, counts as existing (it is resolved on load, from
+    the local cache or the hub), and a failed load names the id and the state of `HF_TOKEN`
+    (`datasets.hub_access`)::
+
+        base_model:
+          type: llm_lifecycle.datasets.HFPretrainedDataset
+          repo_id: meta-llama/Meta-Llama-3-8B
+          kind: causal_lm
+          load_args: {dtype: bfloat16}
     """
 
     def __init__(
         self,
-        filepath: str,
+        filepath: str | None = None,
         *,
+        repo_id: str | None = None,
         kind: str = "causal_lm",
         with_tokenizer: bool = False,
         load_args: dict[str, Any] | None = None,
@@ -66,11 +74,21 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
         version: Version | None = None,
         metadata: dict[str, Any] | None = None,
     ):
+        if (filepath is None) == (repo_id is None):
+            raise DatasetError(
+                "HFPretrainedDataset: give either `filepath` (a folder) or `repo_id` (the hub)"
+            )
         if kind not in _LOADERS:
             raise DatasetError(
-                f"HFPretrainedDataset({filepath}): unknown kind {kind!r}; use one of {sorted(_LOADERS)}"
+                f"HFPretrainedDataset({filepath or repo_id}): unknown kind {kind!r}; "
+                f"use one of {sorted(_LOADERS)}"
             )
-        super().__init__(filepath=PurePosixPath(filepath), version=version)
+        if repo_id is not None and version is not None:
+            raise DatasetError(
+                f"HFPretrainedDataset({repo_id}): a hub repository is read-only, not versioned"
+            )
+        self._repo_id = repo_id
+        super().__init__(filepath=PurePosixPath(filepath or repo_id), version=version)
         self._kind = kind
         self._with_tokenizer = with_tokenizer
         self._load_args = dict(load_args or {})
@@ -86,11 +104,10 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
     @property
     def hub_id(self) -> str | None:
         """The hub repository id this read-only entry names (`meta-llama/Meta-Llama-3-8B`), else None."""
-        path = str(self._filepath)
-        return path if self._version is None and looks_like_hub_id(path) else None
+        return self._repo_id
 
     def load(self) -> Any:
-        path = str(self._get_load_path())
+        path = self._repo_id or str(self._get_load_path())
         loader = _import(_LOADERS[self._kind])
         args = dict(self._load_args)
         if isinstance(args.get("quantization_config"), dict):  # QLoRA from YAML: {load_in_4bit: true, ...}
@@ -113,6 +130,8 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
         return obj, tokenizer
 
     def save(self, data: Any) -> None:
+        if self._repo_id is not None:
+            raise DatasetError(f"{self}: read-only (hub repository {self._repo_id!r})")
         # A tuple such as (model, tokenizer) is written into one directory: `from_pretrained` of the
         # model and of the tokenizer, and `pipeline("text-generation", model=dir)`, all load it.
         parts = data if isinstance(data, tuple) else (data,)
@@ -141,7 +160,8 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
 
     def _describe(self) -> dict[str, Any]:
         return {
-            "filepath": str(self._filepath),
+            "filepath": None if self._repo_id else str(self._filepath),
+            "repo_id": self._repo_id,
             "kind": self._kind,
             "with_tokenizer": self._with_tokenizer,
             "version": self._version,

@@ -1,0 +1,292 @@
+"""Dress rehearsal of the real-scale environment: `--env llama3_8b` run unmodified on tiny stand-ins.
+
+A user of `conf/llama3_8b` exports `HF_TOKEN` and `OPENAI_API_KEY`, downloads MT-Bench's question file and
+runs six commands. This runs exactly those commands, on a copy of the project whose `conf/` is the
+repository's own (no catalog entry or parameter file rewritten), with only what a user can set:
+
+- environment variables: `HF_ENDPOINT` points `huggingface_hub` (and so `transformers` and `datasets`)
+  at a loopback stand-in for the hub (`tests/fake_hub.py`) serving, under the real ids,
+  `meta-llama/Meta-Llama-3-8B` (gated, granted to the token: a 2-layer LLaMA whose tokenizer has
+  LLaMA-3's special tokens, its BOS post-processor, no pad token and no chat template),
+  `IlyaGusev/saiga_scored` (Saiga conversations with `opus_score`, as `train.parquet`) and
+  `HuggingFaceFW/fineweb-2` (Russian pages under `data/rus_Cyrl/train/`, streamed); `OPENAI_BASE_URL`
+  points teacher and judge at a loopback OpenAI-compatible server (`tests/fake_openai.py`) that injects
+  429, 500, garbage, a timeout (`OPENAI_TIMEOUT_S`), a prompt too long for the context window and a
+  reply cut off at `max_tokens`;
+- the file a user downloads (`data/01_raw/mt_bench/question.jsonl`);
+- `--params` that shrink sizes (steps follow from the data through `epochs`, so few are needed).
+
+Nothing is loaded from this machine's own caches: `HF_HOME` is empty at the start, and downloads land
+there as `huggingface_hub` lays them out. On a machine with a CUDA GPU the same run trains and generates
+on the GPU (bf16 where supported), which is how to rehearse there:
+
+    python -m tests.rehearsal --workdir /tmp/rehearsal      # prints each command's outcome
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.fake_hub import TOKEN, FakeHub, dataset_card, parquet_bytes, serve_fake_hub
+from tests.fake_openai import TOO_LONG, FakeOpenAI, serve_fake_openai
+from tests.kedro_project import kedro, make_project
+
+MODEL_ID = "meta-llama/Meta-Llama-3-8B"
+SAIGA_ID = "IlyaGusev/saiga_scored"
+FINEWEB_ID = "HuggingFaceFW/fineweb-2"
+API_KEY = "sk-rehearsal-NEVER-IN-ANY-LOG-4242"
+TIMEOUT_S = 3  # OPENAI_TIMEOUT_S: a reply slower than this is retried
+SEED = 7
+# LLaMA-3's named special tokens (its tokenizer also reserves 250 more; their ids do not matter here).
+LLAMA3_SPECIALS = [
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<|reserved_special_token_0|>",
+    "<|reserved_special_token_1|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eot_id|>",
+]
+
+# The six README commands, each with the sizes a user would shrink for a smoke run. Lists cannot go
+# through --params, so batch sizes stay as configured (1/4/16 for latency).
+COMMANDS: list[tuple[str, str]] = [
+    ("from_raw_data", ""),
+    (
+        "sft",
+        "sft.train.max_steps=2,sft.train.eval_steps=2,sft.train.batch_size=2,sft.train.logging_steps=1",
+    ),
+    (
+        # A random tiny model's answers are noise of any length: the 2.08 length-ratio rule would drop
+        # every pair, so it is switched off here.
+        "dpo",
+        "preferences.student.max_new_tokens=12,preferences.student.batch_size=4,"
+        "preferences.hygiene.max_length_ratio=null,dpo.train.logging_steps=1,dpo.train.eval_steps=1,"
+        "dpo.kl_samples=2,dpo.kl_max_new_tokens=6",
+    ),
+    (
+        "rlhf",
+        "rlhf.eval_prompts=2,rlhf.reward_model.train.logging_steps=1,rlhf.policy.train.logging_steps=1,"
+        "rlhf.policy.train.max_completion_length=6,rlhf.policy.train.grad_accum=1",
+    ),
+    ("mt_bench", "mt_bench.max_new_tokens=8,mt_bench.batch_size=4"),
+    (
+        "latency",
+        "latency.harness.prompt_tokens=8,latency.harness.new_tokens=4,latency.harness.warmup=0,"
+        "latency.harness.min_repeats=1,latency.harness.min_time_s=0",
+    ),
+]
+
+
+@dataclass
+class Rehearsal:
+    """What a test inspects afterwards: the project folder, both stand-ins' request logs, the runs."""
+
+    project: Path
+    hub: FakeHub
+    openai: FakeOpenAI
+    saiga_rows: list[dict]
+    fineweb_rows: list[dict]
+    questions: list[dict]
+    runs: dict[str, subprocess.CompletedProcess] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def output(self, stage: str) -> str:
+        run = self.runs[stage]
+        return run.stdout + run.stderr
+
+
+def llama3_like_tokenizer(texts: list[str]):
+    """A byte-level BPE (600 tokens) with LLaMA-3's special tokens and BOS post-processor, no chat
+    template and no pad token, like `meta-llama/Meta-Llama-3-8B`'s tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=600,
+        special_tokens=LLAMA3_SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    bos = LLAMA3_SPECIALS[0]
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tok.token_to_id(bos))]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=bos, eos_token="<|end_of_text|>", model_max_length=8192
+    )
+
+
+def _toy_world_data() -> tuple[list[dict], list[dict], list[dict]]:
+    """Saiga rows, FineWeb-2 rows and MT-Bench questions written from the toy world (ru/en facts)."""
+    from llm_lifecycle.toy_world.documents import DocumentsConfig, generate_documents
+    from llm_lifecycle.toy_world.instructions import (
+        InstructionsConfig,
+        generate_instructions,
+        generate_mt_bench_questions,
+    )
+    from llm_lifecycle.toy_world.world import make_world
+
+    world = make_world(SEED, n_cities=4, n_people=12)
+    cfg = InstructionsConfig(n_sft=160, n_mt_bench=8)
+    saiga = [
+        {**conv, "opus_score": 5 if i % 4 == 0 else 8 + i % 3}  # every 4th below sft.min_score 8
+        for i, conv in enumerate(generate_instructions(world, cfg, SEED))
+    ]
+    docs, _ = generate_documents(world, DocumentsConfig(n_clean=80, ru_share=1.0), SEED)
+    fineweb = [
+        {"text": d["text"], "id": f"<urn:uuid:{i:08d}>", "language": "rus", "language_score": 0.99}
+        for i, d in enumerate(docs)
+    ]
+    questions = [
+        {k: q[k] for k in ("question_id", "category", "turns", "reference")}
+        for q in generate_mt_bench_questions(world, cfg, SEED)
+    ]
+    return saiga, fineweb, questions
+
+
+def publish_stand_ins(hub: FakeHub, workdir: Path) -> tuple[list[dict], list[dict], list[dict]]:
+    """Put the tiny model and both datasets on the fake hub under their real ids."""
+    import torch
+
+    from llm_lifecycle.modeling import ModelConfig, build_model
+
+    saiga, fineweb, questions = _toy_world_data()
+    texts = [r["text"] for r in fineweb] + [m["content"] for r in saiga for m in r["messages"]]
+    tokenizer = llama3_like_tokenizer(texts)
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    cfg = ModelConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        n_layers=2,
+        n_heads=4,
+        n_kv_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=2048,
+        bos_token_id=bos,
+        eos_token_id=eos,
+    )
+    model = build_model(cfg, seed=0).to(torch.bfloat16)  # the hub checkpoint is bf16
+    model.generation_config.bos_token_id, model.generation_config.eos_token_id = bos, eos
+    folder = workdir / "stand-in-model"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    hub.add_model_repo(MODEL_ID, folder, gated=True, tokens={TOKEN})
+
+    default = [{"config_name": "default", "data_files": [{"split": "train", "path": "train.parquet"}]}]
+    hub.add_dataset_repo(
+        SAIGA_ID, {"README.md": dataset_card(default), "train.parquet": parquet_bytes(saiga)}
+    )
+    configs = [
+        {"config_name": "rus_Cyrl", "data_files": [{"split": "train", "path": "data/rus_Cyrl/train/*"}]}
+    ]
+    half = len(fineweb) // 2
+    hub.add_dataset_repo(
+        FINEWEB_ID,
+        {
+            "README.md": dataset_card(configs),
+            "data/rus_Cyrl/train/000_00000.parquet": parquet_bytes(fineweb[:half]),
+            "data/rus_Cyrl/train/000_00001.parquet": parquet_bytes(fineweb[half:]),
+        },
+    )
+    return saiga, fineweb, questions
+
+
+def judge_or_teacher(body: dict) -> str:
+    """GPT-4's stand-in: MT-Bench verdicts for judge prompts, a short answer for teacher prompts."""
+    system = body["messages"][0]["content"] if body["messages"][0]["role"] == "system" else ""
+    if '"[[A]]"' in system:
+        return "Assistant A answers the question that was asked. [[A]]"
+    if '"[[rating]]"' in system:
+        return "Short and on topic. Rating: [[6]]"
+    return "Ответ учителя: " + body["messages"][-1]["content"][:60]
+
+
+def _is_judge(kind: str):
+    marker = '"[[A]]"' if kind == "pair" else '"[[rating]]"'
+    return lambda body: body["messages"][0]["role"] == "system" and marker in body["messages"][0]["content"]
+
+
+def inject_faults(openai: FakeOpenAI, saiga: list[dict]) -> None:
+    """Every fault the client must survive, on teacher prompts (known in advance) and judge prompts."""
+    from llm_lifecycle.splits import PromptHoldout
+
+    holdout = PromptHoldout(fraction=0.05, salt="preferences")  # as conf/llama3_8b/parameters.yml
+    held = [r for r in saiga if holdout.holds_out(r)]
+    prompts = list(dict.fromkeys(r["messages"][-2]["content"] for r in held))  # the last user turns
+    if len(prompts) < 7:
+        raise RuntimeError(f"only {len(prompts)} held-out preference prompts: make more Saiga rows")
+    openai.fail(prompts[0], {"status": 429, "headers": {"Retry-After": "0"}})
+    openai.fail(prompts[1], {"status": 500}, {"garbage": "<html>502 bad gateway</html>"})
+    openai.fail(prompts[2], {"sleep": TIMEOUT_S + 2})  # the client gives up and asks again
+    openai.fail(prompts[3], TOO_LONG)  # dropped and counted, asked once
+    openai.fail(prompts[4], {"finish_reason": "length"})  # a cut-off chosen answer: dropped and counted
+    openai.fail_matching(_is_judge("single"), {"status": 429, "headers": {"Retry-After": "0"}}, TOO_LONG)
+    openai.fail_matching(_is_judge("pair"), {"status": 500}, {"garbage": '{"choices": []}'})
+
+
+def environment(hub: FakeHub, openai: FakeOpenAI, home: Path) -> dict[str, str]:
+    """What a user exports, with both services pointed at their loopback stand-ins."""
+    return hub.env(
+        home,
+        OPENAI_API_KEY=API_KEY,
+        OPENAI_BASE_URL=openai.base_url,
+        OPENAI_TIMEOUT_S=str(TIMEOUT_S),
+    )
+
+
+@contextlib.contextmanager
+def rehearse(workdir: Path, stop_on_failure: bool = True) -> Iterator[Rehearsal]:
+    """Run the six commands in a fresh project copy under `workdir`; yields while the stand-ins still
+    answer, so a caller can look at them."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    project = make_project(workdir / "project")
+    with serve_fake_hub() as hub, serve_fake_openai() as openai:
+        openai.reply = judge_or_teacher
+        saiga, fineweb, questions = publish_stand_ins(hub, workdir)
+        inject_faults(openai, saiga)
+        question_file = project / "data/01_raw/mt_bench/question.jsonl"  # the README's curl
+        question_file.parent.mkdir(parents=True)
+        question_file.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions))
+        result = Rehearsal(project, hub, openai, saiga, fineweb, questions)
+        env = environment(hub, openai, workdir / "hf_home")
+        for stage, params in COMMANDS:
+            args = ["run", "--env", "llama3_8b", "--pipelines", stage] + (
+                ["--params", params] if params else []
+            )
+            start = time.monotonic()
+            result.runs[stage] = kedro(args, cwd=project, env=env, timeout=900)
+            result.seconds[stage] = time.monotonic() - start
+            if stop_on_failure and result.runs[stage].returncode != 0:
+                break
+        yield result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/llama3_8b_rehearsal"))
+    args = ap.parse_args()
+    with rehearse(args.workdir) as result:
+        for stage, run in result.runs.items():
+            verdict = "ok" if run.returncode == 0 else f"FAILED (exit {run.returncode})"
+            print(
+                f"kedro run --env llama3_8b --pipelines {stage}: {verdict} in {result.seconds[stage]:.0f} s"
+            )
+            if run.returncode != 0:
+                print(run.stderr[-4000:])
+        print(f"project: {result.project}")
+
+
+if __name__ == "__main__":
+    main()
