@@ -151,12 +151,15 @@ class MissingInputsHooks:
             producers = sorted(
                 key for key, p in registry.items() if not key.startswith("__") and name in p.all_outputs()
             )
-            hint = (
-                f"produced by pipeline {', '.join(repr(p) for p in producers)}"
-                f" (kedro run --pipelines={producers[0]})"
-                if producers
-                else "no registered pipeline produces it: check the catalog entry's path"
-            )
+            # A file the user brings says how to get it (`metadata: {missing_hint: ...}` in the catalog).
+            hint = (getattr(catalog.get(name), "metadata", None) or {}).get("missing_hint")
+            if hint is None and producers:
+                hint = (
+                    f"produced by pipeline {', '.join(repr(p) for p in producers)}"
+                    f" (kedro run --pipelines={producers[0]})"
+                )
+            elif hint is None:
+                hint = "no registered pipeline produces it: check the catalog entry's path"
             lines.append(f"  - {name!r}: {hint}")
         raise MissingInputError(
             "cannot start: the pipeline needs input(s) that do not exist yet:\n"

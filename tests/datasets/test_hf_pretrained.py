@@ -86,3 +86,38 @@ def test_model_and_tokenizer_saved_together_load_together(tmp_path, tiny_tokeniz
     assert loaded_tokenizer("Москва")["input_ids"] == tiny_tokenizer("Москва")["input_ids"]
     w = "model.embed_tokens.weight"
     assert torch.equal(loaded_model.state_dict()[w], model.state_dict()[w])
+
+
+def test_a_hub_repository_is_read_only_counts_as_present_and_a_failed_load_names_repo_and_token(
+    tmp_path, monkeypatch
+):
+    from kedro.io import AbstractDataset
+
+    # Kedro makes a relative `filepath` absolute under the project; a `repo_id` stays the hub's id.
+    ds = AbstractDataset.from_config(
+        "base_model",
+        {"type": "llm_lifecycle.datasets.HFPretrainedDataset", "repo_id": "org/no-such-model"},
+    )
+    assert ds.hub_id == "org/no-such-model" and ds.exists()  # resolved on load, not a missing input
+    with pytest.raises(DatasetError, match="read-only"):
+        ds.save(_tiny_llama())
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_cache"))
+    with pytest.raises(DatasetError) as info:
+        ds.load()
+    message = str(info.value)
+    assert "cannot load causal lm 'org/no-such-model' from the Hugging Face hub" in message
+    assert "HF_HUB_OFFLINE is set" in message
+    for bad in ({}, {"filepath": "x", "repo_id": "a/b"}):
+        with pytest.raises(DatasetError, match="either `filepath`"):
+            HFPretrainedDataset(**bad)
+
+
+def test_the_token_hint_says_whether_it_is_set_never_what_it_is(monkeypatch):
+    from llm_lifecycle.datasets.hub_access import token_hint
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    assert "HF_TOKEN is not set" in token_hint() and "accepted the licence" in token_hint()
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value")
+    assert "HF_TOKEN is set" in token_hint() and "hf_secret_value" not in token_hint()

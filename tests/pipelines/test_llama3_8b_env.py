@@ -201,3 +201,7 @@ def test_on_a_fresh_clone_each_command_starts_and_stops_at_its_first_hub_downloa
     dpo = kedro(["run", "--env", "llama3_8b", "--pipelines", "dpo"], cwd=project, env=env, timeout=300)
     out = dpo.stdout + dpo.stderr
     assert "'sft_model': produced by pipeline 'sft'" in out and "base_model" not in out
+    # MT-Bench's questions are a file the user downloads: the message says how
+    bench = kedro(["run", "--env", "llama3_8b", "--pipelines", "mt_bench"], cwd=project, env=env, timeout=300)
+    out = " ".join((bench.stdout + bench.stderr).split())
+    assert "'mt_bench_questions': download it: mkdir -p data/01_raw/mt_bench && curl -L" in out, out[-2000:]

@@ -1,13 +1,13 @@
 """One rank of a multi-process SFT/DPO job (`python -m llm_lifecycle.training.worker <job_dir>`).
 
 Started by `accelerate launch` from `training.distributed.run_distributed`, which documents the job
-folder. Every rank loads the model and trains; only rank 0 writes (`adapter/`, `result.json` and the
+folder. Every rank loads the model and trains; every rank takes part in gathering the adapter (and only
+the adapter: `training.adapters`), and only rank 0 writes (`adapter/`, `result.json` and the
 `saved-rank0` marker the parent checks), so the outputs exist once however many ranks ran.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sys
@@ -20,21 +20,12 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def adapter_digest(model) -> str:
-    """sha256 over the trainable (LoRA) tensors in name order: equal digests = identical adapters."""
-    digest = hashlib.sha256()
-    for name, param in sorted(model.named_parameters()):
-        if "lora_" in name:
-            digest.update(name.encode())
-            digest.update(param.detach().cpu().float().numpy().tobytes())
-    return digest.hexdigest()
-
-
 def main(job_dir: str) -> None:
     import torch
     from accelerate import PartialState
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from llm_lifecycle.training.adapters import adapter_state_dict, digest, write_adapter
     from llm_lifecycle.training.distributed import train_here
 
     job = Path(job_dir)
@@ -46,14 +37,13 @@ def main(job_dir: str) -> None:
     train, val = _read_jsonl(job / "train.jsonl"), _read_jsonl(job / "val.jsonl") or None
     out = job / f"trainer-rank{state.process_index}"
     result = train_here(spec["kind"], model, tokenizer, train, val, spec["settings"], out)
-    # DDP all-reduces gradients, so every rank must end with the same adapter: the log shows it.
-    logger.info("adapter sha256 %s", adapter_digest(result.model))
-    # Every rank calls save_model (a collective under FSDP/DeepSpeed, which gather the shards); the
-    # trainer writes on rank 0 only. Its pickled `training_args.bin` is removed: outputs are safetensors.
-    result.trainer.save_model(str(job / "adapter"))
-    state.wait_for_everyone()
+    logger.info("%s, FSDP: %s", state.distributed_type, result.trainer.is_fsdp_enabled)
+    # Every rank gathers the LoRA tensors (a collective under FSDP2); the frozen base is never gathered.
+    adapter = adapter_state_dict(result.trainer.model)
+    # Gradients are all-reduced, so every rank must hold the same adapter: the log shows it.
+    logger.info("adapter sha256 %s", digest(adapter))
     if state.is_main_process:
-        (job / "adapter" / "training_args.bin").unlink(missing_ok=True)
+        write_adapter(result.trainer.model, adapter, job / "adapter")
         summary = {k: v for k, v in result.summary.items() if isinstance(v, int | float | str | bool | None)}
         summary["world_size"] = state.num_processes
         (job / "result.json").write_text(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llm_lifecycle.metrics import MetricsDict, training_metrics
 from llm_lifecycle.training.distributed import DistributedSettings
@@ -22,6 +22,17 @@ class DPOParams(BaseModel):
     kl_max_new_tokens: int = Field(48, ge=1)
     train: dict[str, Any] = Field(default_factory=dict)
     distributed: DistributedSettings = DistributedSettings()
+
+    @model_validator(mode="after")
+    def _no_precomputed_reference_across_ranks(self) -> DPOParams:
+        # TRL writes the precomputed reference log-probs on rank 0 into a per-process temporary file that
+        # the other ranks cannot open: the launch would fail after loading the model on every GPU.
+        if self.distributed.num_processes > 1 and self.train.get("precompute_ref_log_probs"):
+            raise ValueError(
+                "dpo.train.precompute_ref_log_probs: true does not work with dpo.distributed.num_processes "
+                f"= {self.distributed.num_processes}: set it to false (LoRA's reference costs one forward)"
+            )
+        return self
 
 
 def train_dpo_model(
