@@ -80,3 +80,26 @@ def test_question_without_turns_is_caught_by_the_catalog_entry_too(tmp_path):
     )
     with pytest.raises(BadRecordError, match=rf"{path}:2: missing required field 'turns'"):
         ds.load()
+
+
+def test_each_model_answers_in_its_own_node_and_the_base_gets_the_saiga_template(tiny_tokenizer):
+    from llm_lifecycle.pipelines.mt_bench import create_pipeline
+    from llm_lifecycle.pipelines.mt_bench.nodes import answer_as_base_model
+    from llm_lifecycle.tokenization.chat_template import SAIGA_CHAT_TEMPLATE
+    from tests.conftest import make_tiny_llama
+
+    # one model loaded per node: Kedro releases it before the next node loads another
+    models = {"base_model", "sft_model", "dpo_model", "rlhf_model"}
+    answering = [n for n in create_pipeline().nodes if set(n.inputs) & models]
+    assert len(answering) == 4 and all(len(set(n.inputs) & models) == 1 for n in answering)
+
+    template = tiny_tokenizer.chat_template
+    try:
+        tiny_tokenizer.chat_template = None  # a hub base model's tokenizer (LLaMA-3-8B) has none
+        question = {"question_id": 1, "category": "writing", "turns": ["Где Москва?", "А кошка?"]}
+        params = {"models": ["base"], "pairs": [], "max_new_tokens": 3, "batch_size": 2}
+        model = make_tiny_llama(tiny_tokenizer)
+        rows = answer_as_base_model([question], model, tiny_tokenizer, False, params, 0)
+        assert [r["turn"] for r in rows] == [1, 2] and tiny_tokenizer.chat_template == SAIGA_CHAT_TEMPLATE
+    finally:
+        tiny_tokenizer.chat_template = template

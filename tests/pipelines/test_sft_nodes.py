@@ -70,3 +70,27 @@ def test_drop_mode_counts_bad_conversations_and_keeps_the_rest(tmp_path, tiny_to
     values = {k: v["value"] for k, v in metrics.items()}
     assert len(splits["train"]) == 2 and values["n_dropped"] == 3
     assert values["unknown_role"] == 1 and values["ends_on_user"] == 1 and values["no_messages"] == 1
+
+
+def test_merging_folds_the_adapter_in_place_without_a_second_copy(tiny_tokenizer):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from llm_lifecycle.pipelines.adapters import merge_adapter_into_model
+    from tests.conftest import make_tiny_llama
+
+    model = get_peft_model(make_tiny_llama(tiny_tokenizer), LoraConfig(r=4, target_modules="all-linear"))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_()
+    ids = torch.tensor([[1, 5, 7, 9]])
+    with torch.no_grad():
+        expected = model(input_ids=ids).logits
+    base_q = model.get_base_model().model.layers[0].self_attn.q_proj.base_layer.weight
+    merged, tok = merge_adapter_into_model((model, tiny_tokenizer))
+    assert tok is tiny_tokenizer
+    # the same storage, changed in place: the base weights were not copied to merge
+    assert merged.model.layers[0].self_attn.q_proj.weight.data_ptr() == base_q.data_ptr()
+    with torch.no_grad():
+        torch.testing.assert_close(merged(input_ids=ids).logits, expected, rtol=1e-5, atol=1e-5)
