@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 
-STAGE_NODES = {"train_tokenizer", "train_sft_model", "train_dpo_model", "generate_mt_bench_answers"}
+STAGE_NODES = {"train_tokenizer", "train_sft_model", "train_dpo_model", "collect_mt_bench_answers"}
 STAGE_DATASETS = {
     "filtered_documents",
     "tokenizer",
