@@ -43,8 +43,8 @@ def tiny_tokenizer(bilingual_docs):
     return train_bpe((d["text"] for d in bilingual_docs), cfg)
 
 
-def make_tiny_llama(tokenizer, seed: int = 0, head_scale: float = 10.0):
-    """A 2-layer GQA LLaMA (hidden 32) over `tokenizer`'s vocabulary.
+def make_tiny_llama(tokenizer, seed: int = 0, head_scale: float = 10.0, **overrides):
+    """A 2-layer GQA LLaMA (hidden 32) over `tokenizer`'s vocabulary (`overrides`: other ModelConfig fields).
 
     A fresh LM head (std 0.02) over an RMS-normalised 32-d state keeps the logits near uniform whatever
     an adapter does to the frozen decoder; `head_scale` gives the "base" model a usable head, as
@@ -61,7 +61,7 @@ def make_tiny_llama(tokenizer, seed: int = 0, head_scale: float = 10.0):
         n_heads=4,
         n_kv_heads=2,
         intermediate_size=64,
-        max_position_embeddings=128,
+        **{"max_position_embeddings": 128, **overrides},
     )
     model = build_model(cfg, seed)
     with torch.no_grad():

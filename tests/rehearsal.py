@@ -160,24 +160,14 @@ def publish_stand_ins(hub: FakeHub, workdir: Path) -> tuple[list[dict], list[dic
     """Put the tiny model and both datasets on the fake hub under their real ids."""
     import torch
 
-    from llm_lifecycle.modeling import ModelConfig, build_model
+    from tests.conftest import make_tiny_llama
 
     saiga, fineweb, questions = _toy_world_data()
     texts = [r["text"] for r in fineweb] + [m["content"] for r in saiga for m in r["messages"]]
     tokenizer = llama3_like_tokenizer(texts)
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
-    cfg = ModelConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        n_layers=2,
-        n_heads=4,
-        n_kv_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=2048,
-        bos_token_id=bos,
-        eos_token_id=eos,
-    )
-    model = build_model(cfg, seed=0).to(torch.bfloat16)  # the hub checkpoint is bf16
+    model = make_tiny_llama(tokenizer, max_position_embeddings=2048, bos_token_id=bos, eos_token_id=eos)
+    model = model.to(torch.bfloat16)  # the hub checkpoint is bf16
     model.generation_config.bos_token_id, model.generation_config.eos_token_id = bos, eos
     folder = workdir / "stand-in-model"
     model.save_pretrained(folder)

@@ -68,7 +68,7 @@ def answer_as_base_model(  # noqa: PLR0917 - Kedro passes node inputs positional
     from llm_lifecycle.tokenization.chat_template import ensure_chat_template
 
     ensure_chat_template(tokenizer, force=force_saiga_template)
-    return _answers("base", mt_bench_questions, (base_model, tokenizer), params, seed)
+    return answer_as_model("base", mt_bench_questions, (base_model, tokenizer), params, seed)
 
 
 def answer_as_model(
@@ -78,19 +78,11 @@ def answer_as_model(
     params: dict[str, Any],
     seed: int,
 ) -> list[dict]:
-    """Two-turn answers of one post-trained model `(model, tokenizer)` (`name`: sft, dpo or rlhf)."""
-    return _answers(name, mt_bench_questions, model, params, seed)
+    """Two-turn answers of one model `(model, tokenizer)` named `name` (base, sft, dpo or rlhf); none when
+    `name` is not in `mt_bench.models`.
 
-
-def _answers(
-    name: str,
-    mt_bench_questions: Sequence[Mapping[str, Any]],
-    model: tuple[Any, Any],
-    params: dict[str, Any],
-    seed: int,
-) -> list[dict]:
-    # One node per model: Kedro loads each model for its own node and drops it after, so one model is
-    # in memory at a time (four 8B models at once would need 64 GB).
+    One node per model: Kedro loads each model for its own node and drops it after, so one model is in
+    memory at a time (four 8B models at once would need 64 GB)."""
     from llm_lifecycle.judging.answers import generate_answers
     from llm_lifecycle.llm_clients import GenerationSettings, HFChatBackend
 
@@ -101,9 +93,8 @@ def _answers(
         max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, top_p=cfg.top_p, seed=seed
     )
     backend = HFChatBackend(*model, settings, name=name)
-    return generate_answers(
-        _questions(mt_bench_questions, cfg), backend, name, cfg.temperatures, cfg.max_new_tokens
-    )
+    questions = _questions(mt_bench_questions, cfg)
+    return generate_answers(questions, backend, name, cfg.temperatures, cfg.max_new_tokens)
 
 
 def collect_mt_bench_answers(
