@@ -94,3 +94,20 @@ def test_merging_folds_the_adapter_in_place_without_a_second_copy(tiny_tokenizer
     assert merged.model.layers[0].self_attn.q_proj.weight.data_ptr() == base_q.data_ptr()
     with torch.no_grad():
         torch.testing.assert_close(merged(input_ids=ids).logits, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_bad_line_after_the_score_filter_and_the_holdout_is_still_named_by_its_own_line(
+    tmp_path, tiny_tokenizer
+):
+    path = tmp_path / "instructions.jsonl"
+    low = {**GOOD, "opus_score": 3}
+    robot = {
+        "messages": [{"role": "user", "content": "Hi"}, {"role": "robot", "content": "Yo"}],
+        "opus_score": 9,
+    }
+    lines = [low, {**GOOD, "opus_score": 9}, low, robot]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
+    params = _params() | {"min_score": 8}
+    holdout = {"fraction": 0.01, "salt": "nothing-held-out-here"}
+    with pytest.raises(ValueError, match=rf"{path}:4: unknown role"):
+        prepare_sft_data(_raw_instructions(path).load(), tiny_tokenizer, params, 0, holdout)

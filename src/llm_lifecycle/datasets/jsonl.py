@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -59,10 +59,26 @@ class Records(list):
             return f"{self.source}:{self.lines[index]}"
         return f"record {index}"
 
+    def keep(self, predicate: Callable[[Any], bool], limit: int | None = None) -> Records:
+        """The first `limit` (all) records for which `predicate` holds, each still named by its file:line."""
+        kept = [i for i, record in enumerate(self) if predicate(record)][:limit]
+        lines = [self.lines[i] for i in kept] if self.lines is not None else None
+        return Records((self[i] for i in kept), self.skipped, self.source, lines)
+
 
 def where(records: Iterable[Any], index: int) -> str:
     """`file:line` of record `index` of `records` if it is a `Records` list, else `record <index>`."""
     return records.where(index) if isinstance(records, Records) else f"record {index}"
+
+
+def keep(
+    records: Sequence[Any], predicate: Callable[[Any], bool] = bool, limit: int | None = None
+) -> Sequence[Any]:
+    """The first `limit` (all) of `records` for which `predicate` holds; a `Records` list keeps naming each
+    record by its file:line."""
+    if isinstance(records, Records):
+        return records.keep(predicate, limit)
+    return [record for record in records if predicate(record)][:limit]
 
 
 class BadRecordError(DatasetError):

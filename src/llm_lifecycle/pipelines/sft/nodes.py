@@ -42,6 +42,7 @@ def prepare_sft_data(
 
     With `preference_holdout` (one pool of real conversations), the prompts held out for preference
     generation are left out first."""
+    from llm_lifecycle.datasets.jsonl import keep
     from llm_lifecycle.splits import PromptHoldout
     from llm_lifecycle.tokenization.chat_template import ensure_chat_template
     from llm_lifecycle.training.conversations import check_conversations, split_train_val
@@ -55,12 +56,12 @@ def prepare_sft_data(
     if not n_loaded:
         raise ValueError(f"{source}: no conversations at all (empty file or split)")
     if holdout is not None:
-        records = [r for r in records if not holdout.holds_out(r)]
+        records = keep(records, lambda r: not holdout.holds_out(r))
     n_after_holdout = len(records)
     if cfg.min_score is not None:
-        records = [r for r in records if float(r.get(cfg.score_field) or 0) >= cfg.min_score]
+        records = keep(records, lambda r: float(r.get(cfg.score_field) or 0) >= cfg.min_score)
     if cfg.max_conversations is not None:
-        records = records[: cfg.max_conversations]
+        records = keep(records, limit=cfg.max_conversations)
     clean, report = check_conversations(records, tokenizer, cfg.data)
     if not clean:
         raise ValueError(f"{source}: no SFT conversation passed the checks: {report}")
