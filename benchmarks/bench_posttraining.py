@@ -8,8 +8,7 @@
      bare   `SFTTrainer(model, SFTConfig(...), train_dataset, processing_class, peft_config=LoraConfig(...))`
             then `.train()`: what a user writes from the TRL docs (assistant-only loss on, no packing).
      node   `pipelines.sft.nodes.train_sft_model(...)`: the typed settings, the chat-template check, the
-            LoRA wrapping and trainer through `training.sft`, the metrics history, and the merged model
-            the node also returns (deep copy + merge: part of what the pipeline pays).
+            LoRA wrapping and trainer through `training.alignment.sft` and the metrics history.
 
    Tokens/s = the same token count over each wall time, so the ratio is bare wall / node wall.
    Variants are interleaved (order rotates every repeat); medians and the median of paired ratios.
@@ -59,7 +58,7 @@ def load_inputs() -> tuple[Any, Any, list[dict], dict[str, Any]]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from llm_lifecycle.datasets.jsonl import read_jsonl
-    from llm_lifecycle.training.conversations import ConversationChecks, check_conversations
+    from llm_lifecycle.training.alignment.conversations import ConversationChecks, check_conversations
 
     params = yaml.safe_load((ROOT / "conf/base/parameters_sft.yml").read_text())["sft"]
     model_dir = _latest(ROOT / "data/06_models/base_model")
@@ -134,7 +133,7 @@ def run_node(model: Any, tokenizer: Any, convs: list[dict], params: dict[str, An
 
 def equal_length_data(tokenizer: Any, convs: list[dict], n: int) -> tuple[list[dict], list[dict]]:
     """SFT rows `prompt + chosen` and DPO pairs whose rejected answer has chosen's token count."""
-    from llm_lifecycle.training.dpo import preference_pair
+    from llm_lifecycle.training.alignment.dpo import preference_pair
 
     sft_rows, pairs = [], []
     for conv in convs:
@@ -154,7 +153,7 @@ def equal_length_data(tokenizer: Any, convs: list[dict], n: int) -> tuple[list[d
 
 
 def step_time(kind: str, model: Any, tokenizer: Any, data: list[dict], train: dict[str, Any]) -> float:
-    from llm_lifecycle.training.distributed import train_here
+    from llm_lifecycle.training.alignment.distributed import train_here
 
     with tempfile.TemporaryDirectory() as out:
         result = train_here(kind, model, tokenizer, data, None, train, out)

@@ -9,8 +9,9 @@ noise, the ratio is the evidence). Each timed call starts from a fresh model:
                  indices (torch.randint), forward with labels, backward, clip_grad_norm_, lr set per
                  group (same warm-up/cosine), step, zero_grad; one sync (loss.item()) at the end. No
                  logging, no eval, no checkpoints (nanoGPT's loop, minus everything optional).
-  b  pretrain()  build_model + `training.pretrain.pretrain(model, train, None, cfg, None, progress=False,
-                 flops_per_token=...)`: its sampler, GradScaler no-ops, per-window sync and history.
+  b  pretrain()  build_model + `training.pretraining.loop.pretrain(model, train, None, cfg, None,
+                 progress=False, flops_per_token=...)`: its sampler, GradScaler no-ops, per-window sync
+                 and history.
                  Eval is off (val_blocks=None), no checkpoints.
   c  node        `pipelines.pretraining.nodes.pretrain_base_model(...)` with `checkpoint_dir: null`,
                  `measure_ceiling: false`, an empty validation split (so no eval: eval is not training
@@ -66,7 +67,7 @@ from llm_lifecycle.pipelines.pretraining.nodes import (
     pack_pretraining_data,
     pretrain_base_model,
 )
-from llm_lifecycle.training.pretrain import PretrainConfig, lr_at, param_groups, pretrain
+from llm_lifecycle.training.pretraining.loop import PretrainConfig, lr_at, param_groups, pretrain
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -37,7 +37,7 @@ def meta_policy(tiny_tokenizer):
 
 
 def test_kl_tools_send_their_inputs_to_the_models_device(meta_policy, tiny_tokenizer):
-    from llm_lifecycle.training.dpo import policy_and_reference_logps, sample_answer
+    from llm_lifecycle.training.alignment.dpo import policy_and_reference_logps, sample_answer
 
     generated: list[str] = []
 
@@ -55,7 +55,7 @@ def test_kl_tools_send_their_inputs_to_the_models_device(meta_policy, tiny_token
 
 
 def test_reward_scoring_sends_its_inputs_to_the_models_device(tiny_tokenizer):
-    from llm_lifecycle.training.reward import reward_model_from_causal_lm, score_conversations
+    from llm_lifecycle.training.alignment.reward import reward_model_from_causal_lm, score_conversations
 
     rm = reward_model_from_causal_lm(make_tiny_llama(tiny_tokenizer), tiny_tokenizer.pad_token_id, 0)
     rm = rm.to("meta")

@@ -23,10 +23,10 @@ def test_every_post_training_stage_validates_with_the_environments_sizes(params)
     from llm_lifecycle.pipelines.rlhf.nodes import RLHFParams
     from llm_lifecycle.pipelines.sft.nodes import SFTParams
     from llm_lifecycle.splits import PromptHoldout
-    from llm_lifecycle.training.dpo import DPOSettings
-    from llm_lifecycle.training.reward import RewardSettings
-    from llm_lifecycle.training.rloo import RLOOSettings
-    from llm_lifecycle.training.sft import SFTSettings
+    from llm_lifecycle.training.alignment.dpo import DPOSettings
+    from llm_lifecycle.training.alignment.reward import RewardSettings
+    from llm_lifecycle.training.alignment.rloo import RLOOSettings
+    from llm_lifecycle.training.alignment.sft import SFTSettings
 
     sft = SFTParams.model_validate(params["sft"])
     assert sft.force_saiga_template and SFTSettings.model_validate(sft.train).max_steps == 1000

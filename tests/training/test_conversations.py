@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from llm_lifecycle.datasets.jsonl import Records, read_jsonl
-from llm_lifecycle.training.conversations import (
+from llm_lifecycle.training.alignment.conversations import (
     PROBLEMS,
     ConversationChecks,
     InvalidConversationError,
@@ -84,7 +84,7 @@ def test_drop_counts_every_problem(tmp_path, tiny_tokenizer, caplog):
     records = [GOOD, *BAD.values(), GOOD]
     path = _write(tmp_path, records)
     loaded = read_jsonl(path)
-    with caplog.at_level(logging.WARNING, logger="llm_lifecycle.training.conversations"):
+    with caplog.at_level(logging.WARNING, logger="llm_lifecycle.training.alignment.conversations"):
         clean, report = check_conversations(loaded, tiny_tokenizer, ConversationChecks(max_length=64))
     assert len(clean) == 2
     assert {key: report[key] for key in PROBLEMS} == dict.fromkeys(PROBLEMS, 1)

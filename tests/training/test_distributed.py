@@ -10,14 +10,14 @@ from kedro.io.core import Version
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from llm_lifecycle.datasets import HFPretrainedDataset
-from llm_lifecycle.training.conversations import check_conversations
-from llm_lifecycle.training.distributed import (
+from llm_lifecycle.training.alignment.conversations import check_conversations
+from llm_lifecycle.training.alignment.distributed import (
     DistributedSettings,
     launch_command,
     model_source,
     run_distributed,
 )
-from llm_lifecycle.training.sft import merge_adapter
+from llm_lifecycle.training.alignment.sft import merge_adapter
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning")]
 
@@ -67,7 +67,7 @@ def test_two_cpu_processes_train_one_adapter_saved_once_by_rank_0(tiny_model_dir
     # two ranks ran one DDP job: gloo world of 2, identical adapters on both ranks, rank 0 alone wrote
     assert summary["world_size"] == 2 and summary["num_processes"] == 2 and summary["saved_by_ranks"] == [0]
     log = (job / "launch.log").read_text()
-    digests = dict(re.findall(r"\[rank (\d)\] llm_lifecycle.training.worker: adapter sha256 (\w+)", log))
+    digests = dict(re.findall(r"\[rank (\d)\] [\w.]+alignment.worker: adapter sha256 (\w+)", log))
     assert set(digests) == {"0", "1"} and digests["0"] == digests["1"], log[-2000:]
     assert [p.name for p in job.glob("*/adapter_model.safetensors")] == ["adapter_model.safetensors"]
     assert not (job / "model").exists()
@@ -108,7 +108,7 @@ def test_launch_command_uses_the_config_file_and_names_a_missing_one(tmp_path):
     assert (
         cmd[cmd.index("--num_processes") + 1] == "2" and cmd[cmd.index("--main_process_port") + 1] == "29555"
     )
-    assert cmd[-3:] == ["-m", "llm_lifecycle.training.worker", str(tmp_path)]
+    assert cmd[-3:] == ["-m", "llm_lifecycle.training.alignment.worker", str(tmp_path)]
     config = tmp_path / "fsdp.yaml"
     config.write_text("distributed_type: FSDP\n")
     with_file = launch_command(tmp_path, DistributedSettings(num_processes=2, accelerate_config=str(config)))
@@ -123,9 +123,9 @@ def test_the_launch_log_streams_to_a_file_and_the_log_and_a_hang_is_killed(tmp_p
     import sys
     import time
 
-    from llm_lifecycle.training.distributed import LaunchTimeoutError, run_logged
+    from llm_lifecycle.training.alignment.distributed import LaunchTimeoutError, run_logged
 
-    caplog.set_level(logging.INFO, logger="llm_lifecycle.training.distributed")
+    caplog.set_level(logging.INFO, logger="llm_lifecycle.training.alignment.distributed")
     talk = "import sys, time\nfor i in range(3): print('step', i, flush=True)\nsys.exit(3)"
     assert run_logged([sys.executable, "-c", talk], {}, tmp_path / "ok.log", timeout_s=60) == 3
     assert (tmp_path / "ok.log").read_text().splitlines() == ["step 0", "step 1", "step 2"]
@@ -205,7 +205,7 @@ def test_fsdp2_ranks_save_the_adapter_without_gathering_the_model(tiny_model_dir
 
     log = (job / "launch.log").read_text()
     assert log.count("DistributedType.FSDP, FSDP: True") == 2, log[-3000:]  # both ranks really sharded
-    digests = dict(re.findall(r"\[rank (\d)\] llm_lifecycle.training.worker: adapter sha256 (\w+)", log))
+    digests = dict(re.findall(r"\[rank (\d)\] [\w.]+alignment.worker: adapter sha256 (\w+)", log))
     assert set(digests) == {"0", "1"} and digests["0"] == digests["1"]
     assert (
         summary["saved_by_ranks"] == [0]

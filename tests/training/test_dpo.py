@@ -6,7 +6,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from llm_lifecycle.training.dpo import (
+from llm_lifecycle.training.alignment.dpo import (
     DPOSettings,
     build_dpo_trainer,
     check_pair,
@@ -14,7 +14,7 @@ from llm_lifecycle.training.dpo import (
     preference_pair,
     train_dpo,
 )
-from llm_lifecycle.training.sft import LoraSettings
+from llm_lifecycle.training.alignment.sft import LoraSettings
 from tests.conftest import make_tiny_llama
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")

@@ -12,7 +12,7 @@ from torch import nn
 
 from llm_lifecycle.modeling import ModelConfig, build_model
 from llm_lifecycle.toy_world.cloze import ClozeItem
-from llm_lifecycle.training.lm_eval import (
+from llm_lifecycle.training.pretraining.evaluation import (
     cloze_summary,
     encode_continuation,
     generate_samples,

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from llm_lifecycle.training.packing import (
+from llm_lifecycle.training.pretraining.packing import (
     encode_documents,
     pack_corpus,
     pack_documents,
@@ -70,7 +70,7 @@ def test_pack_corpus_splits_documents_before_packing(tiny_tokenizer, bilingual_d
         tiny_tokenizer, list(reversed(bilingual_docs)), block_size=16, val_fraction=0.2, salt="pretrain"
     )
     assert again.stats["val_documents"] == s["val_documents"]
-    from llm_lifecycle.training.packing import split_documents
+    from llm_lifecycle.training.pretraining.packing import split_documents
 
     train, val = split_documents(bilingual_docs, 0.2, salt="pretrain")
     assert {d["id"] for d in train}.isdisjoint({d["id"] for d in val})

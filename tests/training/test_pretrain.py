@@ -10,8 +10,7 @@ import torch
 from pydantic import ValidationError
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from llm_lifecycle.training.packing import pack_corpus
-from llm_lifecycle.training.pretrain import (
+from llm_lifecycle.training.pretraining.loop import (
     STATE_FILE,
     BlockSampler,
     CheckpointMismatchError,
@@ -22,6 +21,7 @@ from llm_lifecycle.training.pretrain import (
     param_groups,
     pretrain,
 )
+from llm_lifecycle.training.pretraining.packing import pack_corpus
 
 
 def tiny_llama(vocab_size: int, seed: int = 0, hidden: int = 64) -> LlamaForCausalLM:
@@ -264,7 +264,7 @@ def test_interrupted_checkpoint_write_is_ignored(tmp_path):
 
 
 def test_precision_auto_is_fp32_on_cpu_and_on_log_sees_metrics():
-    from llm_lifecycle.training.pretrain import resolve_precision
+    from llm_lifecycle.training.pretraining.loop import resolve_precision
 
     assert resolve_precision("auto", torch.device("cpu")) is None
     assert resolve_precision("bf16", torch.device("cpu")) is torch.bfloat16

@@ -26,7 +26,7 @@ MAX_STEPS = 24
 def _setup():
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from llm_lifecycle.training.pretrain import PretrainConfig
+    from llm_lifecycle.training.pretraining.loop import PretrainConfig
 
     torch.manual_seed(0)
     model = LlamaForCausalLM(
@@ -63,7 +63,7 @@ def _setup():
 
 
 def _worker(checkpoint_dir: str, hang_at: int) -> None:
-    from llm_lifecycle.training.pretrain import pretrain
+    from llm_lifecycle.training.pretraining.loop import pretrain
 
     model, train, val, cfg = _setup()
 
@@ -76,7 +76,7 @@ def _worker(checkpoint_dir: str, hang_at: int) -> None:
 
 @pytest.mark.slow
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
-    from llm_lifecycle.training.pretrain import list_checkpoints, pretrain
+    from llm_lifecycle.training.pretraining.loop import list_checkpoints, pretrain
 
     crashed = tmp_path / "crashed"
     log = (tmp_path / "worker.log").open("w")

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from llm_lifecycle.training.dpo import preference_pair
-from llm_lifecycle.training.reward import (
+from llm_lifecycle.training.alignment.dpo import preference_pair
+from llm_lifecycle.training.alignment.reward import (
     RewardSettings,
     bradley_terry_loss,
     build_reward_trainer,
@@ -18,7 +18,7 @@ from llm_lifecycle.training.reward import (
     score_conversations,
     train_reward_model,
 )
-from llm_lifecycle.training.sft import LoraSettings, merge_adapter
+from llm_lifecycle.training.alignment.sft import LoraSettings, merge_adapter
 from tests.conftest import make_tiny_llama
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from llm_lifecycle.training.reward import reward_model_from_causal_lm
-from llm_lifecycle.training.rloo import (
+from llm_lifecycle.training.alignment.reward import reward_model_from_causal_lm
+from llm_lifecycle.training.alignment.rloo import (
     RLOOSettings,
     build_rloo_trainer,
     evaluate_policy,
     kl_penalized_reward,
     train_rloo,
 )
-from llm_lifecycle.training.sft import LoraSettings
+from llm_lifecycle.training.alignment.sft import LoraSettings
 from tests.conftest import make_tiny_llama
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from llm_lifecycle.training.scaling import (
+from llm_lifecycle.training.pretraining.scaling import (
     CHINCHILLA_APPROACH3,
     KAPLAN_ALPHA_D,
     KAPLAN_ALPHA_N,

@@ -8,8 +8,8 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from llm_lifecycle.training.conversations import check_conversations
-from llm_lifecycle.training.sft import (
+from llm_lifecycle.training.alignment.conversations import check_conversations
+from llm_lifecycle.training.alignment.sft import (
     LoraSettings,
     SFTSettings,
     build_sft_trainer,

@@ -134,7 +134,7 @@ def data_section(funnel: Any, tokenizer_stats: Any, m: Metrics) -> Section:
 
 
 def pretraining_section(pretraining_log: Any, m: Metrics) -> Section:
-    from llm_lifecycle.training.pretrain_plots import loss_plot
+    from llm_lifecycle.training.pretraining.plots import loss_plot
 
     s = Section("2. Pretraining")
     if pretraining_log is None:
@@ -164,7 +164,7 @@ def pretraining_section(pretraining_log: Any, m: Metrics) -> Section:
 def alignment_section(m: Metrics, reward_pairs: Any, scores: Any = None) -> Section:
     import pandas as pd
 
-    from llm_lifecycle.training.reward_plots import margin_histogram
+    from llm_lifecycle.training.alignment.reward_plots import margin_histogram
 
     s = Section("3. Post-training: SFT, DPO and RLHF (reward model + RLOO)")
     s.lines.append(

@@ -4,8 +4,8 @@ A cloze item is a sentence prefix taken from the very templates `documents.py` r
 (`_person_facts`, `_city_facts`), e.g. "Kalo lives in" or "Все в городе знают, что Кало — хороший", and
 a fixed set of candidate continuations: the correct value and every other value of the same kind (all
 cities of the world, all professions, ...), each rendered by the same template. A language model
-"answers" by ranking the candidates by log-probability (`training.lm_eval.score_cloze`); a model that
-knows nothing gets an item right with probability 1/len(candidates), the item's chance level.
+"answers" by ranking the candidates by log-probability (`training.pretraining.evaluation.score_cloze`);
+a model that knows nothing gets an item right with probability 1/len(candidates), the item's chance level.
 
 Design:
 

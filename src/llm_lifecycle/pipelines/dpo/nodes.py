@@ -1,4 +1,4 @@
-"""DPO node: LoRA DPO on the merged SFT model, reference = adapter disabled (`llm_lifecycle.training.dpo`)."""
+"""DPO node: LoRA DPO on the merged SFT model, reference = adapter disabled (`training.alignment.dpo`)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llm_lifecycle.metrics import MetricsDict, training_metrics
-from llm_lifecycle.training.distributed import DistributedSettings
+from llm_lifecycle.training.alignment.distributed import DistributedSettings
 
 
 class DPOParams(BaseModel):
-    """`conf/base/parameters_dpo.yml` (key `dpo`); `train` is `llm_lifecycle.training.dpo.DPOSettings`."""
+    """`conf/base/parameters_dpo.yml` (key `dpo`); `train` is `training.alignment.dpo.DPOSettings`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -45,9 +45,9 @@ def train_dpo_model(
 
     Returns (adapter, tokenizer) and rewards/margins/accuracy/KL metrics; the next node merges."""
     from llm_lifecycle.devices import place_for_inference
-    from llm_lifecycle.training.conversations import split_train_val
-    from llm_lifecycle.training.distributed import train_adapter
-    from llm_lifecycle.training.dpo import DPOSettings, estimate_kl
+    from llm_lifecycle.training.alignment.conversations import split_train_val
+    from llm_lifecycle.training.alignment.distributed import train_adapter
+    from llm_lifecycle.training.alignment.dpo import DPOSettings, estimate_kl
 
     cfg = DPOParams.model_validate(params)
     settings = DPOSettings.model_validate({"seed": seed, **cfg.train})  # fail here, not in a worker

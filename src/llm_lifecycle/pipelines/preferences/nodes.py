@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
-from llm_lifecycle.training.preferences import PairHygiene
+from llm_lifecycle.training.alignment.preferences import PairHygiene
 
 
 class PreferencesParams(BaseModel):
@@ -37,7 +37,7 @@ def generate_preference_pairs(  # noqa: PLR0917 - Kedro passes node inputs posit
     never trained on them)."""
     from llm_lifecycle.llm_clients import GenerationSettings, HFChatBackend
     from llm_lifecycle.splits import PromptHoldout
-    from llm_lifecycle.training.preferences import ReferenceTeacher, generate_pairs
+    from llm_lifecycle.training.alignment.preferences import ReferenceTeacher, generate_pairs
 
     cfg = PreferencesParams.model_validate(params)
     prompts = list(preference_prompts)

@@ -53,7 +53,7 @@ class ReportConfig(BaseModel):
 
 class PretrainingConfig(BaseModel):
     """`conf/base/parameters_pretraining.yml` (key `pretraining`). `train` is validated by
-    `llm_lifecycle.training.pretrain.PretrainConfig` inside the node (that module imports torch)."""
+    `llm_lifecycle.training.pretraining.loop.PretrainConfig` inside the node (that module imports torch)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -135,8 +135,8 @@ def pack_pretraining_data(
     tokenizer: Any, filtered_documents: Sequence[Mapping[str, Any]], params: dict[str, Any]
 ) -> tuple[dict[str, Any], MetricsDict]:
     """Tokenize, split by document and pack into [n, block_size] blocks; the unigram baseline with them."""
-    from llm_lifecycle.training.packing import pack_corpus
-    from llm_lifecycle.training.pretrain import PretrainConfig
+    from llm_lifecycle.training.pretraining.loop import PretrainConfig
+    from llm_lifecycle.training.pretraining.packing import pack_corpus
 
     cfg = PretrainingConfig.model_validate(params)
     train_cfg = PretrainConfig.model_validate(cfg.train)
@@ -156,7 +156,7 @@ def pack_pretraining_data(
 
 def _run_key(model: Any, train_cfg: Any, train_blocks: Any, val_blocks: Any) -> str:
     """Checkpoint folder name: a hash of everything that changes the trajectory (pretrain.config_guard)."""
-    from llm_lifecycle.training.pretrain import config_guard
+    from llm_lifecycle.training.pretraining.loop import config_guard
 
     guard = config_guard(model, train_cfg, train_blocks, val_blocks)
     return hashlib.sha256(json.dumps(guard, sort_keys=True).encode()).hexdigest()[:12]
@@ -175,7 +175,7 @@ def pretrain_base_model(
     from llm_lifecycle.benchmarking.ceilings import device_ceiling
     from llm_lifecycle.modeling.build import build_model
     from llm_lifecycle.modeling.calculator import parameter_counts, training_flops_per_token
-    from llm_lifecycle.training.pretrain import PretrainConfig, pretrain
+    from llm_lifecycle.training.pretraining.loop import PretrainConfig, pretrain
 
     cfg = PretrainingConfig.model_validate(params)
     train_cfg = PretrainConfig.model_validate({"seed": seed, **cfg.train})
@@ -230,7 +230,7 @@ def _history_table(history: Mapping[str, list[Mapping[str, float]]]) -> pd.DataF
 
 def plot_pretraining(pretraining_log: pd.DataFrame) -> Any:
     """Train/validation loss per step against the unigram baseline; tokens/s and MFU underneath."""
-    from llm_lifecycle.training.pretrain_plots import loss_plot
+    from llm_lifecycle.training.pretraining.plots import loss_plot
 
     return loss_plot(pretraining_log)
 
@@ -244,7 +244,7 @@ def evaluate_base_model(
     """Greedy generations from fixed prompts, and toy-world fact cloze accuracy vs chance."""
     from llm_lifecycle.pipelines.toy_world.nodes import ToyWorldConfig, _world
     from llm_lifecycle.toy_world.cloze import cloze_items
-    from llm_lifecycle.training.lm_eval import cloze_summary, generate_samples, score_cloze
+    from llm_lifecycle.training.pretraining.evaluation import cloze_summary, generate_samples, score_cloze
 
     cfg = PretrainingConfig.model_validate(params)
     world_cfg = ToyWorldConfig.model_validate(toy_world)

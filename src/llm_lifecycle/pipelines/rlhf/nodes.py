@@ -1,7 +1,7 @@
 """RLHF nodes: a Bradley-Terry reward model on the preference pairs, then RLOO against it.
 
-The library code is `llm_lifecycle.training.reward` and `llm_lifecycle.training.rloo`. Both nodes split
-the pairs exactly as the DPO node does (same `val_fraction`, same seed), so the reward model is scored on
+The library code is `training.alignment.reward` and `training.alignment.rloo`. Both nodes split the
+pairs exactly as the DPO node does (same `val_fraction`, same seed), so the reward model is scored on
 the pairs DPO held out and RLOO optimises on the prompts DPO trained on: the two methods see the same data.
 """
 
@@ -22,13 +22,15 @@ class RLHFParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     val_fraction: float = Field(0.1, ge=0, lt=1, description="as dpo.val_fraction: the same held-out pairs")
-    reward_model: dict[str, Any] = Field(default_factory=dict)  # {train: training.reward.RewardSettings}
-    policy: dict[str, Any] = Field(default_factory=dict)  # {train: training.rloo.RLOOSettings}
+    reward_model: dict[str, Any] = Field(
+        default_factory=dict
+    )  # {train: training.alignment.reward.RewardSettings}
+    policy: dict[str, Any] = Field(default_factory=dict)  # {train: training.alignment.rloo.RLOOSettings}
     eval_prompts: int = Field(32, ge=0, description="held-out prompts for the reward/KL check (0: skip)")
 
 
 def _split(pairs: Sequence[Mapping[str, Any]], val_fraction: float, seed: int) -> tuple[list, list]:
-    from llm_lifecycle.training.conversations import split_train_val
+    from llm_lifecycle.training.alignment.conversations import split_train_val
 
     if not pairs:
         raise ValueError("no preference pairs to train on: see preference_metrics for what was dropped")
@@ -44,15 +46,15 @@ def train_reward_model(
     """Reward model (merged, with its tokenizer), per-pair held-out rewards, margin histogram, metrics."""
     import pandas as pd
 
-    from llm_lifecycle.training.reward import (
+    from llm_lifecycle.training.alignment.reward import (
         RewardSettings,
         margin_summary,
         pair_report,
         reward_model_from_causal_lm,
     )
-    from llm_lifecycle.training.reward import train_reward_model as train
-    from llm_lifecycle.training.reward_plots import margin_histogram
-    from llm_lifecycle.training.sft import merge_adapter
+    from llm_lifecycle.training.alignment.reward import train_reward_model as train
+    from llm_lifecycle.training.alignment.reward_plots import margin_histogram
+    from llm_lifecycle.training.alignment.sft import merge_adapter
 
     cfg = RLHFParams.model_validate(params)
     settings = RewardSettings.model_validate({"seed": seed, **cfg.reward_model.get("train", {})})
@@ -84,7 +86,7 @@ def train_rlhf_policy(
 
     After training, `eval/*` compares the policy with its reference (the SFT model) on held-out prompts:
     reward-model score of sampled answers, the sequence KL, and the penalised objective."""
-    from llm_lifecycle.training.rloo import RLOOSettings, evaluate_policy, train_rloo
+    from llm_lifecycle.training.alignment.rloo import RLOOSettings, evaluate_policy, train_rloo
 
     cfg = RLHFParams.model_validate(params)
     settings = RLOOSettings.model_validate({"seed": seed, **cfg.policy.get("train", {})})

@@ -1,4 +1,4 @@
-"""Scaling-law nodes: thin typed wrappers over `llm_lifecycle.training.scaling`.
+"""Scaling-law nodes: thin typed wrappers over `llm_lifecycle.training.pretraining.scaling`.
 
 torch and transformers are imported inside the functions (via `run_sweep` and `pack_corpus`): the
 registry (kedro viz, `kedro registry list`) never pays for them.
@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 
 from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
-from llm_lifecycle.training import scaling
-from llm_lifecycle.training.scaling import ScalingConfig
+from llm_lifecycle.training.pretraining import scaling
+from llm_lifecycle.training.pretraining.scaling import ScalingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def run_scaling_sweep(
     tokenizer: Any, filtered_documents: Sequence[Mapping[str, Any]], params: dict[str, Any], seed: int
 ) -> pd.DataFrame:
     """Pack the corpus (split by document, as pretraining does) and train every size × token budget."""
-    from llm_lifecycle.training.packing import pack_corpus
+    from llm_lifecycle.training.pretraining.packing import pack_corpus
 
     cfg = ScalingConfig.model_validate(params)
     packed = pack_corpus(

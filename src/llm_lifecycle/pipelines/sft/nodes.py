@@ -1,4 +1,4 @@
-"""SFT nodes: Saiga data checks, then LoRA SFT with assistant-only loss (`llm_lifecycle.training.sft`)."""
+"""SFT nodes: Saiga data checks, then LoRA SFT with assistant-only loss (`training.alignment.sft`)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics, training_metrics
-from llm_lifecycle.training.conversations import ConversationChecks
-from llm_lifecycle.training.distributed import DistributedSettings
+from llm_lifecycle.training.alignment.conversations import ConversationChecks
+from llm_lifecycle.training.alignment.distributed import DistributedSettings
 
 logger = logging.getLogger(__name__)
 
 
 class SFTParams(BaseModel):
-    """`conf/base/parameters_sft.yml` (key `sft`); `train` is `llm_lifecycle.training.sft.SFTSettings`."""
+    """`conf/base/parameters_sft.yml` (key `sft`); `train` is `training.alignment.sft.SFTSettings`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -45,7 +45,7 @@ def prepare_sft_data(
     from llm_lifecycle.datasets.jsonl import keep
     from llm_lifecycle.splits import PromptHoldout
     from llm_lifecycle.tokenization.chat_template import ensure_chat_template
-    from llm_lifecycle.training.conversations import check_conversations, split_train_val
+    from llm_lifecycle.training.alignment.conversations import check_conversations, split_train_val
 
     cfg = SFTParams.model_validate(params)
     holdout = PromptHoldout.model_validate(preference_holdout) if preference_holdout else None
@@ -85,8 +85,8 @@ def train_sft_model(
 ) -> tuple[tuple[Any, Any], MetricsDict]:
     """LoRA SFT of the base model. Returns (adapter, tokenizer) and the metrics; the next node merges."""
     from llm_lifecycle.tokenization.chat_template import ensure_chat_template
-    from llm_lifecycle.training.distributed import train_adapter
-    from llm_lifecycle.training.sft import SFTSettings
+    from llm_lifecycle.training.alignment.distributed import train_adapter
+    from llm_lifecycle.training.alignment.sft import SFTSettings
 
     cfg = SFTParams.model_validate(params)
     ensure_chat_template(tokenizer, force=cfg.force_saiga_template)

@@ -14,7 +14,7 @@ Design
   which `apply_chat_template(return_assistant_tokens_mask=True)` turns into the mask TRL folds into the
   labels (`SFTConfig(assistant_only_loss=True)`): the model learns to answer and to stop, never to
   imitate the user. Conversations are checked and normalised to TRL roles first
-  (`training.conversations`); the template renders `assistant` as Saiga's `bot`.
+  (`training.alignment.conversations`); the template renders `assistant` as Saiga's `bot`.
 - **No packing** by default: each conversation is its own padded row. TRL's packing ("bfd") is
   padding-free and relies on `position_ids`/FlashAttention to keep packed conversations apart; the
   toy data is small enough not to need it.

@@ -9,7 +9,7 @@ SFT and DPO nodes hand the job to `run_distributed`, which
    cache; otherwise `save_pretrained` in safetensors), the tokenizer, the train/val records as JSONL and
    the settings as JSON;
 2. runs `accelerate launch [--config_file conf/.../accelerate/<x>.yaml] --num_processes N
-   -m llm_lifecycle.training.worker <job>`: every rank loads the model and trains its shard of each
+   -m llm_lifecycle.training.alignment.worker <job>`: every rank loads the model and trains its shard of each
    batch (DDP by default; FSDP or DeepSpeed from the accelerate config file); the trainer all-reduces
    gradients, so the ranks end with identical adapters;
 3. reads back what **rank 0 alone** wrote (`adapter/` and `result.json`: the metrics history and
@@ -95,7 +95,7 @@ def _write_jsonl(path: Path, records: list[dict] | None) -> None:
 
 
 def launch_command(job_dir: Path, settings: DistributedSettings) -> list[str]:
-    """`python -m accelerate.commands.launch ... -m llm_lifecycle.training.worker <job_dir>`."""
+    """`python -m accelerate.commands.launch ... -m llm_lifecycle.training.alignment.worker <job_dir>`."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch"]
     if settings.accelerate_config:
         config = Path(settings.accelerate_config)
@@ -111,7 +111,7 @@ def launch_command(job_dir: Path, settings: DistributedSettings) -> list[str]:
         "--main_process_port",
         str(settings.main_process_port or _free_port()),
         "-m",
-        "llm_lifecycle.training.worker",
+        "llm_lifecycle.training.alignment.worker",
         str(job_dir),
     ]
     return cmd
@@ -238,11 +238,11 @@ def train_here(  # noqa: PLR0917
 ) -> Any:
     """`train_sft` or `train_dpo` in this process (one rank's work); returns its SFTResult/DPOResult."""
     if kind == "sft":
-        from llm_lifecycle.training.sft import SFTSettings, train_sft
+        from llm_lifecycle.training.alignment.sft import SFTSettings, train_sft
 
         return train_sft(model, tokenizer, train, val, SFTSettings.model_validate(train_settings), output_dir)
     if kind == "dpo":
-        from llm_lifecycle.training.dpo import DPOSettings, train_dpo
+        from llm_lifecycle.training.alignment.dpo import DPOSettings, train_dpo
 
         return train_dpo(model, tokenizer, train, val, DPOSettings.model_validate(train_settings), output_dir)
     raise ValueError(f"unknown training kind {kind!r} (expected 'sft' or 'dpo')")

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
-from llm_lifecycle.training.conversations import ROLE_MAP, normalise_messages
-from llm_lifecycle.training.sft import (
+from llm_lifecycle.training.alignment.conversations import ROLE_MAP, normalise_messages
+from llm_lifecycle.training.alignment.sft import (
     TrainerSettings,
     TrainResult,
     _first,

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_lifecycle.llm_clients.base import ChatReply
-from llm_lifecycle.training.conversations import normalise_messages
+from llm_lifecycle.training.alignment.conversations import normalise_messages
 
 logger = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from llm_lifecycle.training.conversations import normalise_messages
-from llm_lifecycle.training.dpo import _validated
-from llm_lifecycle.training.sft import (
+from llm_lifecycle.training.alignment.conversations import normalise_messages
+from llm_lifecycle.training.alignment.dpo import _validated
+from llm_lifecycle.training.alignment.sft import (
     TrainerSettings,
     TrainResult,
     _first,

@@ -19,9 +19,10 @@ The two papers this module follows:
 
 What the sweep does (`run_sweep`): for every model size in `ScalingConfig.sizes` and every token budget
 D in `ScalingConfig.token_budgets`, a fresh LLaMA-style model (`modeling.build_model`, seeded: all runs of a
-size start from the same weights) is trained with the project's own loop (`training.pretrain.pretrain`)
-for max_steps = D / tokens_per_step, with a cosine schedule over exactly that horizon (Chinchilla's point:
-a schedule longer than the run would make short runs look worse than they are). No checkpoints. Every run
+size start from the same weights) is trained with the project's own loop
+(`training.pretraining.loop.pretrain`) for max_steps = D / tokens_per_step, with a cosine schedule over
+exactly that horizon (Chinchilla's point: a schedule longer than the run would make short runs look worse
+than they are). No checkpoints. Every run
 sees the same data order (same seed), so the runs differ only in size and length. One row per run: the
 non-embedding N, total parameters, D, C = 6·N·D, the final validation loss on held-out documents, wall time.
 
@@ -97,8 +98,9 @@ class ScalingConfig(BaseModel):
 
     `sizes`: ModelConfig overrides per model size, on top of `base_model` (a size may carry a `name`;
     otherwise it is named `h<hidden>_l<layers>`). `vocab_size` and the special token ids come from the
-    tokenizer. Training fields mean what they mean in `training.pretrain.PretrainConfig`; `max_steps` of
-    each run is its token budget divided by tokens per step, and `warmup_fraction` of those steps warm up.
+    tokenizer. Training fields mean what they mean in `training.pretraining.loop.PretrainConfig`;
+    `max_steps` of each run is its token budget divided by tokens per step, and `warmup_fraction` of those
+    steps warm up.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -213,7 +215,7 @@ def run_sweep(
     import torch
 
     from llm_lifecycle.modeling.build import build_model
-    from llm_lifecycle.training.pretrain import PretrainConfig, pretrain
+    from llm_lifecycle.training.pretraining.loop import PretrainConfig, pretrain
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     rows = []

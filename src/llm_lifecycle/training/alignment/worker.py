@@ -1,8 +1,8 @@
-"""One rank of a multi-process SFT/DPO job (`python -m llm_lifecycle.training.worker <job_dir>`).
+"""One rank of a multi-process SFT/DPO job (`python -m llm_lifecycle.training.alignment.worker <job_dir>`).
 
-Started by `accelerate launch` from `training.distributed.run_distributed`, which documents the job
+Started by `accelerate launch` from `training.alignment.distributed.run_distributed`, which documents the job
 folder. Every rank loads the model and trains; every rank takes part in gathering the adapter (and only
-the adapter: `training.adapters`), and only rank 0 writes (`adapter/`, `result.json` and the
+the adapter: `training.alignment.adapters`), and only rank 0 writes (`adapter/`, `result.json` and the
 `saved-rank0` marker the parent checks), so the outputs exist once however many ranks ran.
 """
 
@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-logger = logging.getLogger("llm_lifecycle.training.worker")
+logger = logging.getLogger("llm_lifecycle.training.alignment.worker")
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -25,8 +25,8 @@ def main(job_dir: str) -> None:
     from accelerate import PartialState
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from llm_lifecycle.training.adapters import adapter_state_dict, digest, write_adapter
-    from llm_lifecycle.training.distributed import train_here
+    from llm_lifecycle.training.alignment.adapters import adapter_state_dict, digest, write_adapter
+    from llm_lifecycle.training.alignment.distributed import train_here
 
     job = Path(job_dir)
     spec = json.loads((job / "job.json").read_text(encoding="utf-8"))

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
-from llm_lifecycle.training.conversations import normalise_messages
-from llm_lifecycle.training.sft import (
+from llm_lifecycle.training.alignment.conversations import normalise_messages
+from llm_lifecycle.training.alignment.sft import (
     TrainerSettings,
     TrainResult,
     _first,
@@ -175,8 +175,8 @@ def evaluate_policy(  # noqa: PLR0917
     """
     import torch
 
-    from llm_lifecycle.training.dpo import policy_and_reference_logps, sample_answer
-    from llm_lifecycle.training.reward import score_conversations
+    from llm_lifecycle.training.alignment.dpo import policy_and_reference_logps, sample_answer
+    from llm_lifecycle.training.alignment.reward import score_conversations
 
     if not prompts:
         return {}
