@@ -1,6 +1,7 @@
-"""Chat backends: the `ChatBackend` protocol and an OpenAI-compatible HTTP client with retries and a cache."""
+"""Chat backends: a local transformers model and an OpenAI-compatible client with retries and a cache
+(the `ChatBackend` protocol they implement lives in `llm_lifecycle.chat_format`)."""
 
-from llm_lifecycle.llm_clients.base import ChatBackend, ChatReply, Conversation, Message
+from llm_lifecycle.chat_format import ChatBackend, ChatReply, Conversation, Message
 from llm_lifecycle.llm_clients.local_hf import GenerationSettings, HFChatBackend
 from llm_lifecycle.llm_clients.openai_compat import (
     LLMBatchError,

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llm_lifecycle.llm_clients.base import ChatReply, Conversation
+from llm_lifecycle.chat_format import ChatReply, Conversation
 
 logger = logging.getLogger(__name__)
 

@@ -71,7 +71,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from llm_lifecycle.llm_clients.base import ChatReply, Conversation
+from llm_lifecycle.chat_format import ChatReply, Conversation, normalise_messages
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,6 @@ CACHE_FORMAT_VERSION = 1
 RETRYABLE_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
 # Request fields the client owns; `extra_params` may not set them.
 _RESERVED_PARAMS = frozenset({"model", "messages", "temperature", "max_tokens", "stream", "n"})
-_ROLE_ALIASES = {"bot": "assistant", "human": "user", "gpt": "assistant"}
 _SNIPPET_CHARS = 300
 # How OpenAI, vLLM and llama.cpp word a prompt that does not fit the context (HTTP 400).
 _TOO_LONG = re.compile(r"context_length_exceeded|maximum context length|context size|context window", re.I)
@@ -203,14 +202,9 @@ def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -
     return max(0.0, (when - now).total_seconds())
 
 
-def normalise_messages(messages: Conversation) -> list[dict[str, str]]:
-    """Plain `{"role", "content"}` dicts with OpenAI role names (Saiga's `bot` -> `assistant`)."""
-    out = []
-    for i, message in enumerate(messages):
-        if not isinstance(message, Mapping) or "role" not in message or "content" not in message:
-            raise ValueError(f"message {i} must be a mapping with 'role' and 'content'")
-        role = str(message["role"])
-        out.append({"role": _ROLE_ALIASES.get(role, role), "content": str(message["content"])})
+def _messages(messages: Conversation) -> list[dict[str, str]]:
+    """The request's messages with OpenAI roles; a conversation needs at least one."""
+    out = normalise_messages(messages)
     if not out:
         raise ValueError("a conversation needs at least one message")
     return out
@@ -437,7 +431,7 @@ class OpenAICompatClient:
         body = {
             **cfg.extra_params,
             "model": cfg.model,
-            "messages": normalise_messages(messages),
+            "messages": _messages(messages),
             "temperature": cfg.temperature if temperature is None else float(temperature),
             "max_tokens": cfg.max_tokens if max_tokens is None else int(max_tokens),
         }

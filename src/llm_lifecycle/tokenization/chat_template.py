@@ -10,8 +10,6 @@ BOS is written by the template itself; the tokenizer adds no special tokens on i
 
 from __future__ import annotations
 
-SAIGA_ROLES = {"system": "system", "user": "user", "human": "user", "bot": "bot", "assistant": "bot"}
-
 SAIGA_CHAT_TEMPLATE = (
     "{%- for message in messages -%}"
     "{%- if message['role'] in ['bot', 'assistant'] -%}"

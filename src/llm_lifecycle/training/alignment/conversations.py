@@ -37,18 +37,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llm_lifecycle.chat_format import ROLES, normalise_messages
 from llm_lifecycle.datasets.jsonl import where
 
 logger = logging.getLogger(__name__)
-
-# Saiga role (and its aliases) -> TRL conversational role.
-ROLE_MAP: dict[str, str] = {
-    "system": "system",
-    "user": "user",
-    "human": "user",
-    "bot": "assistant",
-    "assistant": "assistant",
-}
 
 PROBLEMS: dict[str, str] = {
     "no_messages": "no messages ('messages' missing, not a list, or empty)",
@@ -77,14 +69,6 @@ class ConversationChecks(BaseModel):
     n_examples: int = Field(3, ge=0, description="file:line examples per problem in the warning")
 
 
-def normalise_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """Messages with TRL roles (`ROLE_MAP`), only `role`/`content` kept; unknown roles pass unchanged."""
-    return [
-        {"role": ROLE_MAP.get(m["role"], m["role"]), "content": m["content"]}
-        for m in messages  # callers check the structure first (`conversation_problem`)
-    ]
-
-
 def conversation_problem(record: Any) -> tuple[str | None, str]:  # noqa: PLR0911
     """(problem key or None, detail) for one Saiga record, without the length check."""
     messages = record.get("messages") if isinstance(record, Mapping) else None
@@ -96,12 +80,12 @@ def conversation_problem(record: Any) -> tuple[str | None, str]:  # noqa: PLR091
         ):
             return "malformed_message", f"message {j}: {str(m)[:60]!r}"
     for j, m in enumerate(messages):
-        if m["role"] not in ROLE_MAP:
-            return "unknown_role", f"message {j}: role {m['role']!r} (known: {sorted(ROLE_MAP)})"
+        if m["role"] not in ROLES:
+            return "unknown_role", f"message {j}: role {m['role']!r} (known: {sorted(ROLES)})"
     for j, m in enumerate(messages):
         if not m["content"].strip():
             return "empty_content", f"message {j} ({m['role']})"
-    roles = [ROLE_MAP[m["role"]] for m in messages]
+    roles = [ROLES[m["role"]] for m in messages]
     if roles[-1] != "assistant":
         return "ends_on_user", f"last role {messages[-1]['role']!r}"
     first = next(r for r in roles if r != "system")  # exists: the last role is assistant

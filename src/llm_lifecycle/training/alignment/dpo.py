@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
-from llm_lifecycle.training.alignment.conversations import ROLE_MAP, normalise_messages
+from llm_lifecycle.chat_format import ROLES, normalise_messages
 from llm_lifecycle.training.alignment.sft import (
     TrainerSettings,
     TrainResult,
@@ -99,9 +99,9 @@ def check_pair(pair: Mapping[str, Any]) -> str | None:  # noqa: PLR0911
         return "empty prompt"
     if any(not isinstance(m, Mapping) or not isinstance(m.get("content"), str) for m in prompt):
         return "a prompt message is not an object with string 'content'"
-    if any(m.get("role") not in ROLE_MAP for m in prompt):
+    if any(m.get("role") not in ROLES for m in prompt):
         return "a prompt message has an unknown role"
-    if ROLE_MAP[prompt[-1]["role"]] != "user":
+    if ROLES[prompt[-1]["role"]] != "user":
         return "the prompt does not end on a user turn"
     for key in ("chosen", "rejected"):
         answer = pair.get(key)

@@ -31,24 +31,13 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llm_lifecycle.llm_clients.base import ChatReply
-from llm_lifecycle.training.alignment.conversations import normalise_messages
+from llm_lifecycle.chat_format import ChatBackend, ChatReply, normalise_messages
 
 logger = logging.getLogger(__name__)
-
-
-class Backend(Protocol):
-    """What this module needs of a chat backend (see `llm_lifecycle.llm_clients`)."""
-
-    name: str
-
-    def replies(
-        self, conversations: Sequence[Sequence[Mapping[str, str]]], *, max_tokens: int | None = None
-    ) -> list[ChatReply]: ...
 
 
 class PairHygiene(BaseModel):
@@ -149,8 +138,8 @@ def build_pairs(
 
 def generate_pairs(
     prompts: Sequence[Mapping[str, Any]],
-    teacher: Backend,
-    student: Backend,
+    teacher: ChatBackend,
+    student: ChatBackend,
     cfg: PairHygiene,
     max_tokens: int | None = None,
 ) -> tuple[list[dict], dict[str, int]]:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
-from llm_lifecycle.training.alignment.conversations import normalise_messages
+from llm_lifecycle.chat_format import normalise_messages
 from llm_lifecycle.training.alignment.sft import (
     TrainerSettings,
     TrainResult,
