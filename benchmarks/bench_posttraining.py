@@ -133,7 +133,7 @@ def run_node(model: Any, tokenizer: Any, convs: list[dict], params: dict[str, An
 
 def equal_length_data(tokenizer: Any, convs: list[dict], n: int) -> tuple[list[dict], list[dict]]:
     """SFT rows `prompt + chosen` and DPO pairs whose rejected answer has chosen's token count."""
-    from llm_lifecycle.training.alignment.dpo import preference_pair
+    from llm_lifecycle.training.alignment.preferences import preference_pair
 
     sft_rows, pairs = [], []
     for conv in convs:
@@ -154,9 +154,10 @@ def equal_length_data(tokenizer: Any, convs: list[dict], n: int) -> tuple[list[d
 
 def step_time(kind: str, model: Any, tokenizer: Any, data: list[dict], train: dict[str, Any]) -> float:
     from llm_lifecycle.training.alignment.distributed import train_here
+    from llm_lifecycle.training.alignment.trl_common import TrainInputs
 
     with tempfile.TemporaryDirectory() as out:
-        result = train_here(kind, model, tokenizer, data, None, train, out)
+        result = train_here(kind, TrainInputs(model, tokenizer, data), train, str(out))
     return result.summary["wall_s"] / result.summary["steps"]
 
 

@@ -37,7 +37,7 @@ def meta_policy(tiny_tokenizer):
 
 
 def test_kl_tools_send_their_inputs_to_the_models_device(meta_policy, tiny_tokenizer):
-    from llm_lifecycle.training.alignment.dpo import policy_and_reference_logps, sample_answer
+    from llm_lifecycle.training.alignment.policy_checks import policy_and_reference_logps, sample_answer
 
     generated: list[str] = []
 

@@ -17,7 +17,7 @@ from llm_lifecycle.training.alignment.distributed import (
     model_source,
     run_distributed,
 )
-from llm_lifecycle.training.alignment.sft import merge_adapter
+from llm_lifecycle.training.alignment.trl_common import TrainInputs, merge_adapter
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning")]
 
@@ -54,14 +54,7 @@ def test_two_cpu_processes_train_one_adapter_saved_once_by_rank_0(tiny_model_dir
     job = tmp_path / "job"
 
     peft_model, history, summary = run_distributed(
-        "sft",
-        model,
-        tokenizer,
-        train,
-        val,
-        SETTINGS,
-        DistributedSettings(num_processes=2, timeout_s=300),
-        job,
+        "sft", TrainInputs(model, tokenizer, train, val), SETTINGS, DistributedSettings(num_processes=2), job
     )
 
     # two ranks ran one DDP job: gloo world of 2, identical adapters on both ranks, rank 0 alone wrote
@@ -200,7 +193,7 @@ def test_fsdp2_ranks_save_the_adapter_without_gathering_the_model(tiny_model_dir
     )
     job = tmp_path / "job"
     peft_model, history, summary = run_distributed(
-        "sft", model, tokenizer, train, None, SETTINGS, settings, job
+        "sft", TrainInputs(model, tokenizer, train), SETTINGS, settings, job
     )
 
     log = (job / "launch.log").read_text()

@@ -6,15 +6,10 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from llm_lifecycle.training.alignment.dpo import (
-    DPOSettings,
-    build_dpo_trainer,
-    check_pair,
-    estimate_kl,
-    preference_pair,
-    train_dpo,
-)
-from llm_lifecycle.training.alignment.sft import LoraSettings
+from llm_lifecycle.training.alignment.dpo import DPOSettings, build_dpo_trainer, train_dpo
+from llm_lifecycle.training.alignment.policy_checks import estimate_kl
+from llm_lifecycle.training.alignment.preferences import check_pair, preference_pair
+from llm_lifecycle.training.alignment.trl_common import LoraSettings, TrainInputs
 from tests.conftest import make_tiny_llama
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
@@ -87,7 +82,7 @@ def _margin(model, tokenizer, pairs) -> float:
 
 def test_reference_is_the_adapter_disabled_model(tiny_tokenizer, tmp_path):
     model = _tiny_model(tiny_tokenizer)
-    trainer = build_dpo_trainer(model, tiny_tokenizer, _pairs(), None, _settings(), str(tmp_path))
+    trainer = build_dpo_trainer(TrainInputs(model, tiny_tokenizer, _pairs()), _settings(), str(tmp_path))
     assert trainer.ref_model is None  # no second copy of the weights
     n_weights = sum(p.numel() for p in trainer.model.parameters())
     n_base = sum(p.numel() for n, p in trainer.model.named_parameters() if "lora_" not in n)
@@ -104,7 +99,7 @@ def test_dpo_moves_chosen_above_rejected_with_base_frozen(tiny_tokenizer, tmp_pa
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     margin_before = _margin(model, tiny_tokenizer, pairs)
 
-    result = train_dpo(model, tiny_tokenizer, pairs, pairs[:2], _settings(), str(tmp_path))
+    result = train_dpo(TrainInputs(model, tiny_tokenizer, pairs, pairs[:2]), _settings(), str(tmp_path))
     policy = result.model
     h = result.history
 
@@ -175,14 +170,8 @@ def test_pairs_are_validated(tiny_tokenizer, tmp_path):
         {**good, "chosen": [{"role": "user", "content": "x"}]}
     )
     with pytest.raises(ValueError, match="train pair 1: empty prompt"):
-        build_dpo_trainer(
-            _tiny_model(tiny_tokenizer),
-            tiny_tokenizer,
-            [good, {**good, "prompt": []}],
-            None,
-            _settings(),
-            str(tmp_path),
-        )
+        inputs = TrainInputs(_tiny_model(tiny_tokenizer), tiny_tokenizer, [good, {**good, "prompt": []}])
+        build_dpo_trainer(inputs, _settings(), str(tmp_path))
 
 
 def test_refuses_an_unmerged_adapter(tiny_tokenizer, tmp_path):
@@ -190,7 +179,7 @@ def test_refuses_an_unmerged_adapter(tiny_tokenizer, tmp_path):
 
     peft_model = get_peft_model(_tiny_model(tiny_tokenizer), LoraSettings(r=2).to_peft())
     with pytest.raises(TypeError, match="merge the SFT adapter"):
-        build_dpo_trainer(peft_model, tiny_tokenizer, _pairs(), None, _settings(), str(tmp_path))
+        build_dpo_trainer(TrainInputs(peft_model, tiny_tokenizer, _pairs()), _settings(), str(tmp_path))
 
 
 def test_settings():

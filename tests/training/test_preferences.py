@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from llm_lifecycle.llm_clients import ChatReply
-from llm_lifecycle.training.alignment.dpo import check_pair
 from llm_lifecycle.training.alignment.preferences import (
     PairHygiene,
     ReferenceTeacher,
     build_pairs,
+    check_pair,
     generate_pairs,
     pair_problem,
 )

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from llm_lifecycle.training.alignment.dpo import preference_pair
+from llm_lifecycle.training.alignment.preferences import preference_pair
 from llm_lifecycle.training.alignment.reward import (
     RewardSettings,
     bradley_terry_loss,
@@ -18,7 +18,7 @@ from llm_lifecycle.training.alignment.reward import (
     score_conversations,
     train_reward_model,
 )
-from llm_lifecycle.training.alignment.sft import LoraSettings, merge_adapter
+from llm_lifecycle.training.alignment.trl_common import LoraSettings, TrainInputs, merge_adapter
 from tests.conftest import make_tiny_llama
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
@@ -75,7 +75,7 @@ def test_reward_model_copies_the_backbone_and_adds_a_score_head(tiny_tokenizer):
 
 def test_trl_reward_trainer_computes_the_bradley_terry_loss(tiny_tokenizer, tmp_path):
     rm = reward_model_from_causal_lm(make_tiny_llama(tiny_tokenizer, seed=1), tiny_tokenizer.pad_token_id, 0)
-    trainer = build_reward_trainer(rm, tiny_tokenizer, _pairs(4), None, _settings(), str(tmp_path))
+    trainer = build_reward_trainer(TrainInputs(rm, tiny_tokenizer, _pairs(4)), _settings(), str(tmp_path))
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
     trainer.model.eval()
     with torch.no_grad():
@@ -92,7 +92,7 @@ def test_reward_model_ranks_a_separable_pair_set_after_training(tiny_tokenizer, 
     rm = reward_model_from_causal_lm(lm, tiny_tokenizer.pad_token_id, seed=0)
     train, held_out = _pairs(12)[:8], _pairs(12)[8:]
     before = margin_summary(pair_report(rm, tiny_tokenizer, held_out))
-    result = train_reward_model(rm, tiny_tokenizer, train, held_out, _settings(), str(tmp_path))
+    result = train_reward_model(TrainInputs(rm, tiny_tokenizer, train, held_out), _settings(), str(tmp_path))
     merged = merge_adapter(result.model)
     after = margin_summary(pair_report(merged, tiny_tokenizer, held_out))
     assert after["accuracy"] == 1.0 and after["margin_q1"] > 0

@@ -13,7 +13,7 @@ from llm_lifecycle.training.alignment.rloo import (
     kl_penalized_reward,
     train_rloo,
 )
-from llm_lifecycle.training.alignment.sft import LoraSettings
+from llm_lifecycle.training.alignment.trl_common import LoraSettings, TrainInputs
 from tests.conftest import make_tiny_llama
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
@@ -60,10 +60,10 @@ def test_kl_penalized_reward_by_hand():
 
 def test_reference_is_the_adapter_disabled_policy(tiny_tokenizer, tmp_path):
     policy, rm = _models(tiny_tokenizer)
-    trainer = build_rloo_trainer(policy, tiny_tokenizer, rm, PROMPTS, _settings(), str(tmp_path))
+    trainer = build_rloo_trainer(TrainInputs(policy, tiny_tokenizer, PROMPTS), rm, _settings(), str(tmp_path))
     assert trainer.ref_model is None and trainer.beta == 0.05
     # untrained adapter (B = 0): policy == reference, so the sampled KL is exactly zero
-    check = evaluate_policy(trainer.model, tiny_tokenizer, rm, PROMPTS[:4], 0.05, 8, seed=0)
+    check = evaluate_policy(trainer.model, tiny_tokenizer, rm, PROMPTS[:4], _settings(seed=0))
     assert check["kl_seq"] == 0.0 and check["objective"] == pytest.approx(check["rm_policy"])
 
 
@@ -71,7 +71,7 @@ def test_reference_is_the_adapter_disabled_policy(tiny_tokenizer, tmp_path):
 def test_a_tiny_rloo_run_changes_the_policy_and_logs_the_metrics(tiny_tokenizer, tmp_path):
     policy, rm = _models(tiny_tokenizer)
     frozen = {k: v.clone() for k, v in policy.state_dict().items()}
-    result = train_rloo(policy, tiny_tokenizer, rm, PROMPTS, _settings(), str(tmp_path))
+    result = train_rloo(TrainInputs(policy, tiny_tokenizer, PROMPTS), rm, _settings(), str(tmp_path))
     h = result.history
     for key in ("train/reward", "train/kl", "train/entropy", "train/completions/mean_length", "train/loss"):
         assert len(h[key]) == 12, key  # one point per step
@@ -86,7 +86,7 @@ def test_a_tiny_rloo_run_changes_the_policy_and_logs_the_metrics(tiny_tokenizer,
         if "lora_" not in k
     }
     assert all(torch.equal(base[k], v) for k, v in frozen.items())  # ... through the adapter only
-    check = evaluate_policy(result.model, tiny_tokenizer, rm, PROMPTS, 0.05, 8, seed=1)
+    check = evaluate_policy(result.model, tiny_tokenizer, rm, PROMPTS, _settings(seed=1))
     assert check["rm_policy"] > check["rm_reference"]  # towards what the reward model prefers
     assert check["kl_seq"] > 0
 

@@ -13,7 +13,7 @@ from typing import Any
 
 def merge_adapter_into_model(adapter: tuple[Any, Any]) -> tuple[Any, Any]:
     """`(PeftModel, tokenizer)` -> `(model with W + (alpha/r)·BA, tokenizer)`, ready for `save_pretrained`."""
-    from llm_lifecycle.training.alignment.sft import merge_adapter
+    from llm_lifecycle.training.alignment.trl_common import merge_adapter
 
     peft_model, tokenizer = adapter
-    return merge_adapter(peft_model, inplace=True), tokenizer
+    return merge_adapter(peft_model), tokenizer

@@ -47,7 +47,9 @@ def train_dpo_model(
     from llm_lifecycle.devices import place_for_inference
     from llm_lifecycle.training.alignment.conversations import split_train_val
     from llm_lifecycle.training.alignment.distributed import train_adapter
-    from llm_lifecycle.training.alignment.dpo import DPOSettings, estimate_kl
+    from llm_lifecycle.training.alignment.dpo import DPOSettings
+    from llm_lifecycle.training.alignment.policy_checks import estimate_kl
+    from llm_lifecycle.training.alignment.trl_common import TrainInputs
 
     cfg = DPOParams.model_validate(params)
     settings = DPOSettings.model_validate({"seed": seed, **cfg.train})  # fail here, not in a worker
@@ -55,9 +57,8 @@ def train_dpo_model(
         raise ValueError("no preference pairs to train on: see preference_metrics for what was dropped")
     train, val = split_train_val([dict(p) for p in preference_pairs], cfg.val_fraction, seed)
     model, tokenizer = sft_model
-    peft_model, history, summary = train_adapter(
-        "dpo", model, tokenizer, train, val, settings.model_dump(), cfg.distributed
-    )
+    inputs = TrainInputs(model, tokenizer, train, val)
+    peft_model, history, summary = train_adapter("dpo", inputs, settings.model_dump(), cfg.distributed)
     held_out = (val or train)[: cfg.kl_samples]
     # After an `accelerate launch` the workers are gone and the adapter sits on the node's CPU model:
     # sample on the GPU.

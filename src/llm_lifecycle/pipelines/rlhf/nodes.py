@@ -54,7 +54,7 @@ def train_reward_model(
     )
     from llm_lifecycle.training.alignment.reward import train_reward_model as train
     from llm_lifecycle.training.alignment.reward_plots import margin_histogram
-    from llm_lifecycle.training.alignment.sft import merge_adapter
+    from llm_lifecycle.training.alignment.trl_common import TrainInputs, merge_adapter
 
     cfg = RLHFParams.model_validate(params)
     settings = RewardSettings.model_validate({"seed": seed, **cfg.reward_model.get("train", {})})
@@ -62,8 +62,8 @@ def train_reward_model(
     model, tokenizer = sft_model
     rm = reward_model_from_causal_lm(model, tokenizer.pad_token_id, seed)
     with tempfile.TemporaryDirectory(prefix="reward-") as scratch:
-        result = train(rm, tokenizer, train_pairs, val_pairs, settings, scratch)
-    merged = merge_adapter(result.model, inplace=True)  # the adapter itself is not an output
+        result = train(TrainInputs(rm, tokenizer, train_pairs, val_pairs), settings, scratch)
+    merged = merge_adapter(result.model)  # in place: the adapter itself is not an output
     rows = [{"split": "val", **r} for r in pair_report(merged, tokenizer, val_pairs)]
     rows += [{"split": "train", **r} for r in pair_report(merged, tokenizer, train_pairs)]
     table = pd.DataFrame(rows)
@@ -87,6 +87,7 @@ def train_rlhf_policy(
     After training, `eval/*` compares the policy with its reference (the SFT model) on held-out prompts:
     reward-model score of sampled answers, the sequence KL, and the penalised objective."""
     from llm_lifecycle.training.alignment.rloo import RLOOSettings, evaluate_policy, train_rloo
+    from llm_lifecycle.training.alignment.trl_common import TrainInputs
 
     cfg = RLHFParams.model_validate(params)
     settings = RLOOSettings.model_validate({"seed": seed, **cfg.policy.get("train", {})})
@@ -94,10 +95,9 @@ def train_rlhf_policy(
     model, tokenizer = sft_model
     rm, _ = reward_model
     with tempfile.TemporaryDirectory(prefix="rloo-") as scratch:
-        result = train_rloo(model, tokenizer, rm, [p["prompt"] for p in train_pairs], settings, scratch)
+        inputs = TrainInputs(model, tokenizer, [p["prompt"] for p in train_pairs])
+        result = train_rloo(inputs, rm, settings, scratch)
     held_out = [p["prompt"] for p in (val_pairs or train_pairs)][: cfg.eval_prompts]
-    check = evaluate_policy(
-        result.model, tokenizer, rm, held_out, settings.beta, settings.max_completion_length, seed
-    )
+    check = evaluate_policy(result.model, tokenizer, rm, held_out, settings)
     summary = dict(result.summary) | {f"eval/{key}": value for key, value in check.items()}
     return (result.model, tokenizer), training_metrics(result.history, summary)

@@ -87,17 +87,11 @@ def train_sft_model(
     from llm_lifecycle.tokenization.chat_template import ensure_chat_template
     from llm_lifecycle.training.alignment.distributed import train_adapter
     from llm_lifecycle.training.alignment.sft import SFTSettings
+    from llm_lifecycle.training.alignment.trl_common import TrainInputs
 
     cfg = SFTParams.model_validate(params)
     ensure_chat_template(tokenizer, force=cfg.force_saiga_template)
     settings = SFTSettings.model_validate({"seed": seed, **cfg.train})  # fail here, not in a worker
-    peft_model, history, summary = train_adapter(
-        "sft",
-        base_model,
-        tokenizer,
-        sft_conversations["train"],
-        sft_conversations["val"],
-        settings.model_dump(),
-        cfg.distributed,
-    )
+    inputs = TrainInputs(base_model, tokenizer, sft_conversations["train"], sft_conversations["val"])
+    peft_model, history, summary = train_adapter("sft", inputs, settings.model_dump(), cfg.distributed)
     return (peft_model, tokenizer), training_metrics(history, summary)

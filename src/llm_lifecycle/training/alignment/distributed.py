@@ -41,6 +41,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llm_lifecycle.datasets.jsonl import write_jsonl
+from llm_lifecycle.training.alignment.trl_common import TrainInputs
+
 logger = logging.getLogger(__name__)
 
 Kind = Literal["sft", "dpo"]
@@ -86,12 +89,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _write_jsonl(path: Path, records: list[dict] | None) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        for record in records or []:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def launch_command(job_dir: Path, settings: DistributedSettings) -> list[str]:
@@ -167,23 +164,21 @@ def run_logged(cmd: list[str], env: dict[str, str], log_path: Path, timeout_s: f
     return returncode
 
 
-def run_distributed(  # noqa: PLR0917
+def run_distributed(
     kind: Kind,
-    model: Any,
-    tokenizer: Any,
-    train: list[dict],
-    val: list[dict] | None,
+    inputs: TrainInputs,
     train_settings: dict[str, Any],
     settings: DistributedSettings,
     work_dir: str | os.PathLike,
 ) -> tuple[Any, dict, dict]:
     """Train `kind` ("sft" or "dpo") on `settings.num_processes` ranks; see the module docstring.
 
-    Returns (the node's `model` with the trained LoRA adapter attached, metrics history, summary). The
+    Returns (the node's model with the trained LoRA adapter attached, metrics history, summary). The
     summary gains `num_processes` and `saved_by_ranks` (the ranks that wrote outputs: `[0]`).
     """
     from peft import PeftModel
 
+    model, tokenizer = inputs.model, inputs.tokenizer
     job = Path(work_dir)
     job.mkdir(parents=True, exist_ok=True)
     source = model_source(model)
@@ -191,8 +186,8 @@ def run_distributed(  # noqa: PLR0917
         source = str(job / "model")
         model.save_pretrained(source, safe_serialization=True)
     tokenizer.save_pretrained(job / "tokenizer")
-    _write_jsonl(job / "train.jsonl", train)
-    _write_jsonl(job / "val.jsonl", val)
+    write_jsonl(inputs.train, job / "train.jsonl")
+    write_jsonl(inputs.val or [], job / "val.jsonl")
     spec = {
         "kind": kind,
         "model": source,
@@ -227,37 +222,26 @@ def run_distributed(  # noqa: PLR0917
     return peft_model, result["history"], summary
 
 
-def train_here(  # noqa: PLR0917
-    kind: Kind,
-    model: Any,
-    tokenizer: Any,
-    train: list[dict],
-    val: list[dict] | None,
-    train_settings: dict[str, Any],
-    output_dir: str | os.PathLike,
-) -> Any:
-    """`train_sft` or `train_dpo` in this process (one rank's work); returns its SFTResult/DPOResult."""
+def train_here(kind: Kind, inputs: TrainInputs, train_settings: dict[str, Any], output_dir: str) -> Any:
+    """`train_sft` or `train_dpo` in this process (one rank's work); returns its `TrainResult`."""
     if kind == "sft":
         from llm_lifecycle.training.alignment.sft import SFTSettings, train_sft
 
-        return train_sft(model, tokenizer, train, val, SFTSettings.model_validate(train_settings), output_dir)
+        return train_sft(inputs, SFTSettings.model_validate(train_settings), output_dir)
     if kind == "dpo":
         from llm_lifecycle.training.alignment.dpo import DPOSettings, train_dpo
 
-        return train_dpo(model, tokenizer, train, val, DPOSettings.model_validate(train_settings), output_dir)
+        return train_dpo(inputs, DPOSettings.model_validate(train_settings), output_dir)
     raise ValueError(f"unknown training kind {kind!r} (expected 'sft' or 'dpo')")
 
 
-def train_adapter(  # noqa: PLR0917
+def train_adapter(
     kind: Kind,
-    model: Any,
-    tokenizer: Any,
-    train: list[dict],
-    val: list[dict] | None,
+    inputs: TrainInputs,
     train_settings: dict[str, Any],
     settings: DistributedSettings | None = None,
 ) -> tuple[Any, dict, dict]:
-    """LoRA SFT or DPO of `model`, in this process or on `settings.num_processes` ranks.
+    """LoRA SFT or DPO, in this process or on `settings.num_processes` ranks.
 
     Returns (PeftModel, metrics history, summary) either way; the trainer's scratch folder is temporary
     because the catalog owns every output.
@@ -267,6 +251,6 @@ def train_adapter(  # noqa: PLR0917
     settings = settings or DistributedSettings()
     with tempfile.TemporaryDirectory(prefix=f"{kind}-") as scratch:
         if settings.num_processes > 1:
-            return run_distributed(kind, model, tokenizer, train, val, train_settings, settings, scratch)
-        result = train_here(kind, model, tokenizer, train, val, train_settings, scratch)
+            return run_distributed(kind, inputs, train_settings, settings, scratch)
+        result = train_here(kind, inputs, train_settings, scratch)
     return result.model, result.history, result.summary

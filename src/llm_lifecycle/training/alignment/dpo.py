@@ -13,8 +13,8 @@ Design
   (`trainer.ref_model is None`, which `build_dpo_trainer` checks). At step 0 the adapter's B matrices
   are zero, so policy == reference and every reward starts at 0.
 - **Data.** TRL's conversational preference format: `{"prompt": [messages ending on a user turn],
-  "chosen": [{"role": "assistant", "content": ...}], "rejected": [...]}`. `preference_pair` builds it from
-  Saiga messages (roles normalised as for SFT). TRL renders prompt+answer with the chat template, so the
+  "chosen": [{"role": "assistant", "content": ...}], "rejected": [...]}` (`preferences.preference_pair`
+  builds it, `preferences.validate_pairs` checks it). TRL renders prompt+answer with the chat template, so the
   answer tokens are the bot's text and its `</s>` exactly as at inference. Pairs whose prompt alone fills
   `max_length` are dropped by TRL; the longer ones are truncated at the end (`keep_start`).
 - **Metrics** (`trainer.state.log_history` -> `{name: [{"step", "value"}]}` as in SFT): `train/loss`,
@@ -29,24 +29,21 @@ Design
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field, model_validator
 
-from llm_lifecycle.chat_format import ROLES, normalise_messages
-from llm_lifecycle.training.alignment.sft import (
+from llm_lifecycle.training.alignment.preferences import validate_pairs
+from llm_lifecycle.training.alignment.trl_common import (
     TrainerSettings,
+    TrainInputs,
     TrainResult,
-    _first,
-    _last,
     common_trainer_args,
     count_parameters,
+    first_logged,
+    last_logged,
     run_trainer,
 )
-
-if TYPE_CHECKING:
-    from transformers import PreTrainedModel
 
 logger = logging.getLogger(__name__)
 
@@ -78,85 +75,24 @@ class DPOSettings(TrainerSettings):
         return [self.loss_type] if isinstance(self.loss_type, str) else list(self.loss_type)
 
 
-DPOResult = TrainResult
+def build_dpo_trainer(inputs: TrainInputs, cfg: DPOSettings, output_dir: str) -> Any:
+    """The configured `trl.DPOTrainer`: the model wrapped with a new LoRA adapter, `ref_model=None`.
 
-
-def preference_pair(messages: Sequence[Mapping[str, Any]], chosen: str, rejected: str, **extra: Any) -> dict:
-    """A TRL conversational preference example from a Saiga prompt (ending on a user turn) and two answers."""
-    prompt = normalise_messages(messages)
-    return {
-        "prompt": prompt,
-        "chosen": [{"role": "assistant", "content": chosen}],
-        "rejected": [{"role": "assistant", "content": rejected}],
-        **extra,
-    }
-
-
-def check_pair(pair: Mapping[str, Any]) -> str | None:  # noqa: PLR0911
-    """The problem with one preference example, or None."""
-    prompt = pair.get("prompt")
-    if not isinstance(prompt, list) or not prompt:
-        return "empty prompt"
-    if any(not isinstance(m, Mapping) or not isinstance(m.get("content"), str) for m in prompt):
-        return "a prompt message is not an object with string 'content'"
-    if any(m.get("role") not in ROLES for m in prompt):
-        return "a prompt message has an unknown role"
-    if ROLES[prompt[-1]["role"]] != "user":
-        return "the prompt does not end on a user turn"
-    for key in ("chosen", "rejected"):
-        answer = pair.get(key)
-        if (
-            not isinstance(answer, list)
-            or len(answer) != 1
-            or not isinstance(answer[0], Mapping)
-            or answer[0].get("role") != "assistant"
-            or not str(answer[0].get("content", "")).strip()
-        ):
-            return f"{key!r} must be one non-empty assistant message"
-    if pair["chosen"][0]["content"] == pair["rejected"][0]["content"]:
-        return "chosen and rejected are identical"
-    return None
-
-
-def _validated(pairs: Sequence[Mapping[str, Any]], name: str) -> list[dict]:
-    out = []
-    for i, pair in enumerate(pairs):
-        problem = check_pair(pair)
-        if problem:
-            raise ValueError(f"{name} pair {i}: {problem}")
-        out.append(
-            {
-                "prompt": normalise_messages(pair["prompt"]),
-                "chosen": list(pair["chosen"]),
-                "rejected": list(pair["rejected"]),
-            }
-        )
-    return out
-
-
-def build_dpo_trainer(  # noqa: PLR0917
-    model: PreTrainedModel,
-    tokenizer: Any,
-    train_pairs: Sequence[Mapping[str, Any]],
-    val_pairs: Sequence[Mapping[str, Any]] | None,
-    cfg: DPOSettings,
-    output_dir: str,
-) -> Any:
-    """The configured `trl.DPOTrainer`: `model` wrapped with a new LoRA adapter, `ref_model=None`."""
+    `inputs.model` is the merged SFT model, a plain `PreTrainedModel`; the pairs are validated
+    (`preferences.validate_pairs`): a bad one raises naming its index."""
     import transformers
     from datasets import Dataset
     from peft import PeftModel
     from trl import DPOConfig, DPOTrainer
 
-    if isinstance(model, PeftModel):
-        raise TypeError("train_dpo expects a plain model: merge the SFT adapter first (sft.merge_adapter)")
-    train = _validated(train_pairs, "train")
-    val = _validated(val_pairs or [], "val")
+    if isinstance(inputs.model, PeftModel):
+        raise TypeError("DPO expects a plain model: merge the SFT adapter first (trl_common.merge_adapter)")
+    train = validate_pairs(inputs.train, "train")
+    val = validate_pairs(inputs.val or [], "val")
     if not train:
         raise ValueError("train_dpo: no training pairs")
-    has_eval = bool(val)
     args = DPOConfig(
-        **common_trainer_args(cfg, output_dir, has_eval),
+        **common_trainer_args(cfg, output_dir, bool(val)),
         beta=cfg.beta,
         loss_type=cfg.loss_types,
         loss_weights=cfg.loss_weights,
@@ -164,13 +100,13 @@ def build_dpo_trainer(  # noqa: PLR0917
     )
     transformers.set_seed(cfg.seed)
     trainer = DPOTrainer(
-        model=model,
+        model=inputs.model,
         ref_model=None,
         args=args,
         train_dataset=Dataset.from_list(train),
-        eval_dataset=Dataset.from_list(val) if has_eval else None,
-        processing_class=tokenizer,
-        peft_config=cfg.lora.to_peft(model=model),
+        eval_dataset=Dataset.from_list(val) if val else None,
+        processing_class=inputs.tokenizer,
+        peft_config=cfg.lora.to_peft(model=inputs.model),
     )
     # The reference is the adapter-disabled policy: no second copy of the weights.
     if trainer.ref_model is not None:
@@ -178,20 +114,9 @@ def build_dpo_trainer(  # noqa: PLR0917
     return trainer
 
 
-def train_dpo(  # noqa: PLR0917
-    model: PreTrainedModel,
-    tokenizer: Any,
-    train_pairs: Sequence[Mapping[str, Any]],
-    val_pairs: Sequence[Mapping[str, Any]] | None,
-    cfg: DPOSettings,
-    output_dir: str,
-) -> DPOResult:
-    """DPO of `model` (the merged SFT model, a plain `PreTrainedModel`) with a new LoRA adapter.
-
-    The reference is `model` with the adapter disabled (no second copy). `model` is wrapped in place, as in
-    `train_sft`. Pairs are validated (`check_pair`); a bad one raises naming its index.
-    """
-    trainer = build_dpo_trainer(model, tokenizer, train_pairs, val_pairs, cfg, output_dir)
+def train_dpo(inputs: TrainInputs, cfg: DPOSettings, output_dir: str) -> TrainResult:
+    """DPO with a new LoRA adapter; the reference is the same model with the adapter disabled."""
+    trainer = build_dpo_trainer(inputs, cfg, output_dir)
     has_eval = trainer.eval_dataset is not None
     train, val = trainer.train_dataset, trainer.eval_dataset or []
     params = count_parameters(trainer.model)
@@ -210,14 +135,14 @@ def train_dpo(  # noqa: PLR0917
         "n_train": len(train),
         "n_val": len(val),
         # TRL drops pairs whose prompt alone fills max_length
-        "n_dropped_too_long": len(train_pairs) + len(val_pairs or []) - len(train) - len(val),
+        "n_dropped_too_long": len(inputs.train) + len(inputs.val or []) - len(train) - len(val),
         "steps": trainer.state.global_step,
         "wall_s": wall,
-        "tokens_seen": _last(history, "train/num_tokens"),
+        "tokens_seen": last_logged(history, "train/num_tokens"),
         "train_runtime_s": final.get("train_runtime"),
         "train_loss_mean": final.get("train_loss"),
-        "train_loss_first": _first(history, "train/loss"),
-        "train_loss_last": _last(history, "train/loss"),
+        "train_loss_first": first_logged(history, "train/loss"),
+        "train_loss_last": last_logged(history, "train/loss"),
         "ref_model_is_none": trainer.ref_model is None,
         **params,
     }
@@ -227,108 +152,6 @@ def train_dpo(  # noqa: PLR0917
                 continue
             name = f"{split}/{key}"
             if name in history:
-                summary[f"{name}_first"] = _first(history, name)
-                summary[f"{name}_last"] = _last(history, name)
+                summary[f"{name}_first"] = first_logged(history, name)
+                summary[f"{name}_last"] = last_logged(history, name)
     return TrainResult(model=peft_model, history=history, summary=summary, trainer=trainer)
-
-
-def estimate_kl(  # noqa: PLR0914
-    peft_model: Any,
-    tokenizer: Any,
-    prompts: Sequence[Sequence[Mapping[str, Any]]],
-    max_new_tokens: int = 48,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Monte-Carlo KL(π ‖ π_ref) of the DPO policy from its reference, on answers the policy samples.
-
-    For each prompt one answer y ~ π(·|x) is sampled (temperature 1, top-k/top-p off); then
-    `KL ≈ mean over prompts of Σ_t [log π(y_t|x, y_<t) − log π_ref(y_t|x, y_<t)]`, an unbiased estimate
-    of the sequence-level KL (Schulman's k1 estimator), with π_ref = the same model with the adapter
-    disabled. The rewards TRL logs are log-ratios on the *dataset's* answers; this is the quantity the
-    DPO objective's implicit KL constraint is about (the policy's own distribution). Returns
-    `kl_seq` (nats per answer), `kl_per_token`, `kl_k3_per_token` (Schulman's low-variance, always ≥ 0
-    estimator `(r - 1) - log r` with r = π_ref/π), and `n`.
-    """
-    import torch
-
-    if not prompts:
-        return {}
-    model = peft_model
-    model.eval()
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    kl_seq, k1_tok, k3_tok, n_tok = [], 0.0, 0.0, 0
-    try:
-        for messages in prompts:
-            out, n_answer = sample_answer(model, tokenizer, messages, max_new_tokens)
-            if n_answer == 0:
-                continue
-            logp_pol, logp_ref = policy_and_reference_logps(model, out, n_answer)
-            log_ratio = logp_pol - logp_ref  # log π/π_ref per sampled token
-            kl_seq.append(float(log_ratio.sum()))
-            k1_tok += float(log_ratio.sum())
-            k3_tok += float((torch.exp(-log_ratio) - 1 + log_ratio).sum())
-            n_tok += n_answer
-    finally:
-        torch.random.set_rng_state(generator_state)
-    if not kl_seq:
-        return {}
-    return {
-        "kl_seq": sum(kl_seq) / len(kl_seq),
-        "kl_per_token": k1_tok / max(n_tok, 1),
-        "kl_k3_per_token": k3_tok / max(n_tok, 1),
-        "n": float(len(kl_seq)),
-    }
-
-
-def sample_answer(model: Any, tokenizer: Any, messages: Any, max_new_tokens: int) -> tuple[Any, int]:
-    """One answer sampled at temperature 1, top-k/top-p off (the policy's own distribution).
-
-    Returns the prompt + answer ids, shape (1, P + T), and the answer length T. The caller seeds torch."""
-    import torch
-
-    from llm_lifecycle.devices import to_model_device
-
-    enc = tokenizer.apply_chat_template(
-        normalise_messages(messages),
-        add_generation_prompt=True,
-        tokenize=True,
-        return_dict=True,
-        return_tensors="pt",
-    )
-    enc = to_model_device(dict(enc), model)
-    with torch.no_grad():
-        out = model.generate(
-            input_ids=enc["input_ids"],
-            attention_mask=enc["attention_mask"],
-            do_sample=True,
-            temperature=1.0,
-            top_k=0,
-            top_p=1.0,
-            max_new_tokens=max_new_tokens,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    return out, out.shape[1] - enc["input_ids"].shape[1]
-
-
-def policy_and_reference_logps(peft_model: Any, ids: Any, n_answer: int) -> tuple[Any, Any]:
-    """Per-token log-probabilities of the last `n_answer` tokens under the policy and under its reference
-    (the same model with the adapter disabled): two CPU tensors of shape (n_answer,)."""
-    import torch
-
-    with torch.no_grad():
-        logp_pol = _token_logps(peft_model, ids, n_answer)
-        with peft_model.disable_adapter():
-            logp_ref = _token_logps(peft_model, ids, n_answer)
-    return logp_pol.cpu(), logp_ref.cpu()
-
-
-def _token_logps(model: Any, ids: Any, n_answer: int) -> Any:
-    """Log-probabilities of the last `n_answer` tokens of `ids` (1, L) under `model`: shape (n_answer,)."""
-    import torch
-
-    from llm_lifecycle.devices import to_model_device
-
-    ids = to_model_device(ids, model)
-    logits = model(input_ids=ids).logits[0, -n_answer - 1 : -1].float()  # (T, V): position t predicts t+1
-    return torch.log_softmax(logits, dim=-1).gather(-1, ids[0, -n_answer:, None]).squeeze(-1)

@@ -22,7 +22,8 @@ Pair hygiene (counts of each drop are reported as metrics, nothing is dropped si
   known to learn "longer is better" from such pairs (length exploitation, Park et al. 2024).
 
 Output: TRL's conversational preference format `{"prompt": [...], "chosen": [{"role": "assistant", ...}],
-"rejected": [...]}` plus `prompt_id`, `lang`, `category` and both backends' names for traceability.
+"rejected": [...]}` plus `prompt_id`, `lang`, `category` and both backends' names for traceability
+(`preference_pair` builds one, `check_pair`/`validate_pairs` check them for DPO and the reward model).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llm_lifecycle.chat_format import ChatBackend, ChatReply, normalise_messages
+from llm_lifecycle.chat_format import ROLES, ChatBackend, ChatReply, normalise_messages
 
 logger = logging.getLogger(__name__)
 
@@ -116,16 +117,16 @@ def build_pairs(
             dropped[problem] += 1
             continue
         pairs.append(
-            {
-                "prompt": normalise_messages(prompt["messages"]),
-                "chosen": [{"role": "assistant", "content": good.strip()}],
-                "rejected": [{"role": "assistant", "content": bad.strip()}],
-                "prompt_id": str(prompt.get("prompt_id", "")),
-                "lang": str(prompt.get("lang", "")),
-                "category": str(prompt.get("category", "")),
-                "teacher": teacher,
-                "student": student,
-            }
+            preference_pair(
+                prompt["messages"],
+                good.strip(),
+                bad.strip(),
+                prompt_id=str(prompt.get("prompt_id", "")),
+                lang=str(prompt.get("lang", "")),
+                category=str(prompt.get("category", "")),
+                teacher=teacher,
+                student=student,
+            )
         )
     report = {"prompts": len(prompts), "kept": len(pairs)}
     report |= {
@@ -179,3 +180,57 @@ def generate_pairs(
         "rejected_cut_off": sum(r.cut_off for r in rejected),
     }
     return pairs, report
+
+
+def preference_pair(messages: Sequence[Mapping[str, Any]], chosen: str, rejected: str, **extra: Any) -> dict:
+    """A TRL conversational preference example from a Saiga prompt (ending on a user turn) and two answers."""
+    prompt = normalise_messages(messages)
+    return {
+        "prompt": prompt,
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+        **extra,
+    }
+
+
+def check_pair(pair: Mapping[str, Any]) -> str | None:  # noqa: PLR0911
+    """The problem with one preference example, or None."""
+    prompt = pair.get("prompt")
+    if not isinstance(prompt, list) or not prompt:
+        return "empty prompt"
+    if any(not isinstance(m, Mapping) or not isinstance(m.get("content"), str) for m in prompt):
+        return "a prompt message is not an object with string 'content'"
+    if any(m.get("role") not in ROLES for m in prompt):
+        return "a prompt message has an unknown role"
+    if ROLES[prompt[-1]["role"]] != "user":
+        return "the prompt does not end on a user turn"
+    for key in ("chosen", "rejected"):
+        answer = pair.get(key)
+        if (
+            not isinstance(answer, list)
+            or len(answer) != 1
+            or not isinstance(answer[0], Mapping)
+            or answer[0].get("role") != "assistant"
+            or not str(answer[0].get("content", "")).strip()
+        ):
+            return f"{key!r} must be one non-empty assistant message"
+    if pair["chosen"][0]["content"] == pair["rejected"][0]["content"]:
+        return "chosen and rejected are identical"
+    return None
+
+
+def validate_pairs(pairs: Sequence[Mapping[str, Any]], name: str) -> list[dict]:
+    """The pairs in TRL's format, roles normalised; the first bad one raises naming `name` and its index."""
+    out = []
+    for i, pair in enumerate(pairs):
+        problem = check_pair(pair)
+        if problem:
+            raise ValueError(f"{name} pair {i}: {problem}")
+        out.append(
+            {
+                "prompt": normalise_messages(pair["prompt"]),
+                "chosen": list(pair["chosen"]),
+                "rejected": list(pair["rejected"]),
+            }
+        )
+    return out

@@ -30,14 +30,15 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from llm_lifecycle.chat_format import normalise_messages
-from llm_lifecycle.training.alignment.dpo import _validated
-from llm_lifecycle.training.alignment.sft import (
+from llm_lifecycle.training.alignment.preferences import validate_pairs
+from llm_lifecycle.training.alignment.trl_common import (
     TrainerSettings,
+    TrainInputs,
     TrainResult,
-    _first,
-    _last,
     common_trainer_args,
     count_parameters,
+    first_logged,
+    last_logged,
     run_trainer,
 )
 
@@ -83,49 +84,35 @@ def reward_model_from_causal_lm(
     return rm
 
 
-def build_reward_trainer(  # noqa: PLR0917
-    model: PreTrainedModel,
-    tokenizer: Any,
-    train_pairs: Sequence[Mapping[str, Any]],
-    val_pairs: Sequence[Mapping[str, Any]] | None,
-    cfg: RewardSettings,
-    output_dir: str,
-) -> Any:
-    """`trl.RewardTrainer` on the reward model `model` (num_labels=1) with a new SEQ_CLS LoRA adapter."""
+def build_reward_trainer(inputs: TrainInputs, cfg: RewardSettings, output_dir: str) -> Any:
+    """`trl.RewardTrainer` on the reward model `inputs.model` (num_labels=1, from
+    `reward_model_from_causal_lm`) with a new SEQ_CLS LoRA adapter, on preference pairs."""
     import transformers
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
-    train = _validated(train_pairs, "train")
-    val = _validated(val_pairs or [], "val")
+    train = validate_pairs(inputs.train, "train")
+    val = validate_pairs(inputs.val or [], "val")
     if not train:
         raise ValueError("reward model: no training pairs")
-    has_eval = bool(val)
     args = RewardConfig(
-        **common_trainer_args(cfg, output_dir, has_eval),
+        **common_trainer_args(cfg, output_dir, bool(val)),
         center_rewards_coefficient=cfg.center_rewards_coefficient,
     )
     transformers.set_seed(cfg.seed)
     return RewardTrainer(
-        model=model,
+        model=inputs.model,
         args=args,
         train_dataset=Dataset.from_list(train),
-        eval_dataset=Dataset.from_list(val) if has_eval else None,
-        processing_class=tokenizer,
-        peft_config=cfg.lora.to_peft(task_type="SEQ_CLS", model=model),
+        eval_dataset=Dataset.from_list(val) if val else None,
+        processing_class=inputs.tokenizer,
+        peft_config=cfg.lora.to_peft(task_type="SEQ_CLS", model=inputs.model),
     )
 
 
-def train_reward_model(  # noqa: PLR0917
-    model: PreTrainedModel,
-    tokenizer: Any,
-    train_pairs: Sequence[Mapping[str, Any]],
-    val_pairs: Sequence[Mapping[str, Any]] | None,
-    cfg: RewardSettings,
-    output_dir: str,
-) -> TrainResult:
-    """Train the reward model `model` (from `reward_model_from_causal_lm`) on preference pairs."""
-    trainer = build_reward_trainer(model, tokenizer, train_pairs, val_pairs, cfg, output_dir)
+def train_reward_model(inputs: TrainInputs, cfg: RewardSettings, output_dir: str) -> TrainResult:
+    """Train the reward model on preference pairs; returns its `PeftModel`, history and summary."""
+    trainer = build_reward_trainer(inputs, cfg, output_dir)
     has_eval = trainer.eval_dataset is not None
     params = count_parameters(trainer.model)
     logger.info(
@@ -142,13 +129,13 @@ def train_reward_model(  # noqa: PLR0917
         "n_val": len(trainer.eval_dataset or []),
         "steps": trainer.state.global_step,
         "wall_s": wall,
-        "tokens_seen": _last(history, "train/num_tokens"),
-        "train_loss_first": _first(history, "train/loss"),
-        "train_loss_last": _last(history, "train/loss"),
-        "eval_loss_start": _first(history, "eval/loss"),
-        "eval_loss_final": _last(history, "eval/loss"),
-        "eval_accuracy_start": _first(history, "eval/accuracy"),
-        "eval_accuracy_final": _last(history, "eval/accuracy"),
+        "tokens_seen": last_logged(history, "train/num_tokens"),
+        "train_loss_first": first_logged(history, "train/loss"),
+        "train_loss_last": last_logged(history, "train/loss"),
+        "eval_loss_start": first_logged(history, "eval/loss"),
+        "eval_loss_final": last_logged(history, "eval/loss"),
+        "eval_accuracy_start": first_logged(history, "eval/accuracy"),
+        "eval_accuracy_final": last_logged(history, "eval/accuracy"),
         **params,
     }
     return TrainResult(model=peft_model, history=history, summary=summary, trainer=trainer)

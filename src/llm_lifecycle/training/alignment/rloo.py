@@ -30,13 +30,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, model_validator
 
 from llm_lifecycle.chat_format import normalise_messages
-from llm_lifecycle.training.alignment.sft import (
+from llm_lifecycle.training.alignment.trl_common import (
     TrainerSettings,
+    TrainInputs,
     TrainResult,
-    _first,
-    _last,
     common_trainer_args,
     count_parameters,
+    first_logged,
+    last_logged,
     run_trainer,
 )
 
@@ -73,23 +74,21 @@ def kl_penalized_reward(
     return rm_score - beta * ((logp_policy - logp_ref) * mask).sum(-1)
 
 
-def build_rloo_trainer(  # noqa: PLR0917
-    model: PreTrainedModel,
-    tokenizer: Any,
-    reward_model: PreTrainedModel,
-    prompts: Sequence[Sequence[Mapping[str, Any]]],
-    cfg: RLOOSettings,
-    output_dir: str,
+def build_rloo_trainer(
+    inputs: TrainInputs, reward_model: PreTrainedModel, cfg: RLOOSettings, output_dir: str
 ) -> Any:
-    """`trl.RLOOTrainer`: `model` (the merged SFT model) + a new LoRA adapter, rewarded by `reward_model`."""
+    """`trl.RLOOTrainer`: the merged SFT model + a new LoRA adapter, rewarded by `reward_model`, on
+    `inputs.train`: prompts, message lists ending on a user turn (no held-out set: the node measures
+    held-out reward itself, `evaluate_policy`)."""
     import transformers
     from datasets import Dataset
     from peft import PeftModel
     from trl import RLOOConfig, RLOOTrainer
 
+    model, tokenizer = inputs.model, inputs.tokenizer
     if isinstance(model, PeftModel):
-        raise TypeError("RLOO expects a plain model: merge the SFT adapter first (sft.merge_adapter)")
-    if not prompts:
+        raise TypeError("RLOO expects a plain model: merge the SFT adapter first (trl_common.merge_adapter)")
+    if not inputs.train:
         raise ValueError("RLOO: no prompts")
     common = common_trainer_args(cfg, output_dir, has_eval=False)
     common.pop("max_length")  # RLOO bounds the completion instead
@@ -107,7 +106,7 @@ def build_rloo_trainer(  # noqa: PLR0917
         model=model,
         reward_funcs=[reward_model],
         args=args,
-        train_dataset=Dataset.from_list([{"prompt": normalise_messages(p)} for p in prompts]),
+        train_dataset=Dataset.from_list([{"prompt": normalise_messages(p)} for p in inputs.train]),
         processing_class=tokenizer,
         reward_processing_classes=[tokenizer],
         peft_config=cfg.lora.to_peft(model=model),
@@ -117,20 +116,15 @@ def build_rloo_trainer(  # noqa: PLR0917
     return trainer
 
 
-def train_rloo(  # noqa: PLR0917
-    model: PreTrainedModel,
-    tokenizer: Any,
-    reward_model: PreTrainedModel,
-    prompts: Sequence[Sequence[Mapping[str, Any]]],
-    cfg: RLOOSettings,
-    output_dir: str,
+def train_rloo(
+    inputs: TrainInputs, reward_model: PreTrainedModel, cfg: RLOOSettings, output_dir: str
 ) -> TrainResult:
-    """RLOO of `model` against `reward_model` on `prompts` (message lists ending on a user turn)."""
-    trainer = build_rloo_trainer(model, tokenizer, reward_model, prompts, cfg, output_dir)
+    """RLOO against `reward_model` on the prompts `inputs.train`; returns the policy, history, summary."""
+    trainer = build_rloo_trainer(inputs, reward_model, cfg, output_dir)
     params = count_parameters(trainer.model)
     logger.info(
         "RLOO: %d prompts, k=%d, beta=%g, %s, %d trainable of %d parameters",
-        len(prompts),
+        len(inputs.train),
         cfg.num_generations,
         cfg.beta,
         cfg.length,
@@ -140,54 +134,53 @@ def train_rloo(  # noqa: PLR0917
     peft_model, history, final, wall = run_trainer(trainer, False, cfg.eval_steps)
     reward_key = next((k for k in history if k.startswith("train/rewards/") and k.endswith("/mean")), None)
     summary: dict[str, Any] = {
-        "n_prompts": len(prompts),
+        "n_prompts": len(inputs.train),
         "steps": trainer.state.global_step,
         "wall_s": wall,
-        "tokens_seen": _last(history, "train/num_tokens"),
-        "reward_first": _first(history, "train/reward"),
-        "reward_last": _last(history, "train/reward"),
-        "rm_score_first": _first(history, reward_key) if reward_key else None,
-        "rm_score_last": _last(history, reward_key) if reward_key else None,
-        "kl_first": _first(history, "train/kl"),
-        "kl_last": _last(history, "train/kl"),
-        "entropy_last": _last(history, "train/entropy"),
-        "completion_length_last": _last(history, "train/completions/mean_length"),
+        "tokens_seen": last_logged(history, "train/num_tokens"),
+        "reward_first": first_logged(history, "train/reward"),
+        "reward_last": last_logged(history, "train/reward"),
+        "rm_score_first": first_logged(history, reward_key) if reward_key else None,
+        "rm_score_last": last_logged(history, reward_key) if reward_key else None,
+        "kl_first": first_logged(history, "train/kl"),
+        "kl_last": last_logged(history, "train/kl"),
+        "entropy_last": last_logged(history, "train/entropy"),
+        "completion_length_last": last_logged(history, "train/completions/mean_length"),
         "train_runtime_s": final.get("train_runtime"),
         **params,
     }
     return TrainResult(model=peft_model, history=history, summary=summary, trainer=trainer)
 
 
-def evaluate_policy(  # noqa: PLR0917
+def evaluate_policy(
     peft_model: Any,
     tokenizer: Any,
     reward_model: Any,
     prompts: Sequence[Sequence[Mapping[str, Any]]],
-    beta: float,
-    max_new_tokens: int,
-    seed: int,
+    cfg: RLOOSettings,
 ) -> dict[str, float]:
     """The RLHF objective on held-out prompts, for the policy and for its reference (adapter disabled).
 
-    One answer per prompt is sampled (temperature 1, as in training) from each; the reward model scores
-    both; the policy's sequence KL is the k1 estimate on its own sample. Returns `rm_policy`,
-    `rm_reference`, `kl_seq` and `objective` (mean of `kl_penalized_reward` for the policy).
+    One answer per prompt (at most `cfg.max_completion_length` tokens, temperature 1 as in training,
+    seeded with `cfg.seed`) is sampled from each; the reward model scores both; the policy's sequence KL
+    is the k1 estimate on its own sample. Returns `rm_policy`, `rm_reference`, `kl_seq` and `objective`
+    (mean of `kl_penalized_reward` with `cfg.beta` for the policy).
     """
     import torch
 
-    from llm_lifecycle.training.alignment.dpo import policy_and_reference_logps, sample_answer
+    from llm_lifecycle.training.alignment.policy_checks import policy_and_reference_logps, sample_answer
     from llm_lifecycle.training.alignment.reward import score_conversations
 
     if not prompts:
         return {}
     peft_model.eval()
     state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
+    torch.manual_seed(cfg.seed)
     answers: dict[str, list[str]] = {"policy": [], "reference": []}
     kls = []  # (log π, log π_ref) of the policy's own sample, each (1, T)
     try:
         for messages in prompts:
-            out, n_answer = sample_answer(peft_model, tokenizer, messages, max_new_tokens)
+            out, n_answer = sample_answer(peft_model, tokenizer, messages, cfg.max_completion_length)
             answers["policy"].append(
                 tokenizer.decode(out[0, out.shape[1] - n_answer :], skip_special_tokens=True)
             )
@@ -196,7 +189,7 @@ def evaluate_policy(  # noqa: PLR0917
             )
             kls.append((logp[None], logp_ref[None]))
             with peft_model.disable_adapter():
-                ref_out, n_ref = sample_answer(peft_model, tokenizer, messages, max_new_tokens)
+                ref_out, n_ref = sample_answer(peft_model, tokenizer, messages, cfg.max_completion_length)
             answers["reference"].append(
                 tokenizer.decode(ref_out[0, ref_out.shape[1] - n_ref :], skip_special_tokens=True)
             )
@@ -214,7 +207,7 @@ def evaluate_policy(  # noqa: PLR0917
         for who, ans in answers.items()
     }
     objective = [
-        float(kl_penalized_reward(torch.tensor([r]), lp, lr, torch.ones_like(lp), beta)[0])
+        float(kl_penalized_reward(torch.tensor([r]), lp, lr, torch.ones_like(lp), cfg.beta)[0])
         for r, (lp, lr) in zip(scored["policy"], kls, strict=True)
     ]
     kl_seq = [float((lp - lr).sum()) for lp, lr in kls]

@@ -7,7 +7,7 @@ Design
   `A: r × in` (random init) and `B: out × r` (zeros), so training starts exactly at the base model.
   `target_modules="all-linear"` adapts every linear layer of the decoder (attention q/k/v/o and the
   SwiGLU gate/up/down projections) but not the LM head, as Saiga-LLaMA-3 ("all projections") did.
-  The course assignment's r=16, alpha=32, dropout 0.05 are the defaults.
+  r=16, alpha=32, dropout 0.05 are the defaults.
 - **Assistant-only loss** (Saiga's `only_target_loss`, IlyaGusev/rulm): the loss is computed on the
   bot's tokens only, the rest of the conversation (system prompt, user turns, role headers) gets label
   -100. The Saiga chat template marks the bot's text and its closing `</s>` with `{% generation %}`,
@@ -18,116 +18,30 @@ Design
 - **No packing** by default: each conversation is its own padded row. TRL's packing ("bfd") is
   padding-free and relies on `position_ids`/FlashAttention to keep packed conversations apart; the
   toy data is small enough not to need it.
-- **Precision**: `bf16="auto"` is True only on a CUDA GPU with bf16 support; CPUs here train in fp32
-  (bf16 matmuls are ~15x slower without AVX-512 BF16). TRL's own defaults (bf16=True, gradient
-  checkpointing on, lr 2e-5) are overridden explicitly so the CPU path is the fast one.
-- **Metrics**: TRL logs to `trainer.state.log_history` (`report_to="none"`, so nothing is sent to
-  MLflow twice); `log_history_to_metrics` turns it into kedro-mlflow's `MlflowMetricsHistoryDataset`
-  format `{name: [{"step", "value"}]}` with names `train/<key>` and `eval/<key>` (`train/loss`,
-  `train/learning_rate`, `train/grad_norm`, `train/mean_token_accuracy`, `eval/loss`, ...). Nothing is
-  saved by the trainer (`save_strategy="no"`): the catalog owns the model directory.
+- **Precision, metrics, saving**: as every stage (`trl_common`): bf16 on a GPU that supports it, fp32 on
+  a CPU; `train/loss`, `train/mean_token_accuracy`, `eval/loss`, ... in MLflow; the catalog saves.
 
-The model passed to `train_sft` is wrapped in place (peft injects the LoRA layers into its modules and
-TRL patches its `forward` with a fused LM-head path); load a fresh copy if the original is needed.
-torch/transformers/trl/peft are imported inside functions so that importing this module stays cheap.
+The model is wrapped in place (peft injects the LoRA layers into its modules and TRL patches its
+`forward` with a fused LM-head path).
 """
 
 from __future__ import annotations
 
-import copy
 import logging
-import math
-import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-if TYPE_CHECKING:
-    from peft import LoraConfig, PeftModel
-    from transformers import PreTrainedModel
+from llm_lifecycle.training.alignment.trl_common import (
+    TrainerSettings,
+    TrainInputs,
+    TrainResult,
+    common_trainer_args,
+    count_parameters,
+    first_logged,
+    last_logged,
+    run_trainer,
+)
 
 logger = logging.getLogger(__name__)
-
-MetricsHistory = dict[str, list[dict[str, float | int]]]
-
-# Keys of the last `log_history` entry (the end-of-training summary), not per-step metrics.
-_FINAL_KEYS = (
-    "train_runtime",
-    "train_samples_per_second",
-    "train_steps_per_second",
-    "total_flos",
-    "train_loss",
-)
-_NOT_METRICS = ("step", "epoch")
-# Per-call timing of an evaluation: noise next to the metrics, left out of the history.
-_TIMING_SUFFIXES = ("runtime", "samples_per_second", "steps_per_second")
-
-
-class LoraSettings(BaseModel):
-    """LoRA adapter settings shared by SFT, DPO, the reward model and RLOO (`peft.LoraConfig`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    r: int = Field(16, ge=1)
-    alpha: float = Field(32, gt=0, description="scale of the update is alpha / r")
-    dropout: float = Field(0.05, ge=0, lt=1)
-    target_modules: str | list[str] = Field(
-        "all-linear", description='"all-linear" (every linear layer but the LM head) or module names'
-    )
-
-    def to_peft(self, task_type: str = "CAUSAL_LM", model: Any = None) -> LoraConfig:
-        """The `peft.LoraConfig`; `task_type="SEQ_CLS"` (reward model) also trains the new score head.
-
-        For a Mixture-of-Experts `model` (transformers 5 stores each layer's experts as 3-D tensors), peft
-        adapts the experts with `ParamWrapper`, which cannot apply dropout to its input: the dropout is
-        then 0 for the whole adapter, with a warning, rather than a failed run."""
-        from peft import LoraConfig
-
-        dropout = self.dropout
-        if dropout and model is not None and any(p.ndim == 3 for p in model.parameters()):
-            logger.warning(
-                "LoRA dropout %g -> 0: the model's experts are 3-D tensors, which peft adapts without it",
-                dropout,
-            )
-            dropout = 0.0
-        return LoraConfig(
-            task_type=task_type,
-            r=self.r,
-            lora_alpha=self.alpha,
-            lora_dropout=dropout,
-            target_modules=self.target_modules,
-            bias="none",
-        )
-
-
-class TrainerSettings(BaseModel):
-    """Optimisation and logging settings common to the SFT and DPO trainers."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    lora: LoraSettings = Field(default_factory=LoraSettings)
-    batch_size: int = Field(4, ge=1, description="per device; eval uses the same")
-    grad_accum: int = Field(1, ge=1)
-    lr: float = Field(2e-4, gt=0)
-    max_steps: int | None = Field(1000, ge=1, description="optimizer steps; None: `epochs` over the data")
-    epochs: float = Field(1.0, gt=0, description="passes over the training data when max_steps is None")
-    max_length: int = Field(512, ge=8, description="tokens with the chat template")
-    lr_scheduler_type: str = "cosine"
-    warmup_ratio: float = Field(0.03, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
-    max_grad_norm: float | None = Field(1.0, gt=0)
-    eval_steps: int = Field(100, ge=1)
-    eval_on_start: bool = Field(True, description="evaluate before the first step (baseline eval loss)")
-    logging_steps: int = Field(10, ge=1)
-    seed: int = 42
-    bf16: bool | Literal["auto"] = "auto"
-    gradient_checkpointing: bool = False
-
-    @property
-    def length(self) -> str:
-        """How long training runs, in words (for logs)."""
-        return f"{self.max_steps} steps" if self.max_steps is not None else f"{self.epochs:g} epoch(s)"
 
 
 class SFTSettings(TrainerSettings):
@@ -136,150 +50,7 @@ class SFTSettings(TrainerSettings):
     packing: bool = False
 
 
-@dataclass
-class TrainResult:
-    """What `train_sft` and `train_dpo` return."""
-
-    model: Any  # peft.PeftModel: the model with the trained LoRA adapter, unwrapped, in eval mode
-    history: MetricsHistory  # MlflowMetricsHistoryDataset format
-    summary: dict[str, Any] = field(default_factory=dict)
-    # The trainer itself, for `trainer.save_model` (collective under FSDP/DeepSpeed: every rank calls it)
-    trainer: Any = field(default=None, repr=False)
-
-
-SFTResult = TrainResult
-
-
-def resolve_bf16(setting: bool | str) -> bool:
-    """`"auto"` -> True only on a CUDA device that supports bf16; booleans pass through."""
-    if setting != "auto":
-        return bool(setting)
-    import torch
-
-    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-
-
-def common_trainer_args(cfg: TrainerSettings, output_dir: str, has_eval: bool) -> dict[str, Any]:
-    """Keyword arguments shared by `SFTConfig` and `DPOConfig` (TRL's non-default defaults overridden)."""
-    import torch
-
-    bf16 = resolve_bf16(cfg.bf16)
-    return {
-        "output_dir": str(output_dir),
-        "per_device_train_batch_size": cfg.batch_size,
-        "per_device_eval_batch_size": cfg.batch_size,
-        "gradient_accumulation_steps": cfg.grad_accum,
-        "learning_rate": cfg.lr,
-        # -1: the trainer derives the steps from `num_train_epochs` and the data actually left after
-        # its own filtering (too-long rows), so "one epoch" stays one epoch of what survived.
-        "max_steps": cfg.max_steps if cfg.max_steps is not None else -1,
-        "num_train_epochs": cfg.epochs,
-        "lr_scheduler_type": cfg.lr_scheduler_type,
-        # transformers 5 dropped `warmup_ratio`: a float in [0, 1) for `warmup_steps` is a ratio.
-        "warmup_steps": float(cfg.warmup_ratio) if cfg.warmup_ratio > 0 else 0,
-        "weight_decay": cfg.weight_decay,
-        "max_grad_norm": cfg.max_grad_norm if cfg.max_grad_norm is not None else 0.0,
-        "logging_steps": cfg.logging_steps,
-        "logging_first_step": True,
-        "eval_strategy": "steps" if has_eval else "no",
-        "eval_steps": cfg.eval_steps if has_eval else None,
-        "eval_on_start": bool(has_eval and cfg.eval_on_start),
-        "save_strategy": "no",
-        "report_to": "none",
-        "seed": cfg.seed,
-        "data_seed": cfg.seed,
-        "bf16": bf16,
-        "fp16": False,
-        # transformers 5 name; TRL's own default (`gradient_checkpointing=True`) yields to it.
-        "activation_checkpointing": cfg.gradient_checkpointing,
-        "dataloader_pin_memory": torch.cuda.is_available(),
-        # Without CUDA, say so: under `accelerate launch` this selects CPU ranks with the gloo backend.
-        "use_cpu": not torch.cuda.is_available(),
-        "ddp_find_unused_parameters": False,  # every LoRA parameter gets a gradient every step
-        "max_length": cfg.max_length,
-    }
-
-
-def log_history_to_metrics(log_history: list[dict[str, Any]]) -> tuple[MetricsHistory, dict[str, float]]:
-    """(per-step metrics in MlflowMetricsHistoryDataset format, end-of-training summary values).
-
-    `eval_<key>` becomes `eval/<key>`, any other per-step key `train/<key>` (`loss`, `learning_rate`,
-    `grad_norm`, DPO's `rewards/margins`, ...); evaluation timings are dropped. Non-finite values are left
-    out (MLflow refuses them) and counted in the log. The end-of-training entry (`train_runtime`,
-    `train_loss`, ...) goes to the second dict.
-    """
-    history: MetricsHistory = {}
-    final: dict[str, float] = {}
-    n_non_finite = 0
-    for entry in log_history:
-        step = int(entry.get("step", 0))
-        for key, value in entry.items():
-            if key in _NOT_METRICS or isinstance(value, bool) or not isinstance(value, int | float):
-                continue
-            if key in _FINAL_KEYS:
-                final[key] = float(value)
-                continue
-            if key.endswith(_TIMING_SUFFIXES):
-                continue
-            if not math.isfinite(value):
-                n_non_finite += 1
-                continue
-            name = f"eval/{key.removeprefix('eval_')}" if key.startswith("eval_") else f"train/{key}"
-            history.setdefault(name, []).append({"step": step, "value": float(value)})
-    if n_non_finite:
-        logger.warning("left %d non-finite logged values out of the metrics history", n_non_finite)
-    return history, final
-
-
-def _last(history: MetricsHistory, name: str) -> float | None:
-    series = history.get(name)
-    return series[-1]["value"] if series else None
-
-
-def _first(history: MetricsHistory, name: str) -> float | None:
-    series = history.get(name)
-    return series[0]["value"] if series else None
-
-
-def count_parameters(model: Any) -> dict[str, int | float]:
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    return {
-        "trainable_params": trainable,
-        "total_params": total,
-        "trainable_share": trainable / max(total, 1),
-    }
-
-
-def finish_training(trainer: Any, has_eval: bool, eval_steps: int) -> None:
-    """Evaluate once more at the end unless the last step was just evaluated."""
-    if has_eval and trainer.state.global_step % eval_steps != 0:
-        trainer.evaluate()
-
-
-def run_trainer(trainer: Any, has_eval: bool, eval_steps: int) -> tuple[Any, MetricsHistory, dict, float]:
-    """Train, run the final evaluation, and return (unwrapped model in eval mode, history, final, wall s).
-
-    Shared by SFT and DPO: both end the same way, only their summaries differ.
-    """
-    start = time.perf_counter()
-    trainer.train()
-    finish_training(trainer, has_eval, eval_steps)
-    wall = time.perf_counter() - start
-    history, final = log_history_to_metrics(trainer.state.log_history)
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    model.eval()
-    return model, history, final, wall
-
-
-def build_sft_trainer(  # noqa: PLR0917
-    model: PreTrainedModel,
-    tokenizer: Any,
-    train_convs: list[dict],
-    val_convs: list[dict] | None,
-    cfg: SFTSettings,
-    output_dir: str,
-) -> Any:
+def build_sft_trainer(inputs: TrainInputs, cfg: SFTSettings, output_dir: str) -> Any:
     """The configured `trl.SFTTrainer` (model wrapped with LoRA, datasets tokenized, not yet trained).
 
     `trainer.train_dataset` holds `input_ids` and `labels` (-100 outside the assistant's tokens).
@@ -288,85 +59,59 @@ def build_sft_trainer(  # noqa: PLR0917
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    if not train_convs:
+    if not inputs.train:
         raise ValueError("train_sft: no training conversations")
-    has_eval = bool(val_convs)
     args = SFTConfig(
-        **common_trainer_args(cfg, output_dir, has_eval),
+        **common_trainer_args(cfg, output_dir, inputs.has_eval),
         assistant_only_loss=True,
         packing=cfg.packing,
     )
     transformers.set_seed(cfg.seed)  # the LoRA A matrices are drawn when the trainer wraps the model
     return SFTTrainer(
-        model=model,
+        model=inputs.model,
         args=args,
-        train_dataset=Dataset.from_list(list(train_convs)),
-        eval_dataset=Dataset.from_list(list(val_convs)) if has_eval else None,
-        processing_class=tokenizer,
-        peft_config=cfg.lora.to_peft(model=model),
+        train_dataset=Dataset.from_list(list(inputs.train)),
+        eval_dataset=Dataset.from_list(list(inputs.val)) if inputs.has_eval else None,
+        processing_class=inputs.tokenizer,
+        peft_config=cfg.lora.to_peft(model=inputs.model),
     )
 
 
-def train_sft(  # noqa: PLR0917
-    model: PreTrainedModel,
-    tokenizer: Any,
-    train_convs: list[dict],
-    val_convs: list[dict] | None,
-    cfg: SFTSettings,
-    output_dir: str,
-) -> SFTResult:
-    """LoRA SFT of `model` on TRL conversational examples `{"messages": [...]}` (see the module docstring).
+def train_sft(inputs: TrainInputs, cfg: SFTSettings, output_dir: str) -> TrainResult:
+    """LoRA SFT on TRL conversational examples `{"messages": [...]}` (see the module docstring).
 
-    `train_convs`/`val_convs` come from `conversations.check_conversations` (roles already normalised);
-    `val_convs` may be empty or None (no evaluation). Returns the `PeftModel`, the metrics history and
-    a summary (steps, runtime, tokens/s, first/last train loss, start/final eval loss, parameter counts).
+    The examples come from `conversations.check_conversations` (roles already normalised). Returns the
+    `PeftModel`, the metrics history and a summary (steps, runtime, tokens/s, first/last train loss,
+    start/final eval loss, parameter counts).
     """
-    has_eval = bool(val_convs)
-    trainer = build_sft_trainer(model, tokenizer, train_convs, val_convs, cfg, output_dir)
+    trainer = build_sft_trainer(inputs, cfg, output_dir)
     params = count_parameters(trainer.model)
     logger.info(
         "SFT: %d train / %d val conversations, %s, LoRA r=%d on %s: %d trainable of %d parameters",
-        len(train_convs),
-        len(val_convs or []),
+        len(inputs.train),
+        len(inputs.val or []),
         cfg.length,
         cfg.lora.r,
         cfg.lora.target_modules,
         params["trainable_params"],
         params["total_params"],
     )
-    peft_model, history, final, wall = run_trainer(trainer, has_eval, cfg.eval_steps)
-    tokens = _last(history, "train/num_tokens")
+    peft_model, history, final, wall = run_trainer(trainer, inputs.has_eval, cfg.eval_steps)
+    tokens = last_logged(history, "train/num_tokens")
     summary = {
-        "n_train": len(train_convs),
-        "n_val": len(val_convs or []),
+        "n_train": len(inputs.train),
+        "n_val": len(inputs.val or []),
         "steps": trainer.state.global_step,
         "wall_s": wall,
         "train_runtime_s": final.get("train_runtime"),
         "train_loss_mean": final.get("train_loss"),
-        "train_loss_first": _first(history, "train/loss"),
-        "train_loss_last": _last(history, "train/loss"),
-        "eval_loss_start": _first(history, "eval/loss"),
-        "eval_loss_final": _last(history, "eval/loss"),
-        "mean_token_accuracy_last": _last(history, "train/mean_token_accuracy"),
+        "train_loss_first": first_logged(history, "train/loss"),
+        "train_loss_last": last_logged(history, "train/loss"),
+        "eval_loss_start": first_logged(history, "eval/loss"),
+        "eval_loss_final": last_logged(history, "eval/loss"),
+        "mean_token_accuracy_last": last_logged(history, "train/mean_token_accuracy"),
         "tokens_seen": tokens,
         "tokens_per_s": tokens / final["train_runtime"] if tokens and final.get("train_runtime") else None,
         **params,
     }
     return TrainResult(model=peft_model, history=history, summary=summary, trainer=trainer)
-
-
-def merge_adapter(peft_model: PeftModel, *, inplace: bool = False) -> PreTrainedModel:
-    """The plain `transformers` model with the LoRA update folded into the base weights (`W + alpha/r · BA`).
-
-    By default the adapter model is deep-copied first, so `peft_model` stays a usable `PeftModel` (cheap
-    for the toy model; pass `inplace=True` for a large model on a GPU, which merges into `peft_model`'s
-    own base weights and leaves `peft_model` unusable). TRL's per-instance `forward` patch (a fused
-    LM-head path used only in training) is removed, so the result behaves as a freshly loaded model and
-    saves with `save_pretrained` like any checkpoint.
-    """
-    target = peft_model if inplace else copy.deepcopy(peft_model)
-    merged = target.merge_and_unload()
-    if "forward" in vars(merged):
-        del merged.forward  # back to the class's forward
-    merged.eval()
-    return merged

@@ -16,17 +16,15 @@ from pathlib import Path
 logger = logging.getLogger("llm_lifecycle.training.alignment.worker")
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def main(job_dir: str) -> None:
     import torch
     from accelerate import PartialState
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from llm_lifecycle.datasets.jsonl import read_jsonl
     from llm_lifecycle.training.alignment.adapters import adapter_state_dict, digest, write_adapter
     from llm_lifecycle.training.alignment.distributed import train_here
+    from llm_lifecycle.training.alignment.trl_common import TrainInputs
 
     job = Path(job_dir)
     spec = json.loads((job / "job.json").read_text(encoding="utf-8"))
@@ -34,9 +32,9 @@ def main(job_dir: str) -> None:
     logging.basicConfig(level=logging.INFO, format=f"[rank {state.process_index}] %(name)s: %(message)s")
     model = AutoModelForCausalLM.from_pretrained(spec["model"], dtype=getattr(torch, spec["dtype"]))
     tokenizer = AutoTokenizer.from_pretrained(job / "tokenizer")
-    train, val = _read_jsonl(job / "train.jsonl"), _read_jsonl(job / "val.jsonl") or None
+    train, val = list(read_jsonl(job / "train.jsonl")), list(read_jsonl(job / "val.jsonl")) or None
     out = job / f"trainer-rank{state.process_index}"
-    result = train_here(spec["kind"], model, tokenizer, train, val, spec["settings"], out)
+    result = train_here(spec["kind"], TrainInputs(model, tokenizer, train, val), spec["settings"], str(out))
     logger.info("%s, FSDP: %s", state.distributed_type, result.trainer.is_fsdp_enabled)
     # Every rank gathers the LoRA tensors (a collective under FSDP2); the frozen base is never gathered.
     adapter = adapter_state_dict(result.trainer.model)
