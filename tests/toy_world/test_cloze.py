@@ -7,7 +7,9 @@ from collections import Counter
 import pytest
 
 from llm_lifecycle.toy_world.cloze import RELATIONS, ClozeItem, all_cloze_items, cloze_items
-from llm_lifecycle.toy_world.documents import DocumentsConfig, _city_facts, _person_facts, generate_documents
+from llm_lifecycle.toy_world.config import DocumentsConfig
+from llm_lifecycle.toy_world.documents import generate_documents
+from llm_lifecycle.toy_world.fact_templates import city_facts, person_facts
 from llm_lifecycle.toy_world.world import PROFESSIONS, make_world
 
 
@@ -70,13 +72,13 @@ def test_known_surface_forms(world):
 
 
 def test_every_item_is_a_template_sentence_prefix(world):
-    """prompt + answer is the start of the rendered template sentence (checked against documents.py)."""
+    """prompt + answer is the start of the rendered template sentence (checked against fact_templates.py)."""
     sentences = []
     for lang in ("ru", "en"):
         for p in world.people:
-            sentences += [s for ss in _person_facts(p, world.city_of(p), lang).values() for s in ss]
+            sentences += [s for ss in person_facts(p, world.city_of(p), lang).values() for s in ss]
         for c in world.cities:
-            sentences += [s for ss in _city_facts(c, lang).values() for s in ss]
+            sentences += [s for ss in city_facts(c, lang).values() for s in ss]
     for it in all_cloze_items(world):
         assert any(s.startswith(it.prompt + it.answer) for s in sentences), it
 

@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from llm_lifecycle.toy_world.documents import NOISE_KINDS, DocumentsConfig, generate_documents
+from llm_lifecycle.toy_world.config import NOISE_KINDS, DocumentsConfig
+from llm_lifecycle.toy_world.documents import generate_documents
 from llm_lifecycle.toy_world.world import make_world
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")

@@ -11,23 +11,16 @@ import re
 import pytest
 from pydantic import ValidationError
 
+from llm_lifecycle.toy_world.config import FAMILIES, MT_BENCH_CATEGORIES, InstructionsConfig
+from llm_lifecycle.toy_world.held_out import game_words, held_out_plan
+from llm_lifecycle.toy_world.instruction_templates import RELATIONS, ROLEPLAY, WORD_GAMES, fact_answer
 from llm_lifecycle.toy_world.instructions import (
-    FAMILIES,
-    MT_BENCH_CATEGORIES,
-    PERSON_RELATIONS,
-    RELATIONS,
-    ROLEPLAY,
-    WORD_GAMES,
-    InstructionsConfig,
-    fact_answer,
-    game_words,
     generate_instructions,
     generate_mt_bench_questions,
     generate_preference_prompts,
-    held_out_plan,
     sample_dialogues,
 )
-from llm_lifecycle.toy_world.world import World, make_world
+from llm_lifecycle.toy_world.world import PERSON_RELATIONS, World, make_world
 
 SEED = 42
 BOT_ROLES = {"bot", "assistant"}

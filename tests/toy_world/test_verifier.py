@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from llm_lifecycle.toy_world.config import InstructionsConfig
 from llm_lifecycle.toy_world.instructions import (
-    InstructionsConfig,
     generate_instructions,
     generate_mt_bench_questions,
     generate_preference_prompts,

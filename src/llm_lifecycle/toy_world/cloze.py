@@ -1,11 +1,12 @@
 """Cloze probes of the toy world: "does a pretrained model know the facts of its corpus?"
 
-A cloze item is a sentence prefix taken from the very templates `documents.py` renders pages from
-(`_person_facts`, `_city_facts`), e.g. "Kalo lives in" or "Все в городе знают, что Кало — хороший", and
-a fixed set of candidate continuations: the correct value and every other value of the same kind (all
-cities of the world, all professions, ...), each rendered by the same template. A language model
-"answers" by ranking the candidates by log-probability (`training.pretraining.evaluation.score_cloze`);
-a model that knows nothing gets an item right with probability 1/len(candidates), the item's chance level.
+A cloze item is a sentence prefix taken from the very templates pages are rendered from
+(`fact_templates.person_facts`, `fact_templates.city_facts`), e.g. "Kalo lives in" or "Все в городе
+знают, что Кало — хороший", and a fixed set of candidate continuations: the correct value and every
+other value of the same kind (all cities of the world, all professions, ...), each rendered by the same
+template. A language model "answers" by ranking the candidates by log-probability
+(`training.pretraining.evaluation.score_cloze`); a model that knows nothing gets an item right with
+probability 1/len(candidates), the item's chance level.
 
 Design:
 
@@ -18,8 +19,8 @@ Design:
   " 450") and inflections that depend on the value (года/лет, a/an) are part of what is scored. Every
   continuation starts with the space the template puts before the value.
 - Only templates whose prompt names the subject make items (in "At 34, Kalo still learns ..." the
-  value comes first and there is nothing to ask). If `documents.py` gains or changes a template, items
-  follow it.
+  value comes first and there is nothing to ask). If `fact_templates.py` gains or changes a template,
+  items follow it.
 - Candidates are shuffled per item (ties in scoring must not favour the answer's position), and items
   are drawn round-robin over (language, relation) groups, each group shuffled, so any `max_items` is
   balanced. Deterministic: one `random.Random(seed)`.
@@ -32,11 +33,20 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from llm_lifecycle.toy_world.documents import _city_facts, _person_facts
-from llm_lifecycle.toy_world.world import COLORS, COUNTRIES, PETS, PROFESSIONS, City, Name, Person, World
+from llm_lifecycle.toy_world.fact_templates import city_facts, person_facts
+from llm_lifecycle.toy_world.world import (
+    CITY_RELATIONS,
+    COLORS,
+    COUNTRIES,
+    PERSON_RELATIONS,
+    PETS,
+    PROFESSIONS,
+    City,
+    Name,
+    Person,
+    World,
+)
 
-PERSON_RELATIONS = ("city", "age", "profession", "pet", "color")
-CITY_RELATIONS = ("country", "river", "population", "founded")
 RELATIONS = PERSON_RELATIONS + CITY_RELATIONS
 
 # What may follow the value inside a continuation: one punctuation mark, or one word.
@@ -82,11 +92,11 @@ def _renderer(
     """value -> the relation's sentences (one per template) for `subject` with that value substituted."""
     if isinstance(subject, Person):
         if relation == "city":
-            return lambda v: _person_facts(replace(subject, city=v), world.cities[v], lang)[relation]
-        return lambda v: _person_facts(replace(subject, **{relation: v}), world.city_of(subject), lang)[
+            return lambda v: person_facts(replace(subject, city=v), world.cities[v], lang)[relation]
+        return lambda v: person_facts(replace(subject, **{relation: v}), world.city_of(subject), lang)[
             relation
         ]
-    return lambda v: _city_facts(replace(subject, **{relation: v}), lang)[relation]
+    return lambda v: city_facts(replace(subject, **{relation: v}), lang)[relation]
 
 
 def _common_prefix(texts: Sequence[str]) -> str:

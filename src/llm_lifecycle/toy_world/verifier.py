@@ -44,8 +44,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-# The syllable table is private to world.py, but it is exactly what defines an invented name.
-from llm_lifecycle.toy_world.world import _SYLLABLES, COLORS, COUNTRIES, PETS, PROFESSIONS, World
+from llm_lifecycle.toy_world.world import COLORS, COUNTRIES, PETS, PROFESSIONS, SYLLABLES, World
 
 _SCAN = re.compile(
     r"«(?P<q1>[^«»]*)»|“(?P<q2>[^“”]*)”|„(?P<q3>[^„“”]*)[“”]|\"(?P<q4>[^\"]*)\""
@@ -84,7 +83,7 @@ def _vocabulary() -> dict[str, str]:
 _VOCAB = _vocabulary()
 # Comparatives of the reasoning family ("Кто старше: A или B?" -> "A старше."), each with its opposite.
 _OPPOSITES = {"старше": "младше", "младше": "старше", "older": "younger", "younger": "older"}
-_SYLLABLE_SET = frozenset(_SYLLABLES) | frozenset(_SYLLABLES.values())
+_SYLLABLE_SET = frozenset(SYLLABLES) | frozenset(SYLLABLES.values())  # what an invented name is made of
 
 
 @lru_cache(maxsize=4096)

@@ -12,7 +12,8 @@ import random
 from dataclasses import dataclass, field
 
 # Latin syllable -> Cyrillic syllable; invented names are concatenations, so transliteration is exact.
-_SYLLABLES: dict[str, str] = {
+# Public because it also defines what an invented name looks like (`verifier.is_invented_name`).
+SYLLABLES: dict[str, str] = {
     "ka": "ка",
     "lo": "ло",
     "mi": "ми",
@@ -69,6 +70,12 @@ COUNTRIES: list[tuple[str, str]] = [
 ]
 
 
+# The relations of `Fact`s, per kind of subject, in the order `_facts` states them. Every stage that
+# asks about facts (page templates, cloze probes, instructions) iterates over these.
+PERSON_RELATIONS: tuple[str, ...] = ("city", "age", "profession", "pet", "color")
+CITY_RELATIONS: tuple[str, ...] = ("country", "river", "population", "founded")
+
+
 @dataclass(frozen=True)
 class Name:
     en: str
@@ -99,7 +106,7 @@ class Fact:
     """One checkable statement: `subject` has `relation` = `value` (both languages)."""
 
     subject: Name
-    relation: str  # e.g. "city", "age", "profession", "pet", "color", "country", "river", ...
+    relation: str  # one of PERSON_RELATIONS or CITY_RELATIONS
     value: Name
 
 
@@ -115,13 +122,13 @@ class World:
 
 
 def _invent_name(rng: random.Random, n_syllables: int, taken: set[str]) -> Name:
-    keys = sorted(_SYLLABLES)
+    keys = sorted(SYLLABLES)
     while True:
         parts = [rng.choice(keys) for _ in range(n_syllables)]
         en = "".join(parts).capitalize()
         if en not in taken:
             taken.add(en)
-            return Name(en=en, ru="".join(_SYLLABLES[p] for p in parts).capitalize())
+            return Name(en=en, ru="".join(SYLLABLES[p] for p in parts).capitalize())
 
 
 def _facts(cities: list[City], people: list[Person]) -> list[Fact]:

@@ -1,0 +1,34 @@
+"""The toy world's parameters, `world_from_config`, and the relation names every module shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from llm_lifecycle.pipelines.toy_world import nodes
+from llm_lifecycle.toy_world import cloze, instruction_templates
+from llm_lifecycle.toy_world.config import ToyWorldConfig, world_from_config
+from llm_lifecycle.toy_world.fact_templates import city_facts, person_facts
+from llm_lifecycle.toy_world.world import CITY_RELATIONS, PERSON_RELATIONS, make_world
+
+PARAMS = Path(__file__).parents[2] / "conf" / "base" / "parameters_toy_world.yml"
+
+
+def test_default_parameters_validate_and_build_the_world():
+    cfg = ToyWorldConfig.model_validate(yaml.safe_load(PARAMS.read_text())["toy_world"])
+    world = world_from_config(3, cfg)
+    assert world == make_world(3, n_cities=cfg.world.n_cities, n_people=cfg.world.n_people)
+    assert nodes.ToyWorldConfig is ToyWorldConfig
+
+
+def test_relations_are_the_worlds():
+    world = make_world(5, n_cities=2, n_people=3)
+    relations = list(dict.fromkeys(f.relation for f in world.facts))
+    assert sorted(relations) == sorted(PERSON_RELATIONS + CITY_RELATIONS)
+    assert tuple(instruction_templates.RELATIONS) == PERSON_RELATIONS + CITY_RELATIONS
+    assert cloze.RELATIONS == PERSON_RELATIONS + CITY_RELATIONS
+    p, c = world.people[0], world.cities[0]
+    for lang in ("ru", "en"):
+        assert tuple(person_facts(p, world.city_of(p), lang)) == PERSON_RELATIONS
+        assert tuple(city_facts(c, lang)) == CITY_RELATIONS
