@@ -10,18 +10,16 @@ import torch
 from pydantic import ValidationError
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from llm_lifecycle.training.pretraining.loop import (
+from llm_lifecycle.modeling import from_hf_config
+from llm_lifecycle.modeling.calculator import training_flops_per_token
+from llm_lifecycle.training.pretraining.checkpoints import (
     STATE_FILE,
-    BlockSampler,
     CheckpointMismatchError,
-    PretrainConfig,
-    linear_flops_per_token,
     list_checkpoints,
-    lr_at,
-    param_groups,
-    pretrain,
 )
+from llm_lifecycle.training.pretraining.loop import BlockSampler, param_groups, pretrain
 from llm_lifecycle.training.pretraining.packing import pack_corpus
+from llm_lifecycle.training.pretraining.settings import PretrainConfig, lr_at
 
 
 def tiny_llama(vocab_size: int, seed: int = 0, hidden: int = 64) -> LlamaForCausalLM:
@@ -123,7 +121,9 @@ def test_loss_goes_down_on_a_tiny_model(tiny_tokenizer, bilingual_docs, tmp_path
         cfg,
         checkpoint_dir=None,
         progress=False,
-        flops_per_token=linear_flops_per_token,
+        flops_per_token=lambda model, seq_len: training_flops_per_token(
+            from_hf_config(model.config), seq_len
+        ),
         peak_flops=1e11,
     )
     h = result.history

@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llm_lifecycle.benchmarking.roofline import DecodeShape, kv_cache_bytes
+from llm_lifecycle.benchmarking.roofline import DecodeShape
 
 logger = logging.getLogger(__name__)
 
@@ -64,30 +64,23 @@ def llc_bytes() -> int | None:
 
 
 def decode_shape(model: Any) -> DecodeShape:
-    """Matmul weights (every `nn.Linear`, LM head included), bytes read per step, KV bytes per token."""
-    from torch import nn
+    """What a decode step of `model` touches, from the architecture calculator on its config: matmul
+    weights (LM head included, the embedding lookup not), weight bytes read per step (the embedding table
+    is not read whole, a lookup touches B rows, unless it is also the LM head), KV bytes per token."""
+    from llm_lifecycle.modeling import from_hf_config
+    from llm_lifecycle.modeling.calculator import kv_cache_bytes, parameter_counts
 
-    cfg = model.config
-    n_layers = cfg.num_hidden_layers
-    n_heads = cfg.num_attention_heads
-    n_kv = getattr(cfg, "num_key_value_heads", None) or n_heads
-    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // n_heads
-    linears = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
-    embed = model.get_input_embeddings().weight
-    seen, weight_bytes = set(), 0
-    for p in model.parameters():
-        # The embedding table is not read whole (a lookup touches B rows) unless it is also the LM head.
-        if id(p) in seen or (p is embed and not any(w is embed for w in linears)):
-            continue
-        seen.add(id(p))
-        weight_bytes += p.numel() * p.element_size()
-    element = next(model.parameters()).element_size()
+    cfg = from_hf_config(model.config)
+    counts = parameter_counts(cfg)
+    param = next(model.parameters())
+    dtype = str(param.dtype).removeprefix("torch.")
+    read = counts.total - (0 if cfg.tie_word_embeddings else counts.embedding)
     return DecodeShape(
-        n_matmul_params=sum(w.numel() for w in linears),
-        weight_bytes=weight_bytes,
-        kv_bytes_per_token=kv_cache_bytes(n_layers, n_kv, head_dim, 1, element),
-        n_layers=n_layers,
-        attn_dim=n_heads * head_dim,
+        n_matmul_params=counts.matmul,
+        weight_bytes=read * param.element_size(),
+        kv_bytes_per_token=int(kv_cache_bytes(cfg, 1, 1, dtype)),
+        n_layers=cfg.n_layers,
+        attn_dim=cfg.n_heads * cfg.resolved_head_dim,
     )
 
 

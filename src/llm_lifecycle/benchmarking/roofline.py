@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from llm_lifecycle.modeling.calculator import forward_flops
+
 Verdict = Literal["compute-bound", "memory-bound", "overhead/cache-bound", "overhead-bound"]
 
 
@@ -63,10 +65,8 @@ class RooflinePoint:
 
 
 def decode_flops(shape: DecodeShape, batch_size: int, context: int) -> float:
-    return (
-        2.0 * shape.n_matmul_params * batch_size
-        + 4.0 * shape.n_layers * shape.attn_dim * context * batch_size
-    )
+    """`batch_size` sequences' forward pass of one token each (`modeling.calculator.forward_flops`)."""
+    return float(batch_size * forward_flops(shape.n_matmul_params, shape.n_layers, shape.attn_dim, context))
 
 
 def decode_bytes(shape: DecodeShape, batch_size: int, context: int) -> float:
@@ -127,8 +127,3 @@ def analyse_decode_step(  # noqa: PLR0917
         verdict=verdict,
         why=why,
     )
-
-
-def kv_cache_bytes(n_layers: int, n_kv_heads: int, head_dim: int, tokens: int, bytes_per_value: int) -> int:
-    """2 (K and V) · layers · kv_heads · head_dim · tokens · bytes per value."""
-    return 2 * n_layers * n_kv_heads * head_dim * tokens * bytes_per_value

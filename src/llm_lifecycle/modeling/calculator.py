@@ -68,6 +68,12 @@ class ParameterCounts:
     flops_params: int  # N of the FLOP formulas: active − embedding lookup + LM head matmul
 
     @property
+    def matmul(self) -> int:
+        """Weights a token multiplies by (`flops_params` without the RMSNorm gains): for a dense model,
+        exactly the `nn.Linear` weights, LM head included."""
+        return self.flops_params - self.norms
+
+    @property
     def non_embedding(self) -> int:
         """Total minus input embedding and (untied) LM head: the N of Kaplan et al. 2020."""
         return self.total - self.embedding - self.lm_head
@@ -107,19 +113,28 @@ def gqa_saving(cfg: ModelConfig, tokens: int = 1, batch: int = 1, dtype: str | N
     return {"ratio": cfg.gqa_group_size, "mha_bytes": mha, "gqa_bytes": gqa, "bytes_saved": _num(mha - gqa)}
 
 
+def forward_flops(n_params: int, n_layers: int, attn_dim: int, context: int) -> int:
+    """FLOPs of one token's forward pass attending to `context` tokens: 2·N (one multiply-add per weight)
+    + 4·L·d_attn·T (QKᵀ and A·V, d_attn = n_h·Q). Training is 3× this: backward costs twice the forward."""
+    return 2 * n_params + 4 * n_layers * attn_dim * context
+
+
 def attention_flops_per_token(cfg: ModelConfig, context: int, training: bool) -> int:
     """12·L·n_h·Q·T for training (PaLM appendix B), 4·L·n_h·Q·T for a forward/decode step."""
-    return (12 if training else 4) * cfg.n_layers * cfg.n_heads * cfg.resolved_head_dim * context
+    attn_dim = cfg.n_heads * cfg.resolved_head_dim
+    return (3 if training else 1) * forward_flops(0, cfg.n_layers, attn_dim, context)
 
 
 def training_flops_per_token(cfg: ModelConfig, seq_len: int) -> int:
     """6·N + 12·L·n_h·Q·T, N = `ParameterCounts.flops_params`."""
-    return 6 * parameter_counts(cfg).flops_params + attention_flops_per_token(cfg, seq_len, training=True)
+    n_params, attn_dim = parameter_counts(cfg).flops_params, cfg.n_heads * cfg.resolved_head_dim
+    return 3 * forward_flops(n_params, cfg.n_layers, attn_dim, seq_len)
 
 
 def decode_flops_per_token(cfg: ModelConfig, context: int) -> int:
     """One decode step of one sequence attending to `context` tokens: 2·N + 4·L·n_h·Q·T."""
-    return 2 * parameter_counts(cfg).flops_params + attention_flops_per_token(cfg, context, training=False)
+    n_params, attn_dim = parameter_counts(cfg).flops_params, cfg.n_heads * cfg.resolved_head_dim
+    return forward_flops(n_params, cfg.n_layers, attn_dim, context)
 
 
 @dataclass(frozen=True)

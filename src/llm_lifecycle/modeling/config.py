@@ -111,6 +111,8 @@ class ModelConfig(BaseModel):
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be a multiple of n_heads ({self.n_heads})"
             )
+        if self.vocab_size is None:  # to be resolved from a tokenizer (`ModelConfigForTokenizer`)
+            return self
         for name in ("bos_token_id", "pad_token_id"):
             value = getattr(self, name)
             if value is not None and not 0 <= value < self.vocab_size:
@@ -140,6 +142,22 @@ class ModelConfig(BaseModel):
     def gqa_group_size(self) -> int:
         """Query heads per key/value head (1 = MHA)."""
         return self.n_heads // self.n_kv_heads
+
+
+class ModelConfigForTokenizer(ModelConfig):
+    """A `ModelConfig` whose `vocab_size: null` means "the tokenizer's" (`pretraining.model`): the model
+    is sized for a tokenizer trained in the same run. `for_tokenizer` resolves it, with the tokenizer's
+    BOS/EOS/pad ids where the config does not set them."""
+
+    vocab_size: int | None = Field(None, ge=1, description="None: len(tokenizer)")
+
+    def for_tokenizer(self, tokenizer: Any) -> ModelConfig:
+        fields = self.model_dump(exclude_unset=True)
+        if self.vocab_size is None:
+            fields["vocab_size"] = len(tokenizer)
+        for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
+            fields.setdefault(name, getattr(tokenizer, name, None))
+        return ModelConfig(**fields)
 
 
 def tiny_config(**overrides: Any) -> ModelConfig:

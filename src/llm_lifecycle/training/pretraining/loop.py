@@ -27,131 +27,54 @@ Recipe:
   position (epoch, next micro-batch) is stored in checkpoints, so a resumed run draws exactly the
   batches the uninterrupted run would have drawn.
 - MFU (PaLM, Chowdhery et al. 2022, appendix B) = flops_per_token * tokens/s / peak FLOP/s, where
-  flops_per_token ~ 6N + 12·L·H·Q·T. It is reported only when both numbers are given (pass the
-  architecture calculator's value, or `linear_flops_per_token` below, and a `benchmarking.ceilings`
-  peak measured in the same run).
+  flops_per_token ~ 6N + 12·L·H·Q·T. It is reported only when both numbers are given (the
+  architecture calculator's `training_flops_per_token`, and a `benchmarking.ceilings` peak measured in
+  the same run).
 
-Checkpoints (`checkpoint_dir/step_<N>/`): the model via `save_pretrained` (safetensors + config.json,
-loadable on its own with `from_pretrained`), and `trainer_state.pt` holding only tensors and plain
-Python (optimizer and scaler state, RNG states, data position, history, config guard); it is read back
-with `torch.load(weights_only=True)`, so it can never execute code on load. Each checkpoint is written
-to a hidden temporary directory and renamed into place (an atomic rename on POSIX), so a `step_<N>`
-directory is always complete; leftovers of a killed write are removed at the next start. The last
-`keep_checkpoints` are kept. A final checkpoint is written at `max_steps`, which makes a re-run of a
-finished training a no-op that returns the stored history.
-
-Resume policy: `pretrain` resumes automatically from the newest checkpoint in `checkpoint_dir`, but
-only if the checkpoint's "guard" matches: every setting that changes the training trajectory (model
-config, parameter dtype, data fingerprints, lr, schedule, batch, seed, precision...). On a mismatch it
-REFUSES with `CheckpointMismatchError` naming each differing key; it does not silently start over in
-another directory, because the catalog names one checkpoint directory and an unnoticed fresh start
-would both waste the compute and leave a stale run next to the new one. Delete the directory (or point
-to another one) to start fresh on purpose. Settings that do not change the weights' trajectory may
-change freely: `max_steps` (extend a run; the cosine horizon moves with it, so the lr jumps at the resume
-point, which is logged), `eval_every`, `eval_batches`, `checkpoint_every`, `keep_checkpoints`,
-`log_every`, `num_threads`.
+Checkpoints and resuming (`checkpoints.py`): every `checkpoint_every` steps and at `max_steps`; a run
+started again resumes from the newest checkpoint if, and only if, it is the same run.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
-import os
-import re
-import shutil
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 from tqdm.auto import tqdm
 
+from llm_lifecycle.training.pretraining.checkpoints import (
+    CheckpointMismatchError,
+    config_guard,
+    list_checkpoints,
+    restore_latest,
+    save_checkpoint,
+)
+from llm_lifecycle.training.pretraining.settings import PretrainConfig, lr_at
+
+__all__ = [  # the loop's public names, including the settings and checkpoint helpers it re-exports
+    "CheckpointMismatchError",
+    "PretrainConfig",
+    "PretrainResult",
+    "list_checkpoints",
+    "lr_at",
+    "pretrain",
+]
+
 logger = logging.getLogger(__name__)
 
-STATE_FILE = "trainer_state.pt"
-GUARD_FILE = "pretrain_guard.json"
-_CHECKPOINT_RE = re.compile(r"^step_(\d+)$")
-_TMP_PREFIX = ".tmp_step_"
 _STATE_FORMAT = 1
 
 FlopsPerToken = float | Callable[[nn.Module, int], float]
-
-
-class PretrainConfig(BaseModel):
-    """Parameters of the pretraining loop (`conf/base/parameters_pretraining.yml`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    block_size: int = Field(256, ge=2, description="tokens per packed block (= sequence length)")
-    batch_size: int = Field(16, ge=1, description="blocks per micro-batch")
-    grad_accum_steps: int = Field(1, ge=1)
-    max_steps: int = Field(300, ge=1, description="optimizer updates")
-    lr: float = Field(3e-3, gt=0)
-    min_lr: float = Field(3e-4, ge=0)
-    warmup_steps: int = Field(20, ge=0)
-    weight_decay: float = Field(0.1, ge=0)
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float | None = Field(1.0, gt=0, description="max global grad norm; None disables")
-    eval_every: int = Field(50, ge=1)
-    eval_batches: int | None = Field(None, ge=1, description="None: the whole validation set")
-    checkpoint_every: int = Field(100, ge=1)
-    keep_checkpoints: int = Field(2, ge=1)
-    seed: int = 0
-    precision: Literal["fp32", "bf16", "fp16", "auto"] = "auto"
-    num_threads: int | None = Field(None, ge=1, description="torch.set_num_threads for the run")
-    log_every: int = Field(10, ge=1)
-
-    @model_validator(mode="after")
-    def _check(self) -> PretrainConfig:
-        if self.min_lr > self.lr:
-            raise ValueError(f"min_lr ({self.min_lr}) must not exceed lr ({self.lr})")
-        if not all(0.0 <= b < 1.0 for b in self.betas):
-            raise ValueError(f"betas must be in [0, 1), got {self.betas}")
-        return self
-
-    @property
-    def tokens_per_step(self) -> int:
-        return self.batch_size * self.grad_accum_steps * self.block_size
-
-
-# Settings that do not change the trajectory of the weights: allowed to differ on resume.
-_UNGUARDED = frozenset(
-    {
-        "max_steps",
-        "eval_every",
-        "eval_batches",
-        "checkpoint_every",
-        "keep_checkpoints",
-        "log_every",
-        "num_threads",
-    }
-)
-# Model-config keys that describe I/O or bookkeeping, not the function being trained.
-_MODEL_KEYS_IGNORED = frozenset(
-    {
-        "transformers_version",
-        "architectures",
-        "_name_or_path",
-        "dtype",
-        "torch_dtype",
-        "use_cache",
-        "output_attentions",
-        "output_hidden_states",
-        "return_dict",
-    }
-)
-
-
-class CheckpointMismatchError(RuntimeError):
-    """The checkpoint directory holds a run with different trajectory-changing settings."""
 
 
 @dataclass
@@ -167,21 +90,7 @@ class PretrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-# --------------------------------------------------------------------------- schedule and optimizer
-
-
-def lr_at(step: int, cfg: PretrainConfig) -> float:
-    """Learning rate of the update with 0-based index `step`: linear warm-up, then cosine to min_lr.
-
-    Warm-up reaches `lr` at step warmup_steps-1 (not 0 at step 0: the first update already moves);
-    cosine runs from `lr` at step warmup_steps to `min_lr` at step max_steps (and stays there after).
-    """
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    if step >= cfg.max_steps:
-        return cfg.min_lr
-    ratio = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
-    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (cfg.lr - cfg.min_lr)
+# --------------------------------------------------------------------------- optimizer
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -217,22 +126,6 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     return dtype
 
 
-def linear_flops_per_token(model: nn.Module, seq_len: int) -> float:
-    """Training FLOPs/token of a dense decoder, PaLM style: 6·N_matmul + 12·L·H·Q·T.
-
-    N_matmul counts the weights of `nn.Linear` modules (the LM head included, the embedding lookup
-    excluded: a lookup does no multiply-add). A fallback for a model that did not come from the
-    project's `ModelConfig`; prefer the architecture calculator. Dense models only.
-    """
-    cfg = model.config
-    if getattr(cfg, "num_local_experts", None) or getattr(cfg, "num_experts", None):
-        raise NotImplementedError("MoE: only the routed experts count per token; use the calculator")
-    n_matmul = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
-    n_layers, n_heads = cfg.num_hidden_layers, cfg.num_attention_heads
-    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // n_heads
-    return 6.0 * n_matmul + 12.0 * n_layers * n_heads * head_dim * seq_len
-
-
 # --------------------------------------------------------------------------- data order
 
 
@@ -266,173 +159,6 @@ class BlockSampler:
         start = self.cursor * self.batch_size
         self.cursor += 1
         return self._perm[start : start + self.batch_size]
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-def list_checkpoints(checkpoint_dir: str | Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints `(step, path)` in `checkpoint_dir`, oldest first."""
-    root = Path(checkpoint_dir)
-    if not root.is_dir():
-        return []
-    found = []
-    for p in root.iterdir():
-        m = _CHECKPOINT_RE.match(p.name)
-        if m and p.is_dir() and (p / STATE_FILE).is_file():
-            found.append((int(m.group(1)), p))
-    return sorted(found)
-
-
-def _data_fingerprint(blocks: torch.Tensor | None) -> str:
-    if blocks is None or blocks.numel() == 0:
-        return "none"
-    arr = blocks.detach().to("cpu", torch.int64).contiguous().numpy()
-    return f"{list(arr.shape)}:{hashlib.sha1(memoryview(arr).cast('B')).hexdigest()}"
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def config_guard(
-    model: nn.Module, cfg: PretrainConfig, train_blocks: torch.Tensor, val_blocks: torch.Tensor | None
-) -> dict[str, Any]:
-    """Flat, JSON-normalised dict of everything that must match for a resume to be the same run."""
-    model_cfg = {
-        k: v
-        for k, v in model.config.to_dict().items()
-        if k not in _MODEL_KEYS_IGNORED and not k.startswith("_")
-    }
-    param_dtype = str(next(model.parameters()).dtype)
-    guard = {
-        "pretrain": cfg.model_dump(exclude=set(_UNGUARDED)),
-        "model": {"class": type(model).__name__, "param_dtype": param_dtype, **model_cfg},
-        "data": {"train": _data_fingerprint(train_blocks), "val": _data_fingerprint(val_blocks)},
-    }
-    # JSON round trip: tuples become lists, exactly as they come back from a saved guard.
-    return json.loads(json.dumps(_flatten(guard), sort_keys=True, default=str))
-
-
-def _guard_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    keys = sorted(set(saved) | set(current))
-    missing = "<absent>"
-    return [
-        f"{k}: checkpoint={saved.get(k, missing)!r} now={current.get(k, missing)!r}"
-        for k in keys
-        if saved.get(k, missing) != current.get(k, missing)
-    ]
-
-
-@contextlib.contextmanager
-def _quiet_hf_progress() -> Iterator[None]:
-    """save_pretrained/from_pretrained draw their own progress bars; keep our bar readable."""
-    from transformers.utils import logging as hf_logging
-
-    enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            hf_logging.enable_progress_bar()
-
-
-def save_checkpoint(
-    checkpoint_dir: Path,
-    step: int,
-    model: nn.Module,
-    state: dict[str, Any],
-    *,
-    guard: dict[str, Any],
-    keep: int,
-) -> Path:
-    """Write `checkpoint_dir/step_<step>` atomically (temp dir + rename) and keep the newest `keep`."""
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    tmp = checkpoint_dir / f"{_TMP_PREFIX}{step}"
-    final = checkpoint_dir / f"step_{step}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    with _quiet_hf_progress():
-        model.save_pretrained(tmp)  # safetensors weights + config.json
-    torch.save(state, tmp / STATE_FILE)
-    (tmp / GUARD_FILE).write_text(json.dumps(guard, indent=2, sort_keys=True))
-    if final.exists():  # the same step written again (e.g. a re-run after a resume): replace it
-        shutil.rmtree(final)
-    os.replace(tmp, final)  # rename(2): atomic on POSIX, so step_<N> is never half-written
-    for _, old in list_checkpoints(checkpoint_dir)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def _load_weights(model: nn.Module, path: Path) -> None:
-    """Load saved weights into `model` in place (via from_pretrained: it undoes any key conversions that
-    save_pretrained applied, e.g. MoE experts saved per expert but held fused in memory)."""
-    dtype = next(model.parameters()).dtype
-    with _quiet_hf_progress():
-        loaded = type(model).from_pretrained(path, dtype=dtype)
-    model.load_state_dict(loaded.state_dict(), strict=True)
-    del loaded
-
-
-def _restore_latest(
-    ckpt_root: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    *,
-    guard: dict[str, Any],
-    cfg: PretrainConfig,
-) -> tuple[int, int, int, dict[str, list[dict[str, float | int]]], Path] | None:
-    """Load the newest complete checkpoint into model/optimizer/scaler/RNG after checking its guard.
-
-    Returns (step, epoch, cursor, history, path), or None when there is nothing to resume.
-    """
-    for leftover in ckpt_root.glob(f"{_TMP_PREFIX}*") if ckpt_root.is_dir() else []:
-        logger.warning("removing incomplete checkpoint %s (a write was interrupted)", leftover)
-        shutil.rmtree(leftover, ignore_errors=True)
-    checkpoints = list_checkpoints(ckpt_root)
-    if not checkpoints:
-        return None
-    ckpt_step, path = checkpoints[-1]
-    state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
-    diffs = _guard_differences(json.loads(state["guard"]), guard)
-    if diffs:
-        raise CheckpointMismatchError(
-            f"{path} was written by a different training setup; refusing to resume. "
-            "Differences:\n  "
-            + "\n  ".join(diffs)
-            + f"\nDelete {ckpt_root} or choose another checkpoint directory to start afresh."
-        )
-    if ckpt_step > cfg.max_steps:
-        raise CheckpointMismatchError(
-            f"{path} is at step {ckpt_step}, beyond max_steps={cfg.max_steps}; cannot un-train"
-        )
-    if state["max_steps"] != cfg.max_steps:
-        logger.warning(
-            "max_steps changed %d -> %d: the cosine schedule is stretched, lr at step %d goes %.3g -> %.3g",
-            state["max_steps"],
-            cfg.max_steps,
-            ckpt_step,
-            lr_at(ckpt_step, cfg.model_copy(update={"max_steps": state["max_steps"]})),
-            lr_at(ckpt_step, cfg),
-        )
-    _load_weights(model, path)
-    optimizer.load_state_dict(state["optimizer"])
-    if state["scaler"] is not None:
-        scaler.load_state_dict(state["scaler"])
-    torch.set_rng_state(state["rng_cpu"])
-    if state["rng_cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng_cuda"])
-    logger.info("resuming pretraining from %s (step %d of %d)", path, state["step"], cfg.max_steps)
-    return state["step"], state["epoch"], state["cursor"], state["history"], path
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -600,7 +326,7 @@ def _pretrain(
     ckpt_root = Path(checkpoint_dir) if checkpoint_dir is not None else None
     last_ckpt: Path | None = None
     if ckpt_root is not None:
-        restored = _restore_latest(ckpt_root, model, optimizer, scaler, guard=guard, cfg=cfg)
+        restored = restore_latest(ckpt_root, model, optimizer, scaler, guard=guard, cfg=cfg)
         if restored is not None:
             step, epoch, cursor, history, last_ckpt = restored
             resumed_from = step
