@@ -65,7 +65,9 @@ def load_inputs() -> tuple[Any, Any, list[dict], dict[str, Any]]:
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     raw = read_jsonl(_latest(ROOT / "data/01_raw/instructions.jsonl"))
-    convs, _ = check_conversations(raw, tokenizer, ConversationChecks(**params["data"]))
+    convs, _ = check_conversations(
+        raw, tokenizer, ConversationChecks(**params["data"]), max_length=params["train"]["max_length"]
+    )
     return model, tokenizer, convs, params
 
 

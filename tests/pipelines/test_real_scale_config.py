@@ -23,23 +23,18 @@ def test_every_post_training_stage_validates_with_the_environments_sizes(params)
     from llm_lifecycle.pipelines.rlhf.nodes import RLHFParams
     from llm_lifecycle.pipelines.sft.nodes import SFTParams
     from llm_lifecycle.splits import PromptHoldout
-    from llm_lifecycle.training.alignment.dpo import DPOSettings
-    from llm_lifecycle.training.alignment.reward import RewardSettings
-    from llm_lifecycle.training.alignment.rloo import RLOOSettings
-    from llm_lifecycle.training.alignment.sft import SFTSettings
 
     sft = SFTParams.model_validate(params["sft"])
-    assert sft.force_saiga_template and SFTSettings.model_validate(sft.train).max_steps == 1000
+    assert sft.force_saiga_template and sft.train.max_steps == 1000 and sft.train.max_length == 2048
     dpo = DPOParams.model_validate(params["dpo"])
-    dpo_train = DPOSettings.model_validate(dpo.train)
+    dpo_train = dpo.train
     # one epoch of what survives (the trainer counts the steps), plain DPO, no precomputed reference
     assert dpo_train.max_steps is None and dpo_train.epochs == 1 and dpo_train.loss_types == ["sigmoid"]
     assert dpo_train.precompute_ref_log_probs is False
     rlhf = RLHFParams.model_validate(params["rlhf"])
-    assert RewardSettings.model_validate(rlhf.reward_model["train"]).max_steps is None
-    assert RLOOSettings.model_validate(rlhf.policy["train"]).max_steps is None
+    assert rlhf.reward_model.train.max_steps is None and rlhf.policy.train.max_steps is None
     prefs = PreferencesParams.model_validate(params["preferences"])
-    assert prefs.student["max_new_tokens"] == 1024  # = the teacher's budget: both answers capped alike
+    assert prefs.student.max_new_tokens == 1024  # = the teacher's budget: both answers capped alike
     assert PromptHoldout.model_validate(params["preference_holdout"]).fraction == 0.05
     assert params["latency"]["models"] == ["dpo"] and params["latency"]["harness"]["prompt_tokens"] == 512
 
@@ -49,7 +44,7 @@ def test_a_precomputed_reference_on_several_ranks_is_refused_before_anything_loa
 
     eight_gpus = {**params["dpo"], "distributed": {**params["dpo"]["distributed"], "num_processes": 8}}
     assert DPOParams.model_validate(eight_gpus).distributed.num_processes == 8
-    eight_gpus["train"] = {**eight_gpus["train"], "precompute_ref_log_probs": True}
+    eight_gpus["train"] = {**eight_gpus["train"], "precompute_ref_log_probs": True}  # a plain dict here
     with pytest.raises(ValueError, match="precompute_ref_log_probs: true does not work with"):
         DPOParams.model_validate(eight_gpus)
 

@@ -25,7 +25,7 @@ def _raw_instructions(path):
 
 
 def _params(on_invalid: str = "raise") -> dict:
-    return {"val_fraction": 0.0, "data": {"max_length": 128, "on_invalid": on_invalid}}
+    return {"val_fraction": 0.0, "data": {"on_invalid": on_invalid}, "train": {"max_length": 128}}
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -84,7 +84,8 @@ def match_gpu_peak(name: str) -> tuple[str, GpuPeak] | None:
     return None
 
 
-def _sync(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously): read the clock only after this."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -94,12 +95,12 @@ def _median_seconds(
 ) -> float:
     for _ in range(warmup):
         fn()
-    _sync(device)
+    synchronize(device)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
-        _sync(device)
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return min(times) if best else statistics.median(times)
 
@@ -194,3 +195,22 @@ def device_ceiling(device: str | torch.device = "cpu", repeats: int = 10, best: 
     if not (math.isfinite(ceiling.flops) and math.isfinite(ceiling.bandwidth)):
         raise RuntimeError(f"non-finite ceiling measured: {ceiling}")
     return ceiling
+
+
+def measured_ceilings(repeats: int) -> dict[str, Any]:
+    """This machine's ceilings for the roofline, as a JSON-able dict: FLOP/s and bandwidth (the fastest of
+    `repeats`: a roof is what the machine can reach, a median drifts down with neighbours; one run
+    measured 18.4 GB/s while decoding itself streamed 23 GB/s), the device, and the last-level cache."""
+    from llm_lifecycle.benchmarking.latency import llc_bytes
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    ceiling = device_ceiling(device, repeats=repeats, best=True)
+    return {
+        "flops": ceiling.flops,
+        "bandwidth": ceiling.bandwidth,
+        "source": ceiling.source,
+        "device": ceiling.device,
+        "dtype": ceiling.dtype,
+        "llc_bytes": llc_bytes() if device == "cpu" else None,
+        "threads": torch.get_num_threads(),
+    }

@@ -25,6 +25,8 @@ import logging
 import re
 import statistics
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +137,7 @@ def measure_latency(model: Any, settings: LatencySettings, name: str = "model") 
     import torch
     from tqdm.auto import tqdm
 
-    from llm_lifecycle.benchmarking.ceilings import _sync  # the ceilings' clock discipline, shared
+    from llm_lifecycle.benchmarking.ceilings import synchronize
 
     model.eval()
     device = next(model.parameters()).device
@@ -147,7 +149,7 @@ def measure_latency(model: Any, settings: LatencySettings, name: str = "model") 
         mask = torch.ones_like(ids)
 
         def run(new: int, ids=ids, mask=mask) -> float:
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             with torch.inference_mode():
                 model.generate(
@@ -159,7 +161,7 @@ def measure_latency(model: Any, settings: LatencySettings, name: str = "model") 
                     use_cache=True,
                     pad_token_id=0,
                 )
-            _sync(device)
+            synchronize(device)
             return time.perf_counter() - start
 
         for _ in range(settings.warmup):
@@ -211,3 +213,41 @@ def measure_latency(model: Any, settings: LatencySettings, name: str = "model") 
             len(e2e),
         )
     return rows
+
+
+def benchmark_models(
+    models: Mapping[str, Callable[[], Any]], settings: LatencySettings, ceilings: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Latency rows of every model (built one at a time by its factory, moved to the GPU when there is
+    one) with what the roofline needs of its shape, and the KV-cache check of each (measured cache
+    tensors against the calculator's bytes). A model whose weights fit in the last-level cache
+    (`ceilings["llc_bytes"]`) cannot show the DRAM-bound regime (the roofline's verdict says so)."""
+    from llm_lifecycle.devices import place_for_inference
+
+    rows, kv = [], []
+    for name, make in models.items():
+        model = place_for_inference(make())
+        shape = decode_shape(model)
+        llc = ceilings.get("llc_bytes")
+        if llc and shape.weight_bytes <= llc:
+            logger.info(
+                "%s: %d MB of weights fit in the %d MB LLC: cache-bound, not DRAM-bound",
+                name,
+                shape.weight_bytes >> 20,
+                llc >> 20,
+            )
+        check = measure_kv_cache(model, batch_size=2, tokens=settings.prompt_tokens)
+        kv.append(
+            {
+                "model": name,
+                "batch_size": 2,
+                "tokens": settings.prompt_tokens,
+                **check,
+                "matches": check["measured_bytes"] == check["formula_bytes"],
+            }
+        )
+        dtype = str(next(model.parameters()).dtype)
+        for row in measure_latency(model, settings, name=name):
+            rows.append({**row, **asdict(shape), "dtype": dtype})
+        del model
+    return rows, kv

@@ -21,8 +21,10 @@ Model (Williams et al. 2009, "Roofline"; applied to LLM decoding as in gpt-fast 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Literal
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
 
 from llm_lifecycle.modeling.calculator import forward_flops
 
@@ -127,3 +129,44 @@ def analyse_decode_step(  # noqa: PLR0917
         verdict=verdict,
         why=why,
     )
+
+
+def analyse_latency_rows(
+    rows: Sequence[Mapping[str, Any]], ceilings: Mapping[str, Any], tolerance: float
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """A roofline point per measured row (`latency.benchmark_models`: a model at one batch size, with its
+    `DecodeShape` fields) against the same-run `ceilings`, and the metrics
+    (`latency/<model>/bs<B>/tokens_per_s`, `.../mbu`, ..., `ceiling.gflops`, `ceiling.bandwidth_gbs`).
+
+    The context of a decode step is the mean cached length while decoding: prompt + new_tokens // 2."""
+    peak, bandwidth = ceilings["flops"], ceilings["bandwidth"]
+    points, metrics = [], {"ceiling.gflops": peak / 1e9, "ceiling.bandwidth_gbs": bandwidth / 1e9}
+    for row in rows:
+        shape = DecodeShape(*(int(row[f.name]) for f in fields(DecodeShape)))
+        context = int(row["prompt_tokens"] + row["new_tokens"] // 2)
+        p = analyse_decode_step(
+            shape,
+            int(row["batch_size"]),
+            context,
+            float(row["tpot_s"]),
+            peak,
+            bandwidth,
+            llc_bytes=ceilings.get("llc_bytes"),
+            tolerance=tolerance,
+        )
+        points.append({"model": row["model"], **p.as_dict(), "weight_bytes": shape.weight_bytes})
+        key = f"latency/{row['model']}/bs{row['batch_size']}"
+        metrics |= {
+            f"{key}/tokens_per_s": row["tokens_per_s"],
+            f"{key}/ttft_ms": row["ttft_s"] * 1e3,
+            f"{key}/tpot_ms": row["tpot_s"] * 1e3,
+            f"{key}/e2e_ms": row["e2e_s"] * 1e3,
+            f"{key}/measured_over_predicted": p.measured_over_predicted,
+            f"{key}/mbu": p.mbu,
+            f"{key}/mfu": p.mfu,
+            f"{key}/intensity": p.intensity,
+        }
+        peak_memory = row.get("peak_memory_bytes")
+        if peak_memory is not None and math.isfinite(peak_memory):
+            metrics[f"{key}/peak_memory_mb"] = peak_memory / 2**20
+    return points, metrics

@@ -9,10 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llm_lifecycle.metrics import MetricsDict, training_metrics
 from llm_lifecycle.training.alignment.distributed import DistributedSettings
+from llm_lifecycle.training.alignment.dpo import DPOSettings
 
 
 class DPOParams(BaseModel):
-    """`conf/base/parameters_dpo.yml` (key `dpo`); `train` is `training.alignment.dpo.DPOSettings`."""
+    """`conf/base/parameters_dpo.yml` (key `dpo`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -20,14 +21,14 @@ class DPOParams(BaseModel):
     # Monte-Carlo KL(policy || reference) after training, on answers the policy samples for held-out prompts
     kl_samples: int = Field(32, ge=0, description="0: skip")
     kl_max_new_tokens: int = Field(48, ge=1)
-    train: dict[str, Any] = Field(default_factory=dict)
+    train: DPOSettings = DPOSettings()
     distributed: DistributedSettings = DistributedSettings()
 
     @model_validator(mode="after")
     def _no_precomputed_reference_across_ranks(self) -> DPOParams:
         # TRL writes the precomputed reference log-probs on rank 0 into a per-process temporary file that
         # the other ranks cannot open: the launch would fail after loading the model on every GPU.
-        if self.distributed.num_processes > 1 and self.train.get("precompute_ref_log_probs"):
+        if self.distributed.num_processes > 1 and self.train.precompute_ref_log_probs:
             raise ValueError(
                 "dpo.train.precompute_ref_log_probs: true does not work with dpo.distributed.num_processes "
                 f"= {self.distributed.num_processes}: set it to false (LoRA's reference costs one forward)"
@@ -47,12 +48,11 @@ def train_dpo_model(
     from llm_lifecycle.devices import place_for_inference
     from llm_lifecycle.training.alignment.conversations import split_train_val
     from llm_lifecycle.training.alignment.distributed import train_adapter
-    from llm_lifecycle.training.alignment.dpo import DPOSettings
     from llm_lifecycle.training.alignment.policy_checks import estimate_kl
     from llm_lifecycle.training.alignment.trl_common import TrainInputs
 
     cfg = DPOParams.model_validate(params)
-    settings = DPOSettings.model_validate({"seed": seed, **cfg.train})  # fail here, not in a worker
+    settings = cfg.train.model_copy(update={"seed": seed})
     if not preference_pairs:
         raise ValueError("no preference pairs to train on: see preference_metrics for what was dropped")
     train, val = split_train_val([dict(p) for p in preference_pairs], cfg.val_fraction, seed)

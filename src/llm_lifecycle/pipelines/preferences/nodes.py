@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llm_lifecycle.llm_clients.local_hf import GenerationSettings
 from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
 from llm_lifecycle.training.alignment.preferences import PairHygiene
 
@@ -19,7 +20,7 @@ class PreferencesParams(BaseModel):
     max_prompts: int | None = Field(None, ge=1, description="None: every prompt")
     # Real data: a Saiga conversation ending on the bot's answer becomes a prompt without that answer.
     strip_final_answer: bool = False
-    student: dict[str, Any] = Field(default_factory=dict)  # llm_lifecycle.llm_clients.GenerationSettings
+    student: GenerationSettings = GenerationSettings()
     hygiene: PairHygiene = PairHygiene()
 
 
@@ -35,7 +36,7 @@ def generate_preference_pairs(  # noqa: PLR0917 - Kedro passes node inputs posit
     sampled from the SFT model (`(model, tokenizer)` as saved together); returns TRL-format pairs and the
     hygiene counts. With `preference_holdout`, only the held-out share of the prompts is used (SFT
     never trained on them)."""
-    from llm_lifecycle.llm_clients import GenerationSettings, HFChatBackend
+    from llm_lifecycle.llm_clients import HFChatBackend
     from llm_lifecycle.splits import PromptHoldout
     from llm_lifecycle.training.alignment.preferences import ReferenceTeacher, generate_pairs
 
@@ -53,7 +54,7 @@ def generate_preference_pairs(  # noqa: PLR0917 - Kedro passes node inputs posit
             f"teacher_backend {teacher!r} cannot write chosen answers; use 'reference' or 'openai'"
         )
     model, tokenizer = sft_model
-    settings = GenerationSettings.model_validate({"seed": seed, **cfg.student})
+    settings = cfg.student.model_copy(update={"seed": seed})
     student = HFChatBackend(model, tokenizer, settings, name="sft")
     # The teacher gets the student's token budget: both answers capped alike (length-ratio hygiene).
     pairs, report = generate_pairs(prompts, teacher, student, cfg.hygiene, max_tokens=settings.max_new_tokens)

@@ -14,6 +14,24 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_lifecycle.metrics import MetricsDict, training_metrics
+from llm_lifecycle.training.alignment.reward import RewardSettings
+from llm_lifecycle.training.alignment.rloo import RLOOSettings
+
+
+class RewardModelSettings(BaseModel):
+    """`rlhf.reward_model`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train: RewardSettings = RewardSettings()
+
+
+class PolicySettings(BaseModel):
+    """`rlhf.policy`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train: RLOOSettings = RLOOSettings()
 
 
 class RLHFParams(BaseModel):
@@ -22,10 +40,8 @@ class RLHFParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     val_fraction: float = Field(0.1, ge=0, lt=1, description="as dpo.val_fraction: the same held-out pairs")
-    reward_model: dict[str, Any] = Field(
-        default_factory=dict
-    )  # {train: training.alignment.reward.RewardSettings}
-    policy: dict[str, Any] = Field(default_factory=dict)  # {train: training.alignment.rloo.RLOOSettings}
+    reward_model: RewardModelSettings = RewardModelSettings()
+    policy: PolicySettings = PolicySettings()
     eval_prompts: int = Field(32, ge=0, description="held-out prompts for the reward/KL check (0: skip)")
 
 
@@ -47,7 +63,6 @@ def train_reward_model(
     import pandas as pd
 
     from llm_lifecycle.training.alignment.reward import (
-        RewardSettings,
         margin_summary,
         pair_report,
         reward_model_from_causal_lm,
@@ -57,7 +72,7 @@ def train_reward_model(
     from llm_lifecycle.training.alignment.trl_common import TrainInputs, merge_adapter
 
     cfg = RLHFParams.model_validate(params)
-    settings = RewardSettings.model_validate({"seed": seed, **cfg.reward_model.get("train", {})})
+    settings = cfg.reward_model.train.model_copy(update={"seed": seed})
     train_pairs, val_pairs = _split(preference_pairs, cfg.val_fraction, seed)
     model, tokenizer = sft_model
     rm = reward_model_from_causal_lm(model, tokenizer.pad_token_id, seed)
@@ -86,11 +101,11 @@ def train_rlhf_policy(
 
     After training, `eval/*` compares the policy with its reference (the SFT model) on held-out prompts:
     reward-model score of sampled answers, the sequence KL, and the penalised objective."""
-    from llm_lifecycle.training.alignment.rloo import RLOOSettings, evaluate_policy, train_rloo
+    from llm_lifecycle.training.alignment.rloo import evaluate_policy, train_rloo
     from llm_lifecycle.training.alignment.trl_common import TrainInputs
 
     cfg = RLHFParams.model_validate(params)
-    settings = RLOOSettings.model_validate({"seed": seed, **cfg.policy.get("train", {})})
+    settings = cfg.policy.train.model_copy(update={"seed": seed})
     train_pairs, val_pairs = _split(preference_pairs, cfg.val_fraction, seed)
     model, tokenizer = sft_model
     rm, _ = reward_model

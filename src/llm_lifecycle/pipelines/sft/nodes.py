@@ -11,12 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics, training_metrics
 from llm_lifecycle.training.alignment.conversations import ConversationChecks
 from llm_lifecycle.training.alignment.distributed import DistributedSettings
+from llm_lifecycle.training.alignment.sft import SFTSettings
 
 logger = logging.getLogger(__name__)
 
 
 class SFTParams(BaseModel):
-    """`conf/base/parameters_sft.yml` (key `sft`); `train` is `training.alignment.sft.SFTSettings`."""
+    """`conf/base/parameters_sft.yml` (key `sft`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -27,7 +28,7 @@ class SFTParams(BaseModel):
     score_field: str = "opus_score"
     max_conversations: int | None = Field(None, ge=1, description="None: all (after the score filter)")
     force_saiga_template: bool = Field(False, description="replace a tokenizer's own chat template")
-    train: dict[str, Any] = Field(default_factory=dict)
+    train: SFTSettings = SFTSettings()
     distributed: DistributedSettings = DistributedSettings()
 
 
@@ -62,7 +63,7 @@ def prepare_sft_data(
         records = keep(records, lambda r: float(r.get(cfg.score_field) or 0) >= cfg.min_score)
     if cfg.max_conversations is not None:
         records = keep(records, limit=cfg.max_conversations)
-    clean, report = check_conversations(records, tokenizer, cfg.data)
+    clean, report = check_conversations(records, tokenizer, cfg.data, max_length=cfg.train.max_length)
     if not clean:
         raise ValueError(f"{source}: no SFT conversation passed the checks: {report}")
     train, val = split_train_val(clean, cfg.val_fraction, seed)
@@ -86,12 +87,11 @@ def train_sft_model(
     """LoRA SFT of the base model. Returns (adapter, tokenizer) and the metrics; the next node merges."""
     from llm_lifecycle.tokenization.chat_template import ensure_chat_template
     from llm_lifecycle.training.alignment.distributed import train_adapter
-    from llm_lifecycle.training.alignment.sft import SFTSettings
     from llm_lifecycle.training.alignment.trl_common import TrainInputs
 
     cfg = SFTParams.model_validate(params)
     ensure_chat_template(tokenizer, force=cfg.force_saiga_template)
-    settings = SFTSettings.model_validate({"seed": seed, **cfg.train})  # fail here, not in a worker
+    settings = cfg.train.model_copy(update={"seed": seed})
     inputs = TrainInputs(base_model, tokenizer, sft_conversations["train"], sft_conversations["val"])
     peft_model, history, summary = train_adapter("sft", inputs, settings.model_dump(), cfg.distributed)
     return (peft_model, tokenizer), training_metrics(history, summary)

@@ -58,13 +58,11 @@ class InvalidConversationError(ValueError):
 
 
 class ConversationChecks(BaseModel):
-    """Checks applied to SFT conversations before training (`params: sft.data` or similar)."""
+    """What to do with a bad SFT conversation (`sft.data`). The length limit is the trainer's own
+    `max_length` (`sft.train.max_length`), passed to `check_conversations`: one number for both."""
 
     model_config = ConfigDict(extra="forbid")
 
-    max_length: int | None = Field(
-        512, ge=8, description="tokens with the chat template; longer ones are invalid (None: no limit)"
-    )
     on_invalid: Literal["drop", "raise"] = "drop"
     n_examples: int = Field(3, ge=0, description="file:line examples per problem in the warning")
 
@@ -101,9 +99,14 @@ def n_chat_tokens(tokenizer: Any, messages: list[dict[str, str]]) -> int:
 
 
 def check_conversations(
-    records: Sequence[Any], tokenizer: Any, cfg: ConversationChecks | None = None
+    records: Sequence[Any],
+    tokenizer: Any,
+    cfg: ConversationChecks | None = None,
+    max_length: int | None = None,
 ) -> tuple[list[dict], dict[str, int]]:
     """Check Saiga records; return (clean TRL examples `{"messages": [...]}`, counts per problem).
+
+    `max_length`: tokens with the chat template; a longer conversation is `too_long` (None: no limit).
 
     The report has one key per problem in `PROBLEMS` (zero when none), plus `n_input`, `n_kept`,
     `n_dropped` and `n_skipped_at_load` (lines the JSONL reader already skipped, from `Records.skipped`).
@@ -119,10 +122,10 @@ def check_conversations(
         messages = None
         if problem is None:
             messages = normalise_messages(record["messages"])
-            if cfg.max_length is not None:
+            if max_length is not None:
                 n = n_chat_tokens(tokenizer, messages)
-                if n > cfg.max_length:
-                    problem, detail = "too_long", f"{n} tokens > max_length {cfg.max_length}"
+                if n > max_length:
+                    problem, detail = "too_long", f"{n} tokens > max_length {max_length}"
         if problem is None:
             clean.append({"messages": messages})
             continue
