@@ -128,6 +128,30 @@ def _saved_path(dataset) -> str | None:
     return None if filepath is None else str(filepath)
 
 
+class ParameterValidationHooks:
+    """Validate every parameter block the pipelines being run read, before any node starts
+    (`llm_lifecycle.parameters`): a typo fails in the first second, naming the key and its file."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from pathlib import Path
+
+        from kedro.framework.project import settings
+
+        from llm_lifecycle.parameters import parameter_files, used_keys, validate_parameters
+
+        root = Path(str(run_params.get("project_path") or "."))
+        conf_dir = root / settings.CONF_SOURCE
+        env = run_params.get("env") or settings.CONFIG_LOADER_ARGS.get("default_run_env", "local")
+        validate_parameters(
+            catalog.load("parameters"),
+            used_keys(pipeline.inputs()),
+            parameter_files(conf_dir, env),
+            runtime=run_params.get("runtime_params"),
+            root=root,
+        )
+
+
 class MissingInputsHooks:
     """Stop a run before any node starts when an input of the requested pipeline does not exist yet.
 

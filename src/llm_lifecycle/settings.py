@@ -3,9 +3,21 @@
 from omegaconf.resolvers import oc
 
 from llm_lifecycle.config_loader import ProjectConfigLoader
-from llm_lifecycle.hooks import MissingInputsHooks, MlflowArtifactHooks, ReproducibilityHooks, RunTagsHooks
+from llm_lifecycle.hooks import (
+    MissingInputsHooks,
+    MlflowArtifactHooks,
+    ParameterValidationHooks,
+    ReproducibilityHooks,
+    RunTagsHooks,
+)
 
-HOOKS = (MissingInputsHooks(), ReproducibilityHooks(), MlflowArtifactHooks(), RunTagsHooks())
+HOOKS = (
+    ParameterValidationHooks(),
+    MissingInputsHooks(),
+    ReproducibilityHooks(),
+    MlflowArtifactHooks(),
+    RunTagsHooks(),
+)
 
 # OmegaConfigLoader that also reads conf/local/credentials.yml under `--env llama3_8b` (see the module).
 CONFIG_LOADER_CLASS = ProjectConfigLoader

@@ -1,0 +1,66 @@
+"""Every parameters file validates against its settings classes, and a typo stops a run before any node."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from llm_lifecycle.parameters import (
+    ParameterError,
+    parameter_files,
+    schemas,
+    unvalidated_keys,
+    validate_parameters,
+    where_set,
+)
+from tests.kedro_project import ROOT, TINY_PARAMS, kedro
+
+
+@pytest.mark.parametrize(
+    "env", sorted(p.name for p in (ROOT / "conf").iterdir() if p.is_dir() and p.name != "local")
+)
+def test_every_environments_parameters_validate(env):
+    from kedro.config import OmegaConfigLoader
+
+    from llm_lifecycle.settings import CONFIG_LOADER_ARGS
+
+    params = OmegaConfigLoader(str(ROOT / "conf"), env=env, **CONFIG_LOADER_ARGS)["parameters"]
+    assert params and unvalidated_keys(params) == []  # no block that nothing would check
+    validate_parameters(params, params, parameter_files(ROOT / "conf", env), root=ROOT)
+
+
+def test_the_tests_tiny_configuration_validates():
+    params = {key: value for key, value in TINY_PARAMS.items()}
+    for key, value in params.items():
+        schemas()[key].validate_python(value)
+
+
+def test_a_misspelt_key_is_named_with_its_file_and_a_runtime_one_as_params(tmp_path):
+    conf = tmp_path / "conf"
+    (conf / "base").mkdir(parents=True)
+    (conf / "local").mkdir()
+    (conf / "base" / "parameters_rlhf.yml").write_text(
+        yaml.safe_dump({"rlhf": {"policy": {"train": {"lrr": 0.1, "beta": -1}}}})
+    )
+    files = parameter_files(conf, "local")
+    params = yaml.safe_load((conf / "base" / "parameters_rlhf.yml").read_text())
+    with pytest.raises(ParameterError) as info:
+        validate_parameters(params, ["rlhf"], files, root=tmp_path)
+    message = str(info.value)
+    assert "rlhf.policy.train.lrr: Extra inputs are not permitted (conf/base/parameters_rlhf.yml)" in message
+    assert "rlhf.policy.train.beta: Input should be greater than or equal to 0" in message
+    runtime = {"rlhf": {"policy": {"train": {"lrr": 0.1}}}}
+    assert where_set("rlhf.policy.train.lrr", files, runtime, tmp_path) == "--params"
+
+
+@pytest.mark.slow
+def test_a_typo_in_any_pipeline_stops_the_run_before_the_first_node(project):
+    tiny = project / "conf" / "tiny" / "parameters.yml"
+    params = yaml.safe_load(tiny.read_text())
+    params["rlhf"]["policy"]["train"]["lrr"] = 0.001  # the last stage of the default run
+    tiny.write_text(yaml.safe_dump(params, allow_unicode=True))
+    run = kedro(["run", "--env", "tiny"], cwd=project, timeout=300)
+    out = " ".join((run.stdout + run.stderr).split())
+    assert run.returncode != 0
+    assert "rlhf.policy.train.lrr: Extra inputs are not permitted (conf/tiny/parameters.yml)" in out
+    assert not (project / "data/01_raw").exists() or not any((project / "data/01_raw").rglob("*.jsonl"))
