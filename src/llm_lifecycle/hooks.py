@@ -61,6 +61,9 @@ def run_tags(run_params: dict, scale: str) -> dict[str, str]:
     }
 
 
+EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+
+
 class RunTagsHooks:
     """Tag the active MLflow run (kedro-mlflow starts it in its own `before_pipeline_run`, which pluggy
     calls before the project's hooks) with `run_tags`; `params:scale` says toy or real."""
@@ -78,6 +81,12 @@ class RunTagsHooks:
         tags = run_tags(run_params, scale)
         mlflow.set_tags(tags)
         logger.info("MLflow run tagged %s", tags)
+        # An experiment created before mlflow.yml said so (or by hand) opens on MLflow 3's GenAI traces
+        # page, empty; the model-training kind opens on the runs table.
+        client = mlflow.MlflowClient()
+        experiment = client.get_experiment(mlflow.active_run().info.experiment_id)
+        if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING:
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
 
 
 class MlflowArtifactHooks:

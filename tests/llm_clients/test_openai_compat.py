@@ -86,6 +86,20 @@ def test_batch_keeps_order_and_survives_every_fault(server):
     assert set(server.auth) == {f"Bearer {API_KEY}"}  # the key reached the server, in the header
 
 
+def test_json_that_is_not_a_chat_completion_is_garbage_and_retried(server):
+    # The SDK parses 2xx bodies leniently (no validation); each of these is caught and retried like a 5xx.
+    server.fail(
+        "shape",
+        {"garbage": json.dumps({"choices": [{"message": {"content": 5}}]})},
+        {"garbage": json.dumps({"choices": [{"message": "hi"}]})},
+        {"garbage": "[1, 2]"},
+    )
+    with make_client(server) as client:
+        assert client.complete(convs(["shape"])[0]) == "echo: shape"
+        stats = client.stats
+    assert stats["garbage"] == 3 and stats["retries"] == 3 and stats["http_calls"] == 4 == server.calls
+
+
 def test_parse_retry_after_seconds_ms_and_http_date():
     now = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
     in_3s = format_datetime(now + timedelta(seconds=3), usegmt=True)
@@ -242,6 +256,7 @@ def test_api_key_sources(server, monkeypatch):
         client.complete(convs(["e"])[0])
     with make_client(server, credentials={"api_key": "cred-key"}, api_key_env="FAKE_LLM_KEY") as client:
         client.complete(convs(["c"])[0])
+    monkeypatch.setenv("OPENAI_API_KEY", "sdk-default-env-key")  # the SDK's own fallback: never used
     with make_client(server, credentials={}, api_key_env="UNSET_LLM_KEY_VAR") as client:
         client.complete(convs(["n"])[0])  # local servers need no key: no Authorization header at all
     assert server.auth == ["Bearer env-key-123", "Bearer cred-key", None]

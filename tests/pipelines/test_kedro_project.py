@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 
+import mlflow
 import pytest
 
 from tests.kedro_project import ROOT, kedro
@@ -139,6 +140,11 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(pr
     )
     rejudged = {k: v for k, v in db.execute("select key, value from metrics where run_uuid=?", (runs[2][0],))}
     assert rejudged["mt_bench/sft/score"] == metrics["mt_bench/sft/score"]  # same answers, same judge
+    # The experiment opens on the runs table in MLflow 3's UI (a model-training experiment), asked through
+    # MLflow's own API
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("llm_lifecycle")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     # Tags: every run says which pipeline, env and scale it was (filterable in the UI and search_runs)
     tags = dict(db.execute("select key, value from tags where run_uuid=?", (runs[2][0],)).fetchall())
     assert (tags["pipeline"], tags["env"], tags["scale"]) == ("mt_bench_judging", "tiny", "toy")

@@ -1,30 +1,38 @@
-"""Client for any OpenAI-compatible chat endpoint: `POST {base_url}/chat/completions`.
+"""Client for any OpenAI-compatible chat endpoint (`POST {base_url}/chat/completions`), on the `openai` SDK.
 
 Works against the OpenAI API (GPT-4 as MT-Bench judge or preference teacher), a vLLM server
 (`vllm serve ... --port 8000` -> `base_url: http://localhost:8000/v1`) and the llama.cpp server. As in
-the `openai` SDK, `base_url` ends at the API version (`.../v1`); the client appends `/chat/completions`.
+the SDK, `base_url` ends at the API version (`.../v1`).
 
-Why plain `httpx` and not the `openai` SDK: the SDK is not installed here and would be a new
-dependency, and what this project needs from it is one POST. Owning that POST keeps every behaviour the
-pipelines depend on visible and testable in one file: which failures are retried and how long to wait
-(exponential backoff with jitter, `Retry-After` in seconds or as an HTTP date), what counts as a
-garbage reply, what goes into the cache key, and that the API key reaches nothing but the
-`Authorization` header. `httpx` gives per-request timeouts, a thread-safe connection pool and typed
-transport errors (timeout vs refused connection); `requests` would also do, but has no default
-timeout and its pool needs more care across threads.
+The SDK sends the request (URL, JSON body, `Authorization` header) over a thread-safe connection
+pool with a per-request timeout, and turns failures into typed errors (`openai.APIStatusError` with
+status, error body and headers; `APITimeoutError`; `APIConnectionError`). `extra_params` it does not
+name (vLLM's `top_k`, ...) go through its `extra_body`, so the body sent is exactly the body cached.
 
-Behaviour in short:
+Retries are ours: the SDK runs with `max_retries=0` under one retry loop here, the simplest way to
+(a) retry a "garbage" 2xx (not JSON, or no string `choices[0].message.content`, as from a proxy's
+    error page) like a 5xx, which the SDK never does, within one `max_retries` budget and with a true
+    `attempts` count in the final error;
+(b) count real HTTP attempts: each attempt is exactly one request, so `http_calls`, `retries`,
+    `timeouts`, `retry_after_waits` and `wait_s` are counted where they happen. Counting the SDK's
+    own retries would take a wrapped transport (event hooks never see a timeout) and its private
+    backoff function, and its HTTP library changed (httpx -> httpx2) within the versions we accept;
+(c) keep the backoff configurable (`backoff_base_s`, `backoff_max_s`, `max_retry_after_s`; tests run
+    at 0.01 s); the SDK's is fixed (0.5 s doubling to 8 s).
 
-* `complete(messages)` -> reply text; `complete_many(conversations)` -> replies in the order given,
-  with at most `max_concurrency` requests in flight (a thread pool plus a semaphore, so the limit
-  also holds when several threads share one client).
-* Retried (up to `max_retries` times): HTTP 408, 409, 429 and 5xx, timeouts, connection errors, and
-  "garbage" (a 2xx body that is not JSON or lacks a string `choices[0].message.content`). The wait
-  before retry k is `min(backoff_max_s, backoff_base_s * 2**(k-1))` scaled by a random factor in
-  [0.5, 1] ("equal jitter", so many clients do not retry in lockstep); a `Retry-After` (or OpenAI's
-  `retry-after-ms`) header raises the wait to at least what the server asked for, capped by
-  `max_retry_after_s`. Other statuses (400, 401, 403, 404, 422, ...) raise `LLMHTTPError` at once with
-  the status and the server's own message.
+What this module adds, each because the SDK has no such thing:
+
+* `complete(messages)` -> reply text; `complete_many(conversations)` / `replies(conversations)` ->
+  one reply per conversation, in the order given, with at most `max_concurrency` requests in flight
+  (a thread pool plus a semaphore, so the limit also holds when several threads share one client).
+  Every request of a batch runs to completion (so every success is cached) before `LLMBatchError`
+  lists every failed index.
+* Retried (up to `max_retries` times): HTTP 408, 409, 429 and 5xx, timeouts, connection errors and
+  garbage replies. The wait before retry k is `min(backoff_max_s, backoff_base_s * 2**(k-1))` scaled
+  by a random factor in [0.5, 1] ("equal jitter", so many clients do not retry in lockstep); a
+  `Retry-After` (seconds or an HTTP date) or OpenAI's `retry-after-ms` header raises the wait to at
+  least what the server asked for, capped by `max_retry_after_s`. Other statuses (400, 401, 403, 404,
+  422, ...) raise `LLMHTTPError` at once with the status and the server's own message.
 * Cache (`cache_dir`, off when None): one JSON file per request, named by the sha256 of a canonical
   JSON of (base_url, model, messages, every sampling parameter); written to a temporary file and
   renamed, so a killed run never leaves half an entry. Successful replies (with their
@@ -35,15 +43,18 @@ Behaviour in short:
   (UTF-8 bytes / `bytes_per_token`, a deliberately low ratio so the estimate errs long) plus
   `max_tokens` exceed the window is refused without a call; a server's own 400 "maximum context
   length" reply is a refusal too. `replies()` returns such prompts as `ChatReply(refused="too_long")`
-  for the caller to drop and count; `complete_many()` raises on them.
+  for the caller to drop and count; `complete_many()` raises on them. `finish_reason` is passed on
+  (`ChatReply.cut_off` for a reply that hit `max_tokens`).
 * Timeouts: `timeout_s`, or by default `60 s + 0.25 s × max_tokens` of the request (a 1024-token
   reply from a large model at ~10 tokens/s needs well over the minute that suits short replies).
 * The API key comes from `credentials["api_key"]` (Kedro's `conf/local/credentials.yml`) or from the
-  environment variable named by `api_key_env`. It is held as a `SecretStr` outside the config, sent
-  only in the `Authorization` header and scrubbed from any server text that ends up in an exception
-  or a log line; it is not part of the cache key or of the cached files. No key at all is allowed
-  (local vLLM / llama.cpp servers usually need none; the request then has no `Authorization` header),
-  except for api.openai.com, where a client without one stops at once with what to set.
+  environment variable named by `api_key_env` (never from the SDK's own `OPENAI_API_KEY` lookup). It
+  is held as a `SecretStr` outside the config, reaches nothing but the SDK's `Authorization` header,
+  and is scrubbed from any server text that ends up in an exception or a log line; SDK exceptions
+  (whose messages quote the server's body) are never chained into ours. It is not part of the cache
+  key or of the cached files. No key at all is allowed (local vLLM / llama.cpp servers usually need
+  none; the request then has no `Authorization` header), except for api.openai.com, where a client
+  without one stops at once with what to set.
 * `stats` counts prompts, cache hits/misses, HTTP calls, retries, errors and tokens, for MLflow.
 
 Saiga's roles are mapped on the way out (`bot` -> `assistant`, `human` -> `user`), since OpenAI-style
@@ -64,11 +75,15 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
+import openai
+from openai._types import Omit  # the SDK's header remover (`openai.Omit` in newer SDKs)
+from openai.types import CompletionUsage
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from llm_lifecycle.chat_format import ChatReply, Conversation, normalise_messages
@@ -82,6 +97,13 @@ _RESERVED_PARAMS = frozenset({"model", "messages", "temperature", "max_tokens", 
 _SNIPPET_CHARS = 300
 # How OpenAI, vLLM and llama.cpp word a prompt that does not fit the context (HTTP 400).
 _TOO_LONG = re.compile(r"context_length_exceeded|maximum context length|context size|context window", re.I)
+# The `stats` counters besides `wait_s` (described under `OpenAICompatClient.stats`).
+_COUNTERS = (
+    "requests cache_hits cache_misses http_calls retries retry_after_waits timeouts garbage errors "
+    "too_long cut_off prompt_tokens completion_tokens"
+).split()
+# The SDK insists on some api_key; with none of ours, this one is never sent (the header is omitted).
+_NO_KEY = "no-key"
 
 
 class OpenAIClientConfig(BaseModel):
@@ -177,7 +199,9 @@ def request_cache_key(base_url: str, body: Mapping[str, Any]) -> str:
 
 
 def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Seconds the server asks us to wait: `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
+    """Seconds the server asks us to wait: `retry-after-ms`, or `Retry-After` as seconds or an HTTP date.
+
+    Ours because our retry loop is (the SDK's parser is private)."""
     millis = headers.get("retry-after-ms")
     if millis is not None:
         try:
@@ -210,22 +234,14 @@ def _messages(messages: Conversation) -> list[dict[str, str]]:
     return out
 
 
-class _Attempt:
-    """Outcome of one failed attempt: which error to raise if it was the last, and the server's wish."""
+@dataclass(frozen=True)
+class _Failure:
+    """One failed attempt: which error to raise if it was the last, and the server's wish."""
 
-    __slots__ = ("error_cls", "detail", "status", "retry_after")
-
-    def __init__(
-        self,
-        error_cls: type[LLMClientError],
-        detail: str,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        self.error_cls = error_cls
-        self.detail = detail
-        self.status = status
-        self.retry_after = retry_after
+    error_cls: type[LLMClientError]
+    detail: str
+    status: int | None = None
+    retry_after: float | None = None
 
 
 class OpenAICompatClient:
@@ -242,27 +258,24 @@ class OpenAICompatClient:
         self.config = config if isinstance(config, OpenAIClientConfig) else OpenAIClientConfig(**config)
         self.name = self.config.name or f"openai:{self.config.model}"
         self._api_key = _resolve_api_key(self.config, credentials)
-        if self._api_key is None and httpx.URL(self.config.base_url).host == "api.openai.com":
+        # Ours: the SDK is always handed some key (`_NO_KEY`), so it would not stop; say what to set.
+        if self._api_key is None and urlsplit(self.config.base_url).hostname == "api.openai.com":
             raise LLMClientError(
                 f"{self.name}: no API key for {self.config.base_url}: export OPENAI_API_KEY, or put "
                 "`openai: {api_key: ...}` in conf/local/credentials.yml (or point OPENAI_BASE_URL at a "
                 "server that needs none)"
             )
-        self._url = f"{self.config.base_url}/chat/completions"
+        self._url = f"{self.config.base_url}/chat/completions"  # for error messages
+        # The concurrency limit across threads sharing this client (the SDK has a pool, not a limit).
         self._slots = threading.BoundedSemaphore(self.config.max_concurrency)
         self._stats_lock = threading.Lock()
         self._stats: dict[str, float] = {}
         self.reset_stats()
         self._rng = random.Random()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._api_key is not None:
-            headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
-        n = self.config.max_concurrency
-        self._http = httpx.Client(
-            headers=headers,
-            timeout=httpx.Timeout(self.config.timeout_s),
-            limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
-        )
+        key = self._api_key.get_secret_value() if self._api_key is not None else _NO_KEY
+        # Keyless local servers: omit the header rather than send the SDK a placeholder as a key.
+        self._headers: dict[str, Any] = {} if self._api_key is not None else {"Authorization": Omit()}
+        self._sdk = openai.OpenAI(base_url=self.config.base_url, api_key=key, max_retries=0)
         if self.config.cache_dir is not None:
             Path(self.config.cache_dir).mkdir(parents=True, exist_ok=True)
 
@@ -386,28 +399,10 @@ class OpenAICompatClient:
 
     def reset_stats(self) -> None:
         with self._stats_lock:
-            self._stats = dict.fromkeys(
-                (
-                    "requests",
-                    "cache_hits",
-                    "cache_misses",
-                    "http_calls",
-                    "retries",
-                    "retry_after_waits",
-                    "timeouts",
-                    "garbage",
-                    "errors",
-                    "too_long",
-                    "cut_off",
-                    "prompt_tokens",
-                    "completion_tokens",
-                ),
-                0,
-            )
-            self._stats["wait_s"] = 0.0
+            self._stats = {**dict.fromkeys(_COUNTERS, 0), "wait_s": 0.0}
 
     def close(self) -> None:
-        self._http.close()
+        self._sdk.close()
 
     def __enter__(self) -> OpenAICompatClient:
         return self
@@ -444,6 +439,7 @@ class OpenAICompatClient:
             self._stats[counter] += amount
 
     def _redact(self, text: str) -> str:
+        """Key scrubbing: servers echo the key ("Incorrect API key provided: sk-..."); the SDK keeps it."""
         if self._api_key is not None:
             secret = self._api_key.get_secret_value()
             if secret:
@@ -451,7 +447,8 @@ class OpenAICompatClient:
         return text
 
     def _too_long(self, body: dict[str, Any]) -> bool:
-        """Whether the prompt's estimated tokens plus the reply budget exceed `context_window`."""
+        """Whether the prompt's estimated tokens plus the reply budget exceed `context_window` (ours: the
+        SDK knows no model's window, and a refusal found here costs nothing)."""
         window = self.config.context_window
         if window is None:
             return False
@@ -478,7 +475,7 @@ class OpenAICompatClient:
     def _post_with_retries(self, body: dict[str, Any]) -> tuple[ChatReply, dict[str, Any]]:
         cfg = self.config
         attempts = cfg.max_retries + 1
-        failure: _Attempt | None = None
+        failure: _Failure | None = None
         for attempt in range(1, attempts + 1):
             outcome = self._attempt(body)
             if isinstance(outcome, tuple):
@@ -518,44 +515,56 @@ class OpenAICompatClient:
             attempts=attempts,
         )
 
-    def _attempt(self, body: dict[str, Any]) -> tuple[ChatReply, dict[str, Any]] | _Attempt:
-        """One POST: the (reply, usage) of a good reply, or what went wrong."""
+    def _attempt(self, body: dict[str, Any]) -> tuple[ChatReply, dict[str, Any]] | _Failure:
+        """One request through the SDK (exactly one HTTP call): the (reply, usage) of a good reply, or
+        what went wrong. SDK exceptions are turned into redacted text here and never re-raised."""
+        # The SDK's default is a flat 600 s; ours grows with the reply budget (see the module docstring).
         timeout = self.config.timeout_s or 60.0 + 0.25 * body["max_tokens"]
+        params = {k: v for k, v in body.items() if k not in ("model", "messages")}
         try:
             with self._slots:
                 self._bump("http_calls")
-                response = self._http.post(self._url, json=body, timeout=timeout)
-        except httpx.TimeoutException as exc:
+                raw = self._sdk.chat.completions.with_raw_response.create(
+                    model=body["model"],
+                    messages=body["messages"],
+                    extra_body=params,
+                    extra_headers=self._headers,
+                    timeout=timeout,
+                )
+        except openai.APITimeoutError:
             self._bump("timeouts")
-            detail = f"timeout after {timeout:g} s ({type(exc).__name__})"
-            return _Attempt(LLMConnectionError, detail)
-        except httpx.TransportError as exc:
-            detail = f"connection error: {type(exc).__name__}: {self._redact(str(exc))}"
-            return _Attempt(LLMConnectionError, detail)
+            return _Failure(LLMConnectionError, f"timeout after {timeout:g} s")
+        except openai.APIConnectionError as exc:
+            cause = exc.__cause__ or exc
+            detail = f"connection error: {type(cause).__name__}: {self._redact(str(cause))}"
+            return _Failure(LLMConnectionError, detail)
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            detail = f"HTTP {status}: {self._redact(_server_message(exc))}"
+            retry_after = parse_retry_after(exc.response.headers)
+            return _Failure(LLMHTTPError, detail, status=status, retry_after=retry_after)
 
-        status = response.status_code
-        if not 200 <= status < 300:
-            detail = f"HTTP {status}: {self._redact(_server_message(response))}"
-            retry_after = parse_retry_after(response.headers)
-            return _Attempt(LLMHTTPError, detail, status=status, retry_after=retry_after)
+        # The garbage check: the SDK parses leniently and never retries a 2xx, so we check the shape.
+        status = raw.http_response.status_code
+        snippet = self._redact(raw.http_response.text[:_SNIPPET_CHARS])
         try:
-            data = response.json()
+            completion = raw.parse()
         except ValueError:
             self._bump("garbage")
-            snippet = self._redact(response.text[:_SNIPPET_CHARS])
-            return _Attempt(LLMResponseError, f"reply is not valid JSON: {snippet!r}", status=status)
+            return _Failure(LLMResponseError, f"reply is not valid JSON: {snippet!r}", status=status)
         try:
-            choice = data["choices"][0]
-            content = choice["message"]["content"]
-        except (KeyError, IndexError, TypeError):
-            choice, content = {}, None
+            choice = completion.choices[0]
+            content = choice.message.content
+        except (AttributeError, IndexError, KeyError, TypeError):
+            choice, content = None, None
         if not isinstance(content, str):
             self._bump("garbage")
-            snippet = self._redact(canonical_json(data)[:_SNIPPET_CHARS])
             detail = f"reply lacks choices[0].message.content: {snippet}"
-            return _Attempt(LLMResponseError, detail, status=status)
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        finish = choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else None
+            return _Failure(LLMResponseError, detail, status=status)
+        usage = completion.usage
+        usage = usage.model_dump(exclude_unset=True) if isinstance(usage, CompletionUsage) else {}
+        finish = getattr(choice, "finish_reason", None)  # lenient parsing: may be absent or not a string
+        finish = finish if isinstance(finish, str) else None
         logger.debug("%s: HTTP %d, %d chars, finish %s", self.name, status, len(content), finish)
         return ChatReply(content, finish_reason=finish), usage
 
@@ -564,6 +573,7 @@ class OpenAICompatClient:
         return Path(self.config.cache_dir) / key[:2] / f"{key}.json"
 
     def _cache_get(self, key: str) -> ChatReply | None:
+        """The cached reply or refusal for `key` (the cache is ours: the SDK keeps none)."""
         if self.config.cache_dir is None:
             return None
         path = self._cache_path(key)
@@ -623,17 +633,15 @@ def _resolve_api_key(config: OpenAIClientConfig, credentials: Mapping[str, Any] 
     return None
 
 
-def _server_message(response: httpx.Response) -> str:
-    """The server's own error text: OpenAI `{"error": {"message"}}`, vLLM `{"message"}`, or the raw body."""
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text[:_SNIPPET_CHARS].strip() or response.reason_phrase
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:_SNIPPET_CHARS]
-        for field in ("error", "message", "detail"):
-            if isinstance(data.get(field), str) and data[field]:
-                return data[field][:_SNIPPET_CHARS]
-    return canonical_json(data)[:_SNIPPET_CHARS]
+def _server_message(exc: openai.APIStatusError) -> str:
+    """The server's own error text, not the SDK's message (which quotes the whole body): OpenAI's
+    `error.message` (the SDK hands over `error` as `body`), vLLM's `message`, or the raw body."""
+    body = exc.body
+    if isinstance(body, dict):
+        for field in ("message", "error", "detail"):
+            if isinstance(body.get(field), str) and body[field]:
+                return body[field][:_SNIPPET_CHARS]
+        return canonical_json(body)[:_SNIPPET_CHARS]
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:_SNIPPET_CHARS]
+    return exc.response.reason_phrase or "no message"
