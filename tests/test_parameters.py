@@ -64,3 +64,15 @@ def test_a_typo_in_any_pipeline_stops_the_run_before_the_first_node(project):
     assert run.returncode != 0
     assert "rlhf.policy.train.lrr: Extra inputs are not permitted (conf/tiny/parameters.yml)" in out
     assert not (project / "data/01_raw").exists() or not any((project / "data/01_raw").rglob("*.jsonl"))
+
+
+def test_a_rule_across_keys_is_checked_at_start_up_too(tmp_path):
+    # MT-Bench pairs may only name judged models: caught with the other problems, not in the last node
+    conf = tmp_path / "conf"
+    (conf / "base").mkdir(parents=True)
+    (conf / "base" / "parameters_mt_bench.yml").write_text(
+        yaml.safe_dump({"mt_bench": {"models": ["sft", "dpo"], "pairs": [["rlhf", "sft"]]}})
+    )
+    params = yaml.safe_load((conf / "base" / "parameters_mt_bench.yml").read_text())
+    with pytest.raises(ParameterError, match=r"mt_bench\.pairs: \('rlhf', 'sft'\) uses \['rlhf'\]"):
+        validate_parameters(params, ["mt_bench"], parameter_files(conf, "base"), root=tmp_path)

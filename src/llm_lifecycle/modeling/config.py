@@ -22,8 +22,8 @@ The architecture family is fixed, so only its sizes are fields:
 * Optional sparse mixture of experts (Mixtral, Jiang et al. 2024): every FFN becomes `moe.n_experts`
   SwiGLU experts and a linear router whose softmax gates pick `moe.top_k` experts per token.
 
-The defaults are the tiny model that pretrains on a 2-core CPU in about three minutes (REFERENCE
-"Measured on this kind of machine": hidden 128, 4 layers, GQA 4/2, vocab 4096, ~1.8 M parameters,
+The defaults are the tiny model that pretrains on a 2-core CPU in about three minutes (measured on
+a 2-core x86 CPU: hidden 128, 4 layers, GQA 4/2, vocab 4096, ~1.8 M parameters,
 ~7k tokens/s in fp32), so `ModelConfig()` *is* the project's default model.
 
 Real architectures live as plain YAML under `conf/base/architectures/` (not Kedro parameters files, so the

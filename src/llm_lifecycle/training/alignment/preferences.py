@@ -1,6 +1,6 @@
 """Synthetic preference pairs: a strong teacher writes the chosen answer, the SFT model the rejected one.
 
-Design (the course assignment's part 2, as Saiga's DPO data was built): for every prompt (a Saiga
+Design (as Saiga's DPO data was built): for every prompt (a Saiga
 conversation ending on a user turn) two answers are produced by two `ChatBackend`s, both answering the
 same conversations in the same order:
 
