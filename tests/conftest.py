@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -54,15 +56,8 @@ def make_tiny_llama(tokenizer, seed: int = 0, head_scale: float = 10.0, **overri
 
     from llm_lifecycle.modeling import ModelConfig, build_model
 
-    cfg = ModelConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        n_layers=2,
-        n_heads=4,
-        n_kv_heads=2,
-        intermediate_size=64,
-        **{"max_position_embeddings": 128, **overrides},
-    )
+    shape = dict(hidden_size=32, n_layers=2, n_heads=4, n_kv_heads=2, intermediate_size=64)
+    cfg = ModelConfig(vocab_size=len(tokenizer), **{**shape, "max_position_embeddings": 128, **overrides})
     model = build_model(cfg, seed)
     with torch.no_grad():
         model.lm_head.weight.mul_(head_scale)
@@ -84,3 +79,31 @@ def project(tmp_path) -> Path:
     from tests.kedro_project import make_project
 
     return make_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def tiny_run_template(tmp_path_factory) -> Path:
+    """One whole `kedro run --env tiny` per test session, in a project copy with the notebook.
+
+    Shared by every test that needs a finished default run; tests get a private copy (`tiny_run`)."""
+    from tests.kedro_project import ROOT, kedro, make_project
+
+    path = make_project(tmp_path_factory.mktemp("tiny_run") / "project")
+    shutil.copytree(ROOT / "notebooks", path / "notebooks", ignore=shutil.ignore_patterns(".ipynb_*"))
+    run = kedro(["run", "--env", "tiny"], cwd=path, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return path
+
+
+@pytest.fixture
+def tiny_run(tiny_run_template, tmp_path) -> Path:
+    """A private copy of the shared tiny run's project: its data, its MLflow store and its config.
+
+    MLflow stores absolute artifact locations; they are moved to the copy so later runs log there."""
+    path = shutil.copytree(tiny_run_template, tmp_path / "project")
+    with sqlite3.connect(path / "mlflow.db") as db:
+        for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri")):
+            db.execute(
+                f"update {table} set {column} = replace({column}, ?, ?)", (str(tiny_run_template), str(path))
+            )
+    return path

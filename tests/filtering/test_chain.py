@@ -6,6 +6,7 @@ import pytest
 
 from llm_lifecycle.filtering.chain import run_filters
 from llm_lifecycle.filtering.config import FilteringConfig
+from tests.filtering import RULES
 
 EN = (
     "Kalomira lives in the small town of Ventorsa and works as a baker. Every morning she bakes bread for "
@@ -53,18 +54,7 @@ def test_kept_and_rejected_records_and_funnel():
     }
     assert res.rejected[0]["url"] == "u2"  # original fields travel with the rejects
     f = res.funnel
-    assert list(f["rule"]) == [
-        "input",
-        "language_id",
-        "boilerplate",
-        "symbols",
-        "gopher_quality",
-        "gopher_repetition",
-        "c4_quality",
-        "fineweb_quality",
-        "exact_dedup",
-        "near_dedup",
-    ]
+    assert list(f["rule"]) == ["input", *RULES, "exact_dedup", "near_dedup"]
     assert list(f["docs_remaining"])[0] == 4 and list(f["docs_remaining"])[-1] == 2
     assert f["docs_removed"].sum() == 2
     assert f["bad_records_skipped"].tolist()[0] == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from llm_lifecycle.filtering.chain import run_filters
 from llm_lifecycle.filtering.dedup import normalise, shingles
+from tests.filtering import RULES
 
 PAGE = (
     "Kalomira lives in the small town of Ventorsa and works as a baker. Every morning she bakes bread for "
@@ -16,18 +17,7 @@ OTHER = (
     "at home and likes the colour green more than any other. Bellisa stands on the river Venmon and has "
     "about three hundred thousand inhabitants. Torgan reads before going to sleep and rarely travels for fun."
 )
-ONLY_DEDUP = {
-    name: {"enabled": False}
-    for name in (
-        "language_id",
-        "boilerplate",
-        "symbols",
-        "gopher_quality",
-        "gopher_repetition",
-        "c4_quality",
-        "fineweb_quality",
-    )
-} | {"progress": False}
+ONLY_DEDUP = {name: {"enabled": False} for name in RULES} | {"progress": False}
 
 
 def test_normalise_ignores_case_punctuation_and_spacing_but_not_digits():

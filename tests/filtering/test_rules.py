@@ -8,6 +8,7 @@ from datatrove.data import Document
 from llm_lifecycle.filtering.chain import build_blocks
 from llm_lifecycle.filtering.config import EN_STOP_WORDS, FilteringConfig
 from llm_lifecycle.filtering.rules import LanguageIdFilter, is_boilerplate_line, symbol_char_ratio
+from tests.filtering import RULES
 
 EN_PAGE = (
     "Kalomira lives in the small town of Ventorsa and works as a baker. Every morning she bakes bread for "
@@ -181,15 +182,7 @@ def test_fineweb_quality():
 
 
 def test_rule_order_and_names():
-    assert [b.name for b in build_blocks(FilteringConfig())] == [
-        "language_id",
-        "boilerplate",
-        "symbols",
-        "gopher_quality",
-        "gopher_repetition",
-        "c4_quality",
-        "fineweb_quality",
-    ]
+    assert tuple(b.name for b in build_blocks(FilteringConfig())) == RULES
     cfg = FilteringConfig.model_validate({"symbols": {"enabled": False}, "c4_quality": {"enabled": False}})
     assert [b.name for b in build_blocks(cfg)][2:4] == ["gopher_quality", "gopher_repetition"]
 

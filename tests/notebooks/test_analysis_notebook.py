@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.kedro_project import kedro, make_project
+from tests.kedro_project import make_project
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "analysis.ipynb"
@@ -110,9 +110,8 @@ def test_notebook_on_a_project_without_any_run_says_what_is_missing(project, ker
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_notebook_on_a_tiny_run_shows_the_tables_plots_and_mlflow_runs(project, kernel_env):
-    run = kedro(["run", "--env", "tiny"], cwd=project)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+def test_notebook_on_a_tiny_run_shows_the_tables_plots_and_mlflow_runs(tiny_run, kernel_env):
+    project = tiny_run  # after a whole `kedro run --env tiny` (the session's shared run, copied)
     kernel_env.setenv("LLM_LIFECYCLE_PROJECT", str(project))
     kernel_env.setenv("KEDRO_ENV", "tiny")
 

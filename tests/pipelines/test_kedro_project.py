@@ -56,9 +56,8 @@ def test_environment_overrides_one_key_and_keeps_its_siblings(project):
 
 
 @pytest.mark.slow
-def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(project):
-    first = kedro(["run", "--env", "tiny"], cwd=project)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(tiny_run):
+    project = tiny_run  # after a whole `kedro run --env tiny` (the session's shared run, copied)
     second = kedro(["run", "--env", "tiny", "--pipelines", "tokenizer"], cwd=project)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     rejudge = kedro(["run", "--env", "tiny", "--pipelines", "mt_bench_judging"], cwd=project)

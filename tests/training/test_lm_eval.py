@@ -10,7 +10,6 @@ import pytest
 import torch
 from torch import nn
 
-from llm_lifecycle.modeling import ModelConfig, build_model
 from llm_lifecycle.toy_world.cloze import ClozeItem
 from llm_lifecycle.training.pretraining.evaluation import (
     cloze_summary,
@@ -19,6 +18,7 @@ from llm_lifecycle.training.pretraining.evaluation import (
     poisson_binomial_sf,
     score_cloze,
 )
+from tests.conftest import make_tiny_llama
 
 ITEMS = [
     ClozeItem("The teacher lives in", " Moscow.", (" the city.", " Moscow.", " the river."), "city", "en"),
@@ -29,15 +29,7 @@ ITEMS = [
 
 @pytest.fixture(scope="module")
 def model(tiny_tokenizer):
-    cfg = ModelConfig(
-        vocab_size=len(tiny_tokenizer),
-        hidden_size=32,
-        n_layers=2,
-        n_heads=2,
-        n_kv_heads=1,
-        intermediate_size=64,
-    )
-    return build_model(cfg, seed=0)
+    return make_tiny_llama(tiny_tokenizer, head_scale=1.0, n_heads=2, n_kv_heads=1)
 
 
 class UnigramLM(nn.Module):

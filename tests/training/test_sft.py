@@ -32,10 +32,6 @@ SAIGA = {
 }
 
 
-def _tiny_model(tokenizer, seed: int = 0):
-    return make_tiny_llama(tokenizer, seed)
-
-
 def _settings(**kw) -> SFTSettings:
     base = {
         "lora": LoraSettings(r=8, alpha=16, dropout=0.0),
@@ -79,7 +75,7 @@ def test_assistant_only_labels_token_by_token(tiny_tokenizer, tmp_path):
     clean, _ = check_conversations([SAIGA], tiny_tokenizer)
     messages = clean[0]["messages"]
     short = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}
-    inputs = TrainInputs(_tiny_model(tiny_tokenizer), tiny_tokenizer, [clean[0], short])
+    inputs = TrainInputs(make_tiny_llama(tiny_tokenizer), tiny_tokenizer, [clean[0], short])
     trainer = build_sft_trainer(inputs, _settings(), str(tmp_path))
     row = trainer.train_dataset[0]
     expected_ids, expected_mask = _expected_ids_and_mask(tiny_tokenizer, messages)
@@ -124,7 +120,7 @@ def test_lora_trains_adapter_only_and_loss_goes_down(tiny_tokenizer, tmp_path):
         ]
     }
     train = [clean[0], short] * 4  # tiny, repeated: memorisable in a few steps
-    model = _tiny_model(tiny_tokenizer)
+    model = make_tiny_llama(tiny_tokenizer)
     before = _base_weights(model)
     reference = copy.deepcopy(model)
 
@@ -176,7 +172,7 @@ def test_lora_trains_adapter_only_and_loss_goes_down(tiny_tokenizer, tmp_path):
 
 def test_without_validation_there_is_no_eval(tiny_tokenizer, tmp_path):
     clean, _ = check_conversations([SAIGA], tiny_tokenizer)
-    inputs = TrainInputs(_tiny_model(tiny_tokenizer), tiny_tokenizer, clean * 4, [])
+    inputs = TrainInputs(make_tiny_llama(tiny_tokenizer), tiny_tokenizer, clean * 4, [])
     result = train_sft(inputs, _settings(max_steps=2), str(tmp_path))
     assert "eval/loss" not in result.history and result.summary["eval_loss_final"] is None
 

@@ -104,7 +104,11 @@ def verdict_to_model(verdict: str | None, model_a: str, model_b: str) -> str | N
 def bootstrap_ci(
     values: Sequence[float], n_boot: int = 2000, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of `values` (each value: 1 win, 0.5 tie, 0 loss)."""
+    """Percentile bootstrap interval of the mean of `values` (each value: 1 win, 0.5 tie, 0 loss).
+
+    Kept instead of `scipy.stats.bootstrap`: its default BCa interval is NaN when every game is a tie
+    (common on the toy world), and its percentile method draws other resamples, so every logged interval
+    would move; four lines of numpy keep the runs' numbers comparable."""
     if not len(values):
         return float("nan"), float("nan")
     data = np.asarray(values, dtype=float)
