@@ -31,7 +31,7 @@ def test_pipeline_modules_do_not_import_torch():
         "import sys; from kedro.framework.project import configure_project;"
         "configure_project('llm_lifecycle');"
         "from llm_lifecycle.pipeline_registry import register_pipelines; register_pipelines();"
-        "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft') if m in sys.modules]; print(heavy)"
+        "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft', 'openai') if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -1,20 +1,45 @@
 """Chat backends: a local transformers model and an OpenAI-compatible client with retries and a cache
-(the `ChatBackend` protocol they implement lives in `llm_lifecycle.chat_format`)."""
+(the `ChatBackend` protocol they implement lives in `llm_lifecycle.chat_format`).
 
-from llm_lifecycle.chat_format import ChatBackend, ChatReply, Conversation, Message
-from llm_lifecycle.llm_clients.local_hf import GenerationSettings, HFChatBackend
-from llm_lifecycle.llm_clients.openai_compat import (
-    LLMBatchError,
-    LLMClientError,
-    LLMConnectionError,
-    LLMHTTPError,
-    LLMResponseError,
-    OpenAIClientConfig,
-    OpenAICompatClient,
-    parse_retry_after,
-    request_cache_key,
-)
+Names resolve lazily (PEP 562): the pipeline registry imports node modules that name these classes, and
+importing the `openai` SDK (~0.8 s) or transformers there would slow every `kedro` command."""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llm_lifecycle.chat_format import ChatBackend, ChatReply, Conversation, Message
+    from llm_lifecycle.llm_clients.local_hf import GenerationSettings, HFChatBackend
+    from llm_lifecycle.llm_clients.openai_compat import (
+        LLMBatchError,
+        LLMClientError,
+        LLMConnectionError,
+        LLMHTTPError,
+        LLMResponseError,
+        OpenAIClientConfig,
+        OpenAICompatClient,
+        parse_retry_after,
+        request_cache_key,
+    )
+
+_WHERE = {
+    "llm_lifecycle.chat_format": ("ChatBackend", "ChatReply", "Conversation", "Message"),
+    "llm_lifecycle.llm_clients.local_hf": ("GenerationSettings", "HFChatBackend"),
+    "llm_lifecycle.llm_clients.openai_compat": (
+        "LLMBatchError",
+        "LLMClientError",
+        "LLMConnectionError",
+        "LLMHTTPError",
+        "LLMResponseError",
+        "OpenAIClientConfig",
+        "OpenAICompatClient",
+        "parse_retry_after",
+        "request_cache_key",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 __all__ = [
     "ChatBackend",
     "ChatReply",
@@ -32,3 +57,13 @@ __all__ = [
     "parse_retry_after",
     "request_cache_key",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_MODULE_OF[name]), name)
+
+
+def __dir__() -> list[str]:
+    return __all__
