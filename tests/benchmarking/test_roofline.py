@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from llm_lifecycle.benchmarking.latency import (
@@ -10,7 +13,7 @@ from llm_lifecycle.benchmarking.latency import (
     measure_kv_cache,
     measure_latency,
 )
-from llm_lifecycle.benchmarking.roofline import DecodeShape, analyse_decode_step, kv_cache_bytes
+from llm_lifecycle.benchmarking.roofline import DecodeShape, analyse_decode_step
 
 # A 1 B-weight fp32 model: 4 GB of weights; 2 layers × attn width 1024; KV 1 MB per token (made up).
 SHAPE = DecodeShape(
@@ -54,11 +57,16 @@ def test_weights_in_the_last_level_cache_are_cache_bound():
     assert q.verdict == "memory-bound"
 
 
-def test_kv_cache_formula_by_hand():
-    # LLaMA-2-7B: 32 layers, 32 kv heads, head_dim 128, fp16: 0.5 MiB per token
-    assert kv_cache_bytes(32, 32, 128, 1, 2) == 2**19
-    # LLaMA-3-8B (GQA 8 kv heads): 128 KiB per token, 1 GiB at 8192 tokens
-    assert kv_cache_bytes(32, 8, 128, 8192, 2) == 2**30
+_HAS_PROC = Path("/proc/self/status").exists()
+
+
+def _vm_hwm_bytes() -> int:
+    """The process's peak resident set now (Linux `VmHWM`, reported in kB)."""
+    return int(re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text()).group(1)) * 1024
+
+
+def _weight_bytes(model) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
 @pytest.fixture
@@ -104,7 +112,28 @@ def test_harness_returns_one_row_per_batch_with_consistent_fields(tiny_gqa):
         assert r["tokens_per_s"] == pytest.approx(r["batch_size"] * 4 / r["e2e_s"])
         lo, hi = r["e2e_iqr_s"]
         assert lo <= r["e2e_s"] <= hi
-        assert r["peak_memory_bytes"] is None or r["peak_memory_bytes"] > 0
+        if _HAS_PROC:  # CPU on Linux: the process's peak resident set, which holds the weights
+            assert isinstance(r["peak_memory_bytes"], int)
+            assert r["peak_memory_bytes"] >= _weight_bytes(tiny_gqa)
+    if _HAS_PROC:  # the last batch size's peak is VmHWM since its reset: no more than VmHWM read afterwards
+        assert rows[-1]["peak_memory_bytes"] <= _vm_hwm_bytes()
+
+
+def test_cpu_peak_memory_is_in_bytes_and_covers_a_16_mb_model():
+    if not _HAS_PROC:
+        pytest.skip("no /proc/self/status: peak memory is None off Linux")
+    from llm_lifecycle.modeling import ModelConfig, build_model
+
+    # embedding + LM head 2 · 32000 · 64 = 4,096,000 fp32 weights = 16.4 MB: more than any resident set the
+    # test process could have (< 16 GB) read in kB and not multiplied by 1024
+    cfg = ModelConfig(vocab_size=32000, hidden_size=64, n_layers=1, n_heads=4, intermediate_size=64)
+    model = build_model(cfg)
+    assert _weight_bytes(model) > 16 * 10**6
+    settings = LatencySettings(
+        batch_sizes=[1], prompt_tokens=4, new_tokens=2, warmup=0, min_repeats=1, min_time_s=0.0
+    )
+    (row,) = measure_latency(model, settings, name="16mb")
+    assert _weight_bytes(model) <= row["peak_memory_bytes"] <= _vm_hwm_bytes()
 
 
 def test_gpu_script_runs_end_to_end_on_a_tiny_architecture(tmp_path):

@@ -1,10 +1,13 @@
-"""Built transformers models: LLaMA/Mixtral structure, forward, save/load, generate, determinism."""
+"""Built transformers models: LLaMA/Mixtral structure, RoPE, GQA, forward, save/load, generate, seeding."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, LlamaForCausalLM, MixtralForCausalLM
+from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 from llm_lifecycle.modeling import (
     ModelConfig,
@@ -59,6 +62,143 @@ def test_dense_structure(dense):
 def test_tied_embeddings_share_storage():
     model = build_model(tiny_config(tie_word_embeddings=True), seed=0)
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+
+
+def _rotated_score(rotary, q: torch.Tensor, k: torch.Tensor, i: int, j: int) -> float:
+    """Pre-softmax q·k of one head once the model's RoPE has put q at position i and k at position j."""
+    cos, sin = rotary(q[None], torch.tensor([[i, j]]))  # (1, 2, head_dim): row 0 for position i, row 1 for j
+    q4, k4 = q.view(1, 1, 1, -1), k.view(1, 1, 1, -1)  # (batch, heads, seq, head_dim)
+    q_rot, _ = apply_rotary_pos_emb(q4, q4, cos[:, :1], sin[:, :1])
+    _, k_rot = apply_rotary_pos_emb(k4, k4, cos[:, 1:], sin[:, 1:])
+    return float((q_rot * k_rot).sum())
+
+
+def _rope_reference(q: torch.Tensor, k: torch.Tensor, offset: int, theta: float) -> float:
+    """RoPE (Su et al. 2021) in complex form, float64: Re Σ_c z_q,c · conj(z_k,c) · e^{i·offset·θ_c}.
+
+    transformers pairs dimension c with c + d/2 ("rotate_half" layout): z_c = x[c] + i·x[c + d/2], and
+    θ_c = theta^(-2c/d). Only the offset i - j enters, so this is the relative-position property written out.
+    """
+    half = q.shape[-1] // 2
+    freqs = theta ** (-2.0 * torch.arange(half, dtype=torch.float64) / q.shape[-1])
+    zq = torch.complex(q[:half].double(), q[half:].double())
+    zk = torch.complex(k[:half].double(), k[half:].double())
+    turn = torch.polar(torch.ones(half, dtype=torch.float64), offset * freqs)
+    return float((zq * zk.conj() * turn).real.sum())
+
+
+def test_rope_scores_by_hand():
+    # head_dim 4, theta 1e4: inv_freq = (1, 1e4^(-2/4)) = (1, 0.01); the pair (x0, x2) turns 1 rad per
+    # position, (x1, x3) 0.01 rad. Query e0 at i, key e0 at j:
+    #   (cos iθ, 0, sin iθ, 0)·(cos jθ, 0, sin jθ, 0) = cos((i-j)θ);
+    # key e2 instead (rotate_half(e2) = -e0): (cos iθ, 0, sin iθ, 0)·(-sin jθ, 0, cos jθ, 0) = sin((i-j)θ).
+    cfg = tiny_config(vocab_size=16, hidden_size=8, n_layers=1, n_heads=2, n_kv_heads=1, intermediate_size=16)
+    rotary = build_model(cfg, seed=0).model.rotary_emb
+    torch.testing.assert_close(rotary.inv_freq, torch.tensor([1.0, 0.01]))
+    e = torch.eye(4)
+    for i, j in [(3, 1), (8, 6), (103, 101)]:  # the same offset 2, shifted by 5 and by 100
+        assert _rotated_score(rotary, e[0], e[0], i, j) == pytest.approx(math.cos(2), abs=1e-5)  # -0.416147
+        assert _rotated_score(rotary, e[0], e[2], i, j) == pytest.approx(math.sin(2), abs=1e-5)  # 0.909297
+        assert _rotated_score(rotary, e[1], e[1], i, j) == pytest.approx(math.cos(0.02), abs=1e-5)  # 0.999800
+        assert _rotated_score(rotary, e[1], e[3], i, j) == pytest.approx(math.sin(0.02), abs=1e-5)  # 0.019999
+    # the sign of the offset is seen: the key two positions after the query gives sin(-2) = -0.909297
+    assert _rotated_score(rotary, e[0], e[2], 1, 3) == pytest.approx(-math.sin(2), abs=1e-5)
+    # only the query moves (3 -> 8): the offset becomes 7, cos 7 = 0.753902
+    assert _rotated_score(rotary, e[0], e[0], 8, 1) == pytest.approx(math.cos(7), abs=1e-5)
+
+
+def test_rope_attention_scores_depend_only_on_the_offset(dense):
+    """Layer 0's own q/k projections of two random states, rotated by the model's RoPE, vs the reference."""
+    cfg = tiny_config()
+    attn, hd = dense.model.layers[0].self_attn, cfg.resolved_head_dim
+    x = torch.randn(2, cfg.hidden_size, generator=torch.Generator().manual_seed(0)) * 10
+    with torch.no_grad():
+        q = attn.q_proj(x[0]).view(cfg.n_heads, hd)[1]  # query head 1 ...
+        k = attn.k_proj(x[1]).view(cfg.n_kv_heads, hd)[0]  # ... reads kv head 0 (group size 2)
+    for i, j in [(5, 2), (40, 7), (3, 10), (6, 6)]:
+        score = _rotated_score(dense.model.rotary_emb, q, k, i, j)
+        assert score == pytest.approx(_rope_reference(q, k, i - j, cfg.rope_theta), rel=1e-4, abs=1e-5)
+        for s in (1, 17, 200):
+            assert _rotated_score(dense.model.rotary_emb, q, k, i + s, j + s) == pytest.approx(
+                score, rel=1e-4, abs=1e-5
+            )
+            # moving only the query changes the offset, and the score with it
+            moved = _rotated_score(dense.model.rotary_emb, q, k, i + s, j)
+            expected = _rope_reference(q, k, i + s - j, cfg.rope_theta)
+            assert moved == pytest.approx(expected, rel=1e-4, abs=1e-5)
+            # scores here are ~40; these changes are 1 to 46, the tolerance 4e-3
+            assert abs(moved - score) > 0.5
+
+
+def test_whole_model_only_sees_relative_positions(dense):
+    # RoPE is the model's only position signal: shifting every position id by s leaves all logits unchanged,
+    # while a gap of 30 positions before the fifth token changes the logits from that token on and (causal
+    # attention) none before it.
+    ids = torch.randint(3, 4096, (2, 12), generator=torch.Generator().manual_seed(1))
+    pos = torch.arange(12).expand(2, -1)
+    gap = torch.cat([torch.arange(4), torch.arange(4, 12) + 30]).expand(2, -1)
+    with torch.no_grad():
+        ref = dense(input_ids=ids, position_ids=pos).logits
+        for s in (1, 100):
+            shifted = dense(input_ids=ids, position_ids=pos + s).logits
+            torch.testing.assert_close(shifted, ref, rtol=0, atol=1e-5)
+        gapped = dense(input_ids=ids, position_ids=gap).logits
+    torch.testing.assert_close(gapped[:, :4], ref[:, :4], rtol=0, atol=1e-6)
+    assert (gapped[:, 4:] - ref[:, 4:]).abs().amax(dim=(0, 2)).min() > 1e-3  # every later token moved
+
+
+# n_heads 4, head_dim 8, hidden 32: k/v projections hold n_kv_heads · 8 rows of 32.
+_GQA = {"vocab_size": 64, "hidden_size": 32, "n_layers": 2, "n_heads": 4, "intermediate_size": 64}
+
+
+def _mha_twin(gqa, order: str) -> LlamaForCausalLM:
+    """An MHA model (4 kv heads) holding `gqa`'s weights with its 2 kv heads' k/v rows expanded to 4 heads.
+
+    "interleave" repeats each kv head for its group (kv head g serves query heads 2g, 2g+1): kv heads
+    (0, 0, 1, 1); "tile" is the wrong grouping (0, 1, 0, 1).
+    """
+    mha = build_model(tiny_config(**_GQA, n_kv_heads=4), seed=1)
+    state = dict(gqa.state_dict())
+    for name, w in state.items():
+        if name.endswith(("k_proj.weight", "v_proj.weight")):
+            heads = w.view(2, 8, 32)  # (kv head, head_dim, hidden): nn.Linear rows are the outputs
+            wide = heads.repeat_interleave(2, dim=0) if order == "interleave" else heads.repeat(2, 1, 1)
+            state[name] = wide.reshape(4 * 8, 32)
+    mha.load_state_dict(state)
+    return mha
+
+
+@pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
+def test_gqa_equals_mha_with_each_kv_head_repeated_for_its_group(attn_implementation):
+    gqa = build_model(tiny_config(**_GQA, n_kv_heads=2), seed=0)
+    with torch.no_grad():  # sharper attention than the 0.02-std init, so a wrong grouping shows clearly
+        for layer in gqa.model.layers:
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj):
+                proj.weight.mul_(10)
+    mha, tiled = _mha_twin(gqa, "interleave"), _mha_twin(gqa, "tile")
+    for m in (gqa, mha, tiled):
+        m.set_attn_implementation(attn_implementation)
+    x = torch.randn(2, 6, 32, generator=torch.Generator().manual_seed(0))
+    pe = gqa.model.rotary_emb(x, torch.arange(6).expand(2, -1))
+    with torch.no_grad():
+        out = [m.model.layers[0].self_attn(x, pe, attention_mask=None)[0] for m in (gqa, mha, tiled)]
+    torch.testing.assert_close(out[1], out[0], rtol=1e-5, atol=1e-6)
+    assert (out[2] - out[0]).abs().max() > 0.1 * out[0].abs().max()  # query head 1 must read kv head 0, not 1
+    ids = torch.randint(3, 64, (2, 10), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():  # the whole causal model too
+        torch.testing.assert_close(mha(ids).logits, gqa(ids).logits, rtol=1e-5, atol=1e-6)
+
+
+def test_gqa_parameter_count_by_hand():
+    gqa = build_model(tiny_config(**_GQA, n_kv_heads=2), seed=0)
+    mha = build_model(tiny_config(**_GQA, n_kv_heads=4), seed=0)
+    # per layer: q 32·32 = 1024, k and v 2·8·32 = 512 each (GQA) or 4·8·32 = 1024 each (MHA), o 1024,
+    # SwiGLU 3·32·64 = 6144, two RMSNorms 64  ->  9280 (GQA), 10304 (MHA)
+    # model: embedding 64·32 = 2048, LM head 2048, final norm 32, 2 layers  ->  22688 (GQA), 24736 (MHA)
+    assert gqa.model.layers[0].self_attn.k_proj.weight.numel() == 512
+    assert mha.model.layers[0].self_attn.k_proj.weight.numel() == 1024
+    assert sum(p.numel() for p in gqa.parameters()) == 22688
+    assert sum(p.numel() for p in mha.parameters()) == 24736  # 2 layers · (k + v) · 512 = 2048 more
 
 
 def test_moe_structure(moe):

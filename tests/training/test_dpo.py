@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from pydantic import ValidationError
+from transformers import TrainerCallback
 
+from llm_lifecycle.training.alignment import dpo
 from llm_lifecycle.training.alignment.dpo import DPOSettings, build_dpo_trainer, train_dpo
 from llm_lifecycle.training.alignment.policy_checks import estimate_kl
 from llm_lifecycle.training.alignment.preferences import check_pair, preference_pair
@@ -80,6 +84,96 @@ def _margin(model, tokenizer, pairs) -> float:
     ) / len(pairs)
 
 
+def _batch_logps(model, batch) -> torch.Tensor:
+    """Σ log π(token | prefix) over each row's answer tokens in a collated batch (chosen rows, then rejected).
+
+    Logits at position t predict token t + 1, so the answer mask is shifted by one; padding (right, masked
+    out of attention) is outside the answer mask."""
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    logps = torch.log_softmax(logits[:, :-1], dim=-1)
+    token_logps = logps.gather(-1, batch["input_ids"][:, 1:, None])[..., 0]
+    return (token_logps * batch["completion_mask"][:, 1:]).sum(-1)
+
+
+def _log_ratio_differences(policy, batch) -> list[float]:
+    """Per pair (π_c - ref_c) - (π_r - ref_r); the reference is the policy with its adapter disabled."""
+    pi = _batch_logps(policy, batch)
+    with policy.disable_adapter():
+        ref = _batch_logps(policy, batch)
+    chosen, rejected = (pi - ref).chunk(2)
+    return (chosen - rejected).tolist()
+
+
+def _sigmoid_loss(deltas: list[float], beta: float) -> float:
+    """DPO's loss, mean over pairs of -log σ(β·Δ) = log(1 + e^(-β·Δ))."""
+    return sum(math.log1p(math.exp(-beta * d)) for d in deltas) / len(deltas)
+
+
+def test_trl_dpo_loss_equals_the_sigmoid_loss_by_hand(tiny_tokenizer, tmp_path):
+    pairs, beta = _pairs(), 0.5  # not the default 0.1: the setting must reach the trainer
+    # head_scale 10 (a usable LM head): the random adapter below moves log-probs by nats, not hundredths
+    model = make_tiny_llama(tiny_tokenizer, seed=1)
+    trainer = build_dpo_trainer(
+        TrainInputs(model, tiny_tokenizer, pairs), _settings(beta=beta), str(tmp_path)
+    )
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(pairs))])
+    policy = trainer.model
+    policy.eval()  # no dropout; compute_loss logs its metrics under "eval"
+    # the batch is [chosen 0..3; rejected 0..3], the answer mask covers the bot's text and its </s>
+    answer = batch["input_ids"][0][batch["completion_mask"][0].bool()]
+    assert tiny_tokenizer.decode(answer).startswith("The teacher lives in Moscow.</s>")
+    answer = batch["input_ids"][4][batch["completion_mask"][4].bool()]
+    assert tiny_tokenizer.decode(answer).startswith(REJECTED + "</s>")
+    # and its sums are the answer log-probabilities of the chat template, tokenised apart from TRL
+    logps = _batch_logps(policy, batch)
+    assert float(logps[1]) == pytest.approx(
+        _answer_logp(policy, tiny_tokenizer, pairs[1], "chosen"), abs=1e-4
+    )
+    assert float(logps[5]) == pytest.approx(
+        _answer_logp(policy, tiny_tokenizer, pairs[1], "rejected"), abs=1e-4
+    )
+
+    # fresh adapter, B = 0: policy == reference, every Δ is 0 and the loss is log 2 = 0.693147
+    with torch.no_grad():
+        loss = float(trainer.compute_loss(policy, batch))
+    deltas = _log_ratio_differences(policy, batch)
+    assert max(abs(d) for d in deltas) < 1e-5
+    assert loss == pytest.approx(math.log(2), abs=1e-6)
+
+    # random B: the policy now differs from the reference, by a different amount on each answer
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, param in policy.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=gen) * 0.3)
+        loss = float(trainer.compute_loss(policy, batch))
+    deltas = _log_ratio_differences(policy, batch)
+    # Δ ≈ (8.7, -1.1, 7.4, 7.1) nats: the loss by hand is 0.265, far from log 2 = 0.693; with chosen and
+    # rejected swapped, -log σ(-β·Δ), it would be 3.043, with the default β = 0.1 it would be 0.471
+    assert min(deltas) < 0 < max(deltas) and max(deltas) > 5
+    by_hand = _sigmoid_loss(deltas, beta)
+    assert by_hand < math.log(2) - 0.3
+    assert _sigmoid_loss([-d for d in deltas], beta) > by_hand + 2
+    assert _sigmoid_loss(deltas, 0.1) > by_hand + 0.1
+    # fp32 sums of ~10 token log-probs: |error| ~1e-6 nats, times β
+    assert loss == pytest.approx(by_hand, abs=1e-5)
+    # the logged implicit-reward margin of that batch is β · mean(Δ)
+    logged = trainer._metrics["eval"]["rewards/margins"][-1]
+    assert logged == pytest.approx(beta * sum(deltas) / len(deltas), abs=1e-5)
+
+
+class _AdapterSnapshots(TrainerCallback):
+    """The LoRA weights at the start of every optimizer step: the state that step's logged metrics saw."""
+
+    def __init__(self) -> None:
+        self.at_step: dict[int, dict[str, torch.Tensor]] = {}
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        lora = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
+        self.at_step[state.global_step + 1] = lora  # logged under the step number after the update
+
+
 def test_reference_is_the_adapter_disabled_model(tiny_tokenizer, tmp_path):
     model = _tiny_model(tiny_tokenizer)
     trainer = build_dpo_trainer(TrainInputs(model, tiny_tokenizer, _pairs()), _settings(), str(tmp_path))
@@ -93,11 +187,19 @@ def test_reference_is_the_adapter_disabled_model(tiny_tokenizer, tmp_path):
     assert tiny_tokenizer.decode(row["prompt_ids"]).endswith("<s>bot\n")
 
 
-def test_dpo_moves_chosen_above_rejected_with_base_frozen(tiny_tokenizer, tmp_path):
+def test_dpo_moves_chosen_above_rejected_with_base_frozen(tiny_tokenizer, tmp_path, monkeypatch):
     model = _tiny_model(tiny_tokenizer)
     pairs = _pairs()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     margin_before = _margin(model, tiny_tokenizer, pairs)
+    snapshots = _AdapterSnapshots()
+    run_trainer = dpo.run_trainer
+
+    def run_with_snapshots(trainer, *args):
+        trainer.add_callback(snapshots)
+        return run_trainer(trainer, *args)
+
+    monkeypatch.setattr(dpo, "run_trainer", run_with_snapshots)
 
     result = train_dpo(TrainInputs(model, tiny_tokenizer, pairs, pairs[:2]), _settings(), str(tmp_path))
     policy = result.model
@@ -133,9 +235,30 @@ def test_dpo_moves_chosen_above_rejected_with_base_frozen(tiny_tokenizer, tmp_pa
         margin_reference = _margin(policy, tiny_tokenizer, pairs)
     assert margin_reference == pytest.approx(margin_before, abs=1e-4)
     assert margin_after > margin_before + 0.5
-    # the logged margin is the implicit reward: beta * (policy margin - reference margin); the batch is the
-    # whole set, and the last value was logged one update before `margin_after`
-    assert margins[-1] == pytest.approx(0.1 * (margin_after - margin_reference), abs=0.15)
+    # The logged margin is the implicit reward β · (policy margin - reference margin), mean over the batch; a
+    # batch is the whole set of 4 pairs. Each step logs what its forward saw, i.e. the adapter before that
+    # step's update: reload each step's adapter and recompute on the same pairs. Only fp32 noise separates
+    # the two (~5e-7: sums of ~10 token log-probs, times β), while one step moves the logged margin by
+    # 0.02-0.1 (0 -> 0.56 over the 10 steps): the adapter one update off fails by far more than 1e-5.
+    trainer = result.trainer
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(pairs))])
+    with policy.disable_adapter():
+        ref_c, ref_r = _batch_logps(policy, batch).chunk(2)
+    assert float((ref_c - ref_r).mean()) == pytest.approx(margin_reference, abs=1e-4)
+    final = {n: p.detach().clone() for n, p in policy.named_parameters() if "lora_" in n}
+    assert sorted(snapshots.at_step) == [p["step"] for p in h["train/rewards/margins"]] == list(range(1, 11))
+    for point in h["train/rewards/margins"]:
+        with torch.no_grad():
+            for name, param in policy.named_parameters():
+                if "lora_" in name:
+                    param.copy_(snapshots.at_step[point["step"]][name])
+        pi_c, pi_r = _batch_logps(policy, batch).chunk(2)
+        at_step = 0.1 * float(((pi_c - ref_c) - (pi_r - ref_r)).mean())
+        assert point["value"] == pytest.approx(at_step, abs=1e-5), point["step"]
+    with torch.no_grad():
+        for name, param in policy.named_parameters():
+            if "lora_" in name:
+                param.copy_(final[name])
 
     base = policy.get_base_model()
     after = {n.replace(".base_layer", ""): p for n, p in base.named_parameters() if "lora_" not in n}
