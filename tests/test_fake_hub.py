@@ -126,6 +126,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_gated_model_and_tokenizer_download_with_the_token_then_come_from_the_cache(
     hub, tiny_llama, tmp_path
 ):
@@ -177,6 +178,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_gated_and_missing_repos_raise_the_clients_own_errors(hub, tmp_path):
     hub.add_model_repo(MODEL_ID, {"config.json": "{}"}, gated=True)
     hub.add_dataset_repo(
@@ -206,6 +208,7 @@ print(json.dumps({{"n": len(full), "columns": full.column_names, "first": full[0
 """
 
 
+@pytest.mark.slow
 def test_load_dataset_reads_the_card_configs_and_slices_then_reuses_the_cache(hub, tmp_path):
     rows = _saiga_rows()
     card = dataset_card(
@@ -247,6 +250,7 @@ print(json.dumps({{"rows": list(ds.take(7))}}))
 """
 
 
+@pytest.mark.slow
 def test_streaming_a_config_reads_its_parquet_files_by_range_over_a_paginated_tree(hub, tmp_path):
     hub.tree_page_size = 1  # the data folder then takes two pages: the client must follow the Link header
     hub.add_dataset_repo(FINEWEB, _fineweb_files(per_file=5))

@@ -136,6 +136,7 @@ def test_cpu_peak_memory_is_in_bytes_and_covers_a_16_mb_model():
     assert _weight_bytes(model) <= row["peak_memory_bytes"] <= _vm_hwm_bytes()
 
 
+@pytest.mark.slow
 def test_gpu_script_runs_end_to_end_on_a_tiny_architecture(tmp_path):
     import subprocess
     import sys
@@ -180,6 +181,7 @@ def test_gpu_script_runs_end_to_end_on_a_tiny_architecture(tmp_path):
     assert "measured vs" in out.stdout and "ceilings (measured, cpu)" in out.stdout
 
 
+@pytest.mark.slow
 def test_gpu_script_without_cuda_stops_at_once_and_says_so():
     import subprocess
     import sys

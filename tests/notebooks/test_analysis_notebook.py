@@ -91,6 +91,7 @@ def test_committed_notebook_has_no_outputs_and_loads_the_project_throughkedro():
     assert {"setup", "mt-bench", "mlflow-runs", "missing"} <= {c.get("id") for c in nb.cells}
 
 
+@pytest.mark.slow
 def test_notebook_on_a_project_without_any_run_says_what_is_missing(project, kernel_env):
     # No LLM_LIFECYCLE_PROJECT: the project is found from the notebook's folder; no KEDRO_ENV: base + local.
     nb = _execute(project)

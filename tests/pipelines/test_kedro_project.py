@@ -31,7 +31,8 @@ def test_pipeline_modules_do_not_import_torch():
         "import sys; from kedro.framework.project import configure_project;"
         "configure_project('llm_lifecycle');"
         "from llm_lifecycle.pipeline_registry import register_pipelines; register_pipelines();"
-        "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft', 'openai') if m in sys.modules]; print(heavy)"
+        "heavy = ('torch', 'transformers', 'trl', 'peft', 'openai');"
+        "print([m for m in heavy if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
@@ -181,6 +182,7 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(ti
     } <= set(artifacts)
 
 
+@pytest.mark.slow
 def test_dpo_on_a_fresh_project_names_the_missing_sft_model(project):
     result = kedro(["run", "--env", "tiny", "--pipelines", "dpo"], cwd=project, timeout=120)
     assert result.returncode != 0
@@ -192,6 +194,7 @@ def test_dpo_on_a_fresh_project_names_the_missing_sft_model(project):
     )
 
 
+@pytest.mark.slow
 def test_a_stage_whose_inputs_do_not_exist_stops_before_any_work(project):
     result = kedro(["run", "--env", "tiny", "--pipelines", "pretraining"], cwd=project, timeout=120)
     assert result.returncode != 0

@@ -17,6 +17,7 @@ def registered_names() -> list[str]:
     return names
 
 
+@pytest.mark.slow
 def test_every_listed_name_resolves_the_way_kedro_run_and_describe_resolve_it(registered_names):
     # `kedro run --pipelines X` and `kedro registry describe X` ask the registry for X alone (Kedro
     # then imports only `llm_lifecycle.pipelines.X`); a name that exists only in the full registry fails.
@@ -32,6 +33,7 @@ def test_every_listed_name_resolves_the_way_kedro_run_and_describe_resolve_it(re
         pipelines.set_requested(None)
 
 
+@pytest.mark.slow
 def test_from_raw_data_describes_and_runs_by_name(project):
     described = kedro(["registry", "describe", "from_raw_data"], cwd=project, timeout=120)
     assert described.returncode == 0, described.stderr[-2000:]

@@ -91,6 +91,7 @@ def test_report_card_shows_the_numbers_it_was_given_and_names_missing_stages():
     assert compute["mt_bench_score"].tolist() == [3.0, 4.2]
 
 
+@pytest.mark.slow
 def test_runs_table_filters_by_tag_and_drops_runs_without_the_metrics(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     mlflow.set_tracking_uri(uri)

@@ -126,7 +126,9 @@ def test_length_limit_uses_the_chat_template(tiny_tokenizer):
     kept, _ = check_conversations([GOOD], tiny_tokenizer, ConversationChecks(), max_length=n)
     dropped, report = check_conversations([GOOD], tiny_tokenizer, ConversationChecks(), max_length=n - 1)
     assert len(kept) == 1 and not dropped and report["too_long"] == 1
-    unlimited, _ = check_conversations([BAD["too_long"]], tiny_tokenizer, ConversationChecks(), max_length=None)
+    unlimited, _ = check_conversations(
+        [BAD["too_long"]], tiny_tokenizer, ConversationChecks(), max_length=None
+    )
     assert len(unlimited) == 1
 
 

@@ -19,7 +19,7 @@ from llm_lifecycle.training.alignment.distributed import (
 )
 from llm_lifecycle.training.alignment.trl_common import TrainInputs, merge_adapter
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning")]
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
 CONVS = [
     {"messages": [{"role": "user", "content": q}, {"role": "bot", "content": a}]}
@@ -44,6 +44,7 @@ SETTINGS = {
 }
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_train_one_adapter_saved_once_by_rank_0(tiny_model_dir, tmp_path):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
@@ -111,6 +112,7 @@ def test_launch_command_uses_the_config_file_and_names_a_missing_one(tmp_path):
         launch_command(tmp_path, missing)
 
 
+@pytest.mark.slow
 def test_the_launch_log_streams_to_a_file_and_the_log_and_a_hang_is_killed(tmp_path, caplog):
     import logging
     import sys
@@ -167,6 +169,7 @@ accelerate.Accelerator.get_state_dict = _no_full_gather
 """
 
 
+@pytest.mark.slow
 def test_fsdp2_ranks_save_the_adapter_without_gathering_the_model(tiny_model_dir, tmp_path, monkeypatch):
     import os
 
