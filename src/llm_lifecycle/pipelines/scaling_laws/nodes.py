@@ -1,6 +1,6 @@
-"""Scaling-law nodes: thin typed wrappers over `llm_lifecycle.training.pretraining.scaling`.
+"""Scaling-law nodes: thin typed wrappers over `llm_lifecycle.training.pretraining.scaling*`.
 
-torch and transformers are imported inside the functions (via `run_sweep` and `pack_corpus`): the
+torch (the sweep), scipy (the fits) and matplotlib (the plot) are imported inside the functions: the
 registry (kedro viz, `kedro registry list`) never pays for them.
 """
 
@@ -13,8 +13,7 @@ from typing import Any
 import pandas as pd
 
 from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
-from llm_lifecycle.training.pretraining import scaling
-from llm_lifecycle.training.pretraining.scaling import ScalingConfig
+from llm_lifecycle.training.pretraining.scaling import ScalingConfig, run_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -29,14 +28,14 @@ def run_scaling_sweep(
     packed = pack_corpus(
         tokenizer,
         filtered_documents,
-        cfg.block_size,
+        cfg.train.block_size,
         val_fraction=cfg.val_fraction,
         salt=cfg.split_salt,
     )
     special = {
         name: getattr(tokenizer, name, None) for name in ("bos_token_id", "eos_token_id", "pad_token_id")
     }
-    runs = scaling.run_sweep(
+    runs = run_sweep(
         packed.train_blocks,
         packed.val_blocks,
         len(tokenizer),
@@ -54,11 +53,15 @@ def fit_scaling_laws(
     scaling_law_runs: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, MetricsDict]:
     """Power laws L(N), L(D), the parametric L(N, D) and the compute-optimal N of each budget."""
+    from llm_lifecycle.training.pretraining import scaling_analysis
+
     cfg = ScalingConfig.model_validate(params)
-    fits, metrics = scaling.fit_scaling_laws(scaling_law_runs, cfg.compute_budgets)
+    fits, metrics = scaling_analysis.fit_scaling_laws(scaling_law_runs, cfg.compute_budgets)
     return fits, as_mlflow_metrics(metrics)
 
 
 def plot_scaling_laws(scaling_law_runs: pd.DataFrame, scaling_law_fits: pd.DataFrame) -> Any:
     """Log-log L(N), L(D) and L(C) with the fitted laws (a matplotlib Figure)."""
-    return scaling.scaling_plot(scaling_law_runs, scaling_law_fits)
+    from llm_lifecycle.training.pretraining.scaling_plots import scaling_plot
+
+    return scaling_plot(scaling_law_runs, scaling_law_fits)
