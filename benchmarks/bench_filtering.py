@@ -29,10 +29,10 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import get_filter_result
 
 from llm_lifecycle.filtering.chain import build_blocks, build_dedup_blocks
-from llm_lifecycle.filtering.config import FilteringConfig
+from llm_lifecycle.filtering.config import FilteringSettings
 from llm_lifecycle.filtering.executors import INDEX_KEY, run_datatrove_local
 from llm_lifecycle.pipelines.data_filtering.nodes import filter_documents
-from llm_lifecycle.toy_world.documents import DocumentsConfig, generate_documents
+from llm_lifecycle.toy_world.documents import DocumentsSettings, generate_documents
 from llm_lifecycle.toy_world.world import make_world
 
 
@@ -40,7 +40,7 @@ def _docs(records: list[dict]) -> list[Document]:
     return [Document(text=r["text"], id=r["id"], metadata={INDEX_KEY: i}) for i, r in enumerate(records)]
 
 
-def plain_loop(records: list[dict], cfg: FilteringConfig, dedup: bool) -> int:
+def plain_loop(records: list[dict], cfg: FilteringSettings, dedup: bool) -> int:
     blocks = build_blocks(cfg) + (build_dedup_blocks(cfg) if dedup else [])
     kept = 0
     for doc in _docs(records):
@@ -59,10 +59,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
 
-    records, _ = generate_documents(make_world(args.seed), DocumentsConfig(n_clean=args.n_clean), args.seed)
+    records, _ = generate_documents(make_world(args.seed), DocumentsSettings(n_clean=args.n_clean), args.seed)
     n = len(records)
-    params = FilteringConfig(progress=False).model_dump()
-    cfg = FilteringConfig.model_validate(params)
+    params = FilteringSettings(progress=False).model_dump()
+    cfg = FilteringSettings.model_validate(params)
     variants: dict[str, tuple[int, Callable[[], object]]] = {  # name -> (cores used, call)
         "a  node": (1, lambda: filter_documents(records, params)),
         "b  loop, all blocks": (1, lambda: plain_loop(records, cfg, dedup=True)),

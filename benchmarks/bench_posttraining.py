@@ -58,7 +58,7 @@ def load_inputs() -> tuple[Any, Any, list[dict], dict[str, Any]]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from llm_lifecycle.datasets.jsonl import read_jsonl
-    from llm_lifecycle.training.alignment.conversations import ConversationChecks, check_conversations
+    from llm_lifecycle.training.alignment.conversations import ConversationCheckSettings, check_conversations
 
     params = yaml.safe_load((ROOT / "conf/base/parameters_sft.yml").read_text())["sft"]
     model_dir = _latest(ROOT / "data/06_models/base_model")
@@ -66,7 +66,7 @@ def load_inputs() -> tuple[Any, Any, list[dict], dict[str, Any]]:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     raw = read_jsonl(_latest(ROOT / "data/01_raw/instructions.jsonl"))
     convs, _ = check_conversations(
-        raw, tokenizer, ConversationChecks(**params["data"]), max_length=params["train"]["max_length"]
+        raw, tokenizer, ConversationCheckSettings(**params["data"]), max_length=params["train"]["max_length"]
     )
     return model, tokenizer, convs, params
 

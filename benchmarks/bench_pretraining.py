@@ -61,13 +61,13 @@ from torch import nn
 from llm_lifecycle.benchmarking.ceilings import device_ceiling, measure_cpu_gemm_flops
 from llm_lifecycle.modeling.build import build_model
 from llm_lifecycle.modeling.calculator import training_flops_per_token
-from llm_lifecycle.modeling.config import ModelConfig
+from llm_lifecycle.modeling.config import ModelSettings
 from llm_lifecycle.pipelines.pretraining.nodes import (
-    PretrainingConfig,
+    PretrainingSettings,
     pack_pretraining_data,
     pretrain_base_model,
 )
-from llm_lifecycle.training.pretraining.loop import PretrainConfig, lr_at, param_groups, pretrain
+from llm_lifecycle.training.pretraining.loop import PretrainLoopSettings, lr_at, param_groups, pretrain
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -178,7 +178,7 @@ def interleaved(
 # --------------------------------------------------------------------------- the three variants
 
 
-def bare_loop(model: nn.Module, train: torch.Tensor, cfg: PretrainConfig, steps: int) -> float:
+def bare_loop(model: nn.Module, train: torch.Tensor, cfg: PretrainLoopSettings, steps: int) -> float:
     """nanoGPT's loop, nothing else."""
     opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
     model.train()
@@ -201,10 +201,10 @@ class Compare:
 
     def __init__(self, tok: Any, blocks: dict[str, Any], pre: dict[str, Any], seed: int, steps: int):
         self.tok, self.blocks, self.seed, self.steps = tok, blocks, seed, steps
-        cfg = PretrainingConfig.model_validate(pre)
-        self.model_cfg: ModelConfig = cfg.model_config_for(tok)
+        cfg = PretrainingSettings.model_validate(pre)
+        self.model_cfg: ModelSettings = cfg.model_config_for(tok)
         train = {**cfg.train, "max_steps": steps, "eval_every": 10**9, "checkpoint_every": 10**9}
-        self.cfg = PretrainConfig.model_validate({"seed": seed, **train})
+        self.cfg = PretrainLoopSettings.model_validate({"seed": seed, **train})
         self.node_params = {**pre, "train": train, "checkpoint_dir": None, "measure_ceiling": False}
         self.node_blocks = {**blocks, "val": blocks["val"][:0]}  # empty: no eval (see docstring)
         self.fpt = training_flops_per_token(self.model_cfg, self.cfg.block_size)
@@ -361,7 +361,7 @@ def steps_for(tokens_per_step: int, budget: int) -> int:
     return max(3, math.ceil(budget / tokens_per_step))
 
 
-def gemm_shapes_ceiling(model_cfg: ModelConfig, model: nn.Module, batch: int, block: int) -> None:
+def gemm_shapes_ceiling(model_cfg: ModelSettings, model: nn.Module, batch: int, block: int) -> None:
     """Time the model's own linear-layer GEMMs (forward, grad-input, grad-weight) and SDPA alone."""
     m = batch * block
     shapes: dict[tuple[int, int], int] = {}
@@ -482,7 +482,7 @@ def profile_breakdown(trainer: Steady, steps: int) -> None:
 def run_explore(tok: Any, docs: list[dict], params: dict[str, Any], args: argparse.Namespace) -> None:
     pre = params["pretraining"]
     seed = params["seed"]
-    cfg = PretrainingConfig.model_validate(pre)
+    cfg = PretrainingSettings.model_validate(pre)
     model_cfg = cfg.model_config_for(tok)
     t_def, b_def = pre["train"]["block_size"], pre["train"]["batch_size"]
     blocks = {t: blocks_for(tok, docs, pre, t)["train"] for t in (128, 256, 512)}
@@ -492,7 +492,7 @@ def run_explore(tok: Any, docs: list[dict], params: dict[str, Any], args: argpar
     ncpu = os.cpu_count() or 1
     print(f"\n#### exploration: bare loop, steady state, ~{budget} tokens per call, {reps} repeats")
 
-    def fresh(mcfg: ModelConfig = model_cfg) -> nn.Module:
+    def fresh(mcfg: ModelSettings = model_cfg) -> nn.Module:
         return build_model(mcfg, seed=seed).to(DEVICE)
 
     # 1. threads

@@ -24,20 +24,20 @@ from llm_lifecycle.datasets import HFPretrainedDataset
 from llm_lifecycle.datasets.jsonl import read_jsonl
 from llm_lifecycle.pipelines.tokenizer.nodes import train_tokenizer
 from llm_lifecycle.pipelines.tokenizer.pipeline import create_pipeline
-from llm_lifecycle.tokenization.train import TokenizerConfig
+from llm_lifecycle.tokenization.train import TokenizerSettings
 
 
 def toy_corpus(copies: int) -> list[dict]:
-    from llm_lifecycle.toy_world.documents import DocumentsConfig, generate_documents
+    from llm_lifecycle.toy_world.documents import DocumentsSettings, generate_documents
     from llm_lifecycle.toy_world.world import make_world
 
-    docs, labels = generate_documents(make_world(42), DocumentsConfig(), 42)
+    docs, labels = generate_documents(make_world(42), DocumentsSettings(), 42)
     clean = {lab["id"] for lab in labels if lab["label"] == "clean"}
     base = [d for d in docs if d["id"] in clean]
     return [{**d, "id": f"{d['id']}-{c}"} for c in range(copies) for d in base]
 
 
-def bare(texts: list[str], cfg: TokenizerConfig) -> None:
+def bare(texts: list[str], cfg: TokenizerSettings) -> None:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -73,7 +73,7 @@ def main() -> None:
 
     docs = list(read_jsonl(args.corpus, {"text": "str"})) if args.corpus else toy_corpus(args.copies)
     params = {"vocab_size": args.vocab_size, "heldout_fraction": 0.0}
-    cfg = TokenizerConfig.model_validate(params)
+    cfg = TokenizerSettings.model_validate(params)
     texts = [d["text"] for d in docs]
     mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
     timings: dict[str, list[float]] = {

@@ -26,7 +26,7 @@ import torch
 
 from llm_lifecycle.benchmarking.ceilings import device_ceiling
 from llm_lifecycle.benchmarking.latency import (
-    LatencySettings,
+    LatencyHarnessSettings,
     decode_shape,
     llc_bytes,
     measure_kv_cache,
@@ -73,7 +73,7 @@ def main() -> None:
     model = build_random(args.arch, args.device, args.dtype)
     shape = decode_shape(model)
     kv = measure_kv_cache(model, batch_size=1, tokens=args.prompt_tokens)
-    settings = LatencySettings(
+    settings = LatencyHarnessSettings(
         batch_sizes=args.batch_sizes,
         prompt_tokens=args.prompt_tokens,
         new_tokens=args.new_tokens,

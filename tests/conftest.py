@@ -39,14 +39,14 @@ def bilingual_docs() -> list[dict]:
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer(bilingual_docs):
-    from llm_lifecycle.tokenization.train import TokenizerConfig, train_bpe
+    from llm_lifecycle.tokenization.train import TokenizerSettings, train_bpe
 
-    cfg = TokenizerConfig(vocab_size=512, min_frequency=2, model_max_length=128)
+    cfg = TokenizerSettings(vocab_size=512, min_frequency=2, model_max_length=128)
     return train_bpe((d["text"] for d in bilingual_docs), cfg)
 
 
 def make_tiny_llama(tokenizer, seed: int = 0, head_scale: float = 10.0, **overrides):
-    """A 2-layer GQA LLaMA (hidden 32) over `tokenizer`'s vocabulary (`overrides`: other ModelConfig fields).
+    """A 2-layer GQA LLaMA (hidden 32) over `tokenizer`'s vocabulary (`overrides`: ModelSettings fields).
 
     A fresh LM head (std 0.02) over an RMS-normalised 32-d state keeps the logits near uniform whatever
     an adapter does to the frozen decoder; `head_scale` gives the "base" model a usable head, as
@@ -54,10 +54,10 @@ def make_tiny_llama(tokenizer, seed: int = 0, head_scale: float = 10.0, **overri
     """
     import torch
 
-    from llm_lifecycle.modeling import ModelConfig, build_model
+    from llm_lifecycle.modeling import ModelSettings, build_model
 
     shape = dict(hidden_size=32, n_layers=2, n_heads=4, n_kv_heads=2, intermediate_size=64)
-    cfg = ModelConfig(vocab_size=len(tokenizer), **{**shape, "max_position_embeddings": 128, **overrides})
+    cfg = ModelSettings(vocab_size=len(tokenizer), **{**shape, "max_position_embeddings": 128, **overrides})
     model = build_model(cfg, seed)
     with torch.no_grad():
         model.lm_head.weight.mul_(head_scale)

@@ -130,21 +130,21 @@ def llama3_like_tokenizer(texts: list[str]):
 
 def _toy_world_data() -> tuple[list[dict], list[dict], list[dict]]:
     """Saiga rows, FineWeb-2 rows and MT-Bench questions written from the toy world (ru/en facts)."""
-    from llm_lifecycle.toy_world.documents import DocumentsConfig, generate_documents
+    from llm_lifecycle.toy_world.documents import DocumentsSettings, generate_documents
     from llm_lifecycle.toy_world.instructions import (
-        InstructionsConfig,
+        InstructionsSettings,
         generate_instructions,
         generate_mt_bench_questions,
     )
     from llm_lifecycle.toy_world.world import make_world
 
     world = make_world(SEED, n_cities=4, n_people=12)
-    cfg = InstructionsConfig(n_sft=160, n_mt_bench=8)
+    cfg = InstructionsSettings(n_sft=160, n_mt_bench=8)
     saiga = [
         {**conv, "opus_score": 5 if i % 4 == 0 else 8 + i % 3}  # every 4th below sft.min_score 8
         for i, conv in enumerate(generate_instructions(world, cfg, SEED))
     ]
-    docs, _ = generate_documents(world, DocumentsConfig(n_clean=80, ru_share=1.0), SEED)
+    docs, _ = generate_documents(world, DocumentsSettings(n_clean=80, ru_share=1.0), SEED)
     fineweb = [
         {"text": d["text"], "id": f"<urn:uuid:{i:08d}>", "language": "rus", "language_score": 0.99}
         for i, d in enumerate(docs)
@@ -210,9 +210,9 @@ def _is_judge(kind: str):
 
 def inject_faults(openai: FakeOpenAI, saiga: list[dict]) -> None:
     """Every fault the client must survive, on teacher prompts (known in advance) and judge prompts."""
-    from llm_lifecycle.splits import PromptHoldout
+    from llm_lifecycle.splits import PromptHoldoutSettings
 
-    holdout = PromptHoldout(fraction=0.05, salt="preferences")  # as conf/llama3_8b/parameters.yml
+    holdout = PromptHoldoutSettings(fraction=0.05, salt="preferences")  # as conf/llama3_8b/parameters.yml
     held = [r for r in saiga if holdout.holds_out(r)]
     prompts = list(dict.fromkeys(r["messages"][-2]["content"] for r in held))  # the last user turns
     if len(prompts) < 7:

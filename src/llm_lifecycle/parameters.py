@@ -1,6 +1,6 @@
 """Every parameter block of a run validated against its settings class before the first node starts.
 
-Each node validates its own block (`SFTParams.model_validate(params)`), but only when it runs: a typo in
+Each node validates its own block (`SFTSettings.model_validate(params)`), but only when it runs: a typo in
 `rlhf.policy.train` would surface after pretraining, SFT and DPO had run. `ParameterValidationHooks`
 (registered in `settings.py`) validates, in Kedro's `before_pipeline_run`, every top-level block the
 pipelines being run read (`params:sft`, `params:sft.force_saiga_template`, ... all count for `sft`), and
@@ -31,34 +31,34 @@ class ParameterError(ValueError):
 @cache
 def schemas() -> dict[str, TypeAdapter]:
     """Top-level parameter key -> a pydantic adapter of its type (node modules import no torch)."""
-    from llm_lifecycle.filtering.config import FilteringConfig
-    from llm_lifecycle.pipelines.dpo.nodes import DPOParams
-    from llm_lifecycle.pipelines.latency.nodes import LatencyParams
-    from llm_lifecycle.pipelines.mt_bench.nodes import MTBenchParams
-    from llm_lifecycle.pipelines.preferences.nodes import PreferencesParams
-    from llm_lifecycle.pipelines.pretraining.nodes import PretrainingConfig
-    from llm_lifecycle.pipelines.rlhf.nodes import RLHFParams
-    from llm_lifecycle.pipelines.sft.nodes import SFTParams
-    from llm_lifecycle.splits import PromptHoldout
-    from llm_lifecycle.tokenization.train import TokenizerConfig
-    from llm_lifecycle.toy_world.config import ToyWorldConfig
-    from llm_lifecycle.training.pretraining.scaling import ScalingConfig
+    from llm_lifecycle.filtering.config import FilteringSettings
+    from llm_lifecycle.pipelines.dpo.nodes import DPOSettings
+    from llm_lifecycle.pipelines.latency.nodes import LatencySettings
+    from llm_lifecycle.pipelines.mt_bench.nodes import MTBenchSettings
+    from llm_lifecycle.pipelines.preferences.nodes import PreferencesSettings
+    from llm_lifecycle.pipelines.pretraining.nodes import PretrainingSettings
+    from llm_lifecycle.pipelines.rlhf.nodes import RLHFSettings
+    from llm_lifecycle.pipelines.sft.nodes import SFTSettings
+    from llm_lifecycle.splits import PromptHoldoutSettings
+    from llm_lifecycle.tokenization.train import TokenizerSettings
+    from llm_lifecycle.toy_world.config import ToyWorldSettings
+    from llm_lifecycle.training.pretraining.scaling import ScalingLawsSettings
 
     types: dict[str, Any] = {
         "seed": int,
         "scale": str,
-        "preference_holdout": PromptHoldout | None,
-        "toy_world": ToyWorldConfig,
-        "data_filtering": FilteringConfig,
-        "tokenizer": TokenizerConfig,
-        "pretraining": PretrainingConfig,
-        "scaling_laws": ScalingConfig,
-        "sft": SFTParams,
-        "preferences": PreferencesParams,
-        "dpo": DPOParams,
-        "rlhf": RLHFParams,
-        "mt_bench": MTBenchParams,
-        "latency": LatencyParams,
+        "preference_holdout": PromptHoldoutSettings | None,
+        "toy_world": ToyWorldSettings,
+        "data_filtering": FilteringSettings,
+        "tokenizer": TokenizerSettings,
+        "pretraining": PretrainingSettings,
+        "scaling_laws": ScalingLawsSettings,
+        "sft": SFTSettings,
+        "preferences": PreferencesSettings,
+        "dpo": DPOSettings,
+        "rlhf": RLHFSettings,
+        "mt_bench": MTBenchSettings,
+        "latency": LatencySettings,
     }
     return {key: TypeAdapter(tp) for key, tp in types.items()}
 

@@ -34,7 +34,7 @@ def split_records(
     return train, heldout
 
 
-class PromptHoldout(BaseModel):
+class PromptHoldoutSettings(BaseModel):
     """One pool of conversations (Saiga) feeding both SFT and preference generation: the share of its
     prompts that preference generation takes and SFT never trains on, so DPO's prompts are new to the
     SFT model, as its evaluation prompts are (`conf/*/parameters.yml`, key `preference_holdout`)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llm_lifecycle.benchmarking.latency import (
-    LatencySettings,
+    LatencyHarnessSettings,
     decode_shape,
     measure_kv_cache,
     measure_latency,
@@ -71,9 +71,9 @@ def _weight_bytes(model) -> int:
 
 @pytest.fixture
 def tiny_gqa():
-    from llm_lifecycle.modeling import ModelConfig, build_model
+    from llm_lifecycle.modeling import ModelSettings, build_model
 
-    cfg = ModelConfig(
+    cfg = ModelSettings(
         vocab_size=300,
         hidden_size=64,
         n_layers=3,
@@ -102,7 +102,7 @@ def test_decode_shape_counts_matmul_weights_and_skips_the_embedding_lookup(tiny_
 
 
 def test_harness_returns_one_row_per_batch_with_consistent_fields(tiny_gqa):
-    settings = LatencySettings(
+    settings = LatencyHarnessSettings(
         batch_sizes=[1, 2], prompt_tokens=5, new_tokens=4, warmup=1, min_repeats=2, min_time_s=0.0
     )
     rows = measure_latency(tiny_gqa, settings, name="tiny")
@@ -122,14 +122,14 @@ def test_harness_returns_one_row_per_batch_with_consistent_fields(tiny_gqa):
 def test_cpu_peak_memory_is_in_bytes_and_covers_a_16_mb_model():
     if not _HAS_PROC:
         pytest.skip("no /proc/self/status: peak memory is None off Linux")
-    from llm_lifecycle.modeling import ModelConfig, build_model
+    from llm_lifecycle.modeling import ModelSettings, build_model
 
     # embedding + LM head 2 · 32000 · 64 = 4,096,000 fp32 weights = 16.4 MB: more than any resident set the
     # test process could have (< 16 GB) read in kB and not multiplied by 1024
-    cfg = ModelConfig(vocab_size=32000, hidden_size=64, n_layers=1, n_heads=4, intermediate_size=64)
+    cfg = ModelSettings(vocab_size=32000, hidden_size=64, n_layers=1, n_heads=4, intermediate_size=64)
     model = build_model(cfg)
     assert _weight_bytes(model) > 16 * 10**6
-    settings = LatencySettings(
+    settings = LatencyHarnessSettings(
         batch_sizes=[1], prompt_tokens=4, new_tokens=2, warmup=0, min_repeats=1, min_time_s=0.0
     )
     (row,) = measure_latency(model, settings, name="16mb")

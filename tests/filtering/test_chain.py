@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llm_lifecycle.filtering.chain import run_filters
-from llm_lifecycle.filtering.config import FilteringConfig
+from llm_lifecycle.filtering.config import FilteringSettings
 from tests.filtering import RULES
 
 EN = (
@@ -28,7 +28,7 @@ DE = (
     "Kalomira wohnt in der kleinen Stadt Ventorsa und arbeitet als Bäckerin. Jeden Morgen backt sie Brot "
     "für die ganze Straße, und der Duft erreicht den Fluss. Die Stadt wurde vor langer Zeit gegründet."
 )
-CFG = FilteringConfig(progress=False)
+CFG = FilteringSettings(progress=False)
 
 
 class Records(list):

@@ -9,9 +9,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from llm_lifecycle.filtering.chain import run_filters
-from llm_lifecycle.filtering.config import FilteringConfig
+from llm_lifecycle.filtering.config import FilteringSettings
 from llm_lifecycle.filtering.evaluation import funnel_plot, precision_recall
-from llm_lifecycle.toy_world.documents import DocumentsConfig, generate_documents
+from llm_lifecycle.toy_world.documents import DocumentsSettings, generate_documents
 from llm_lifecycle.toy_world.world import make_world
 
 LABELS = [
@@ -61,8 +61,8 @@ def test_funnel_plot_is_a_figure_that_renders():
 
 @pytest.fixture(scope="module")
 def default_world_result():
-    docs, labels = generate_documents(make_world(42), DocumentsConfig(), seed=42)
-    return run_filters(docs, FilteringConfig(progress=False)), labels
+    docs, labels = generate_documents(make_world(42), DocumentsSettings(), seed=42)
+    return run_filters(docs, FilteringSettings(progress=False)), labels
 
 
 @pytest.mark.slow

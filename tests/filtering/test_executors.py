@@ -5,17 +5,19 @@ from __future__ import annotations
 import pytest
 
 from llm_lifecycle.filtering.chain import run_filters
-from llm_lifecycle.filtering.config import FilteringConfig
-from llm_lifecycle.toy_world.documents import DocumentsConfig, generate_documents
+from llm_lifecycle.filtering.config import FilteringSettings
+from llm_lifecycle.toy_world.documents import DocumentsSettings, generate_documents
 from llm_lifecycle.toy_world.world import make_world
 
 
 @pytest.mark.slow  # ~10 s: two worker processes each import datatrove, spaCy and lingua
 def test_datatrove_local_matches_in_process(tmp_path):
-    docs, _ = generate_documents(make_world(7, n_cities=4, n_people=12), DocumentsConfig(n_clean=60), seed=7)
+    docs, _ = generate_documents(
+        make_world(7, n_cities=4, n_people=12), DocumentsSettings(n_clean=60), seed=7
+    )
     docs.append({"id": "empty", "text": "", "url": "", "lang": "en"})  # the JSONL reader would drop it
-    local = run_filters(docs, FilteringConfig(progress=False))
-    cfg = FilteringConfig(progress=False, executor="datatrove_local", workers=2, work_dir=str(tmp_path))
+    local = run_filters(docs, FilteringSettings(progress=False))
+    cfg = FilteringSettings(progress=False, executor="datatrove_local", workers=2, work_dir=str(tmp_path))
     sharded = run_filters(docs, cfg)
     assert [d["id"] for d in sharded.kept] == [d["id"] for d in local.kept]
     assert sharded.kept == local.kept  # same text (C4 edits included) and detected language

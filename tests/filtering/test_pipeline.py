@@ -7,10 +7,10 @@ from pathlib import Path
 import yaml
 from matplotlib.figure import Figure
 
-from llm_lifecycle.filtering.config import FilteringConfig
+from llm_lifecycle.filtering.config import FilteringSettings
 from llm_lifecycle.pipelines.data_filtering import nodes
 from llm_lifecycle.pipelines.data_filtering.pipeline import create_pipeline
-from llm_lifecycle.toy_world.documents import DocumentsConfig, generate_documents
+from llm_lifecycle.toy_world.documents import DocumentsSettings, generate_documents
 from llm_lifecycle.toy_world.world import make_world
 
 PARAMS = Path(__file__).parents[2] / "conf" / "base" / "parameters_data_filtering.yml"
@@ -38,7 +38,7 @@ def test_pipeline_shape():
 
 def test_parameters_file_validates_and_matches_the_defaults():
     params = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))["data_filtering"]
-    assert FilteringConfig.model_validate(params) == FilteringConfig()
+    assert FilteringSettings.model_validate(params) == FilteringSettings()
 
 
 class Records(list):
@@ -48,7 +48,7 @@ class Records(list):
 def test_nodes_end_to_end_on_a_small_world():
     params = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))["data_filtering"] | {"progress": False}
     world = make_world(3, n_cities=4, n_people=12)
-    docs, labels = generate_documents(world, DocumentsConfig(n_clean=60), seed=3)
+    docs, labels = generate_documents(world, DocumentsSettings(n_clean=60), seed=3)
     kept, rejected, funnel = nodes.filter_documents(Records(docs), params)
     assert len(kept) + len(rejected) == len(docs) and funnel["bad_records_skipped"].iloc[0] == 1
     metrics, fig = nodes.evaluate_filter(rejected, kept, labels, funnel)
@@ -63,7 +63,9 @@ def test_nodes_end_to_end_on_a_small_world():
 def test_without_labels_the_funnel_is_reported_and_precision_recall_are_not():
     # A real crawl (conf/llama3_8b: FineWeb-2) has no noise labels: no made-up precision of 1.0.
     params = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))["data_filtering"] | {"progress": False}
-    docs, _ = generate_documents(make_world(3, n_cities=4, n_people=12), DocumentsConfig(n_clean=30), seed=3)
+    docs, _ = generate_documents(
+        make_world(3, n_cities=4, n_people=12), DocumentsSettings(n_clean=30), seed=3
+    )
     kept, rejected, funnel = nodes.filter_documents(docs, params)
     metrics, fig = nodes.evaluate_filter(rejected, kept, [], funnel)
     values = {k: v["value"] for k, v in metrics.items()}

@@ -6,7 +6,7 @@ import pytest
 from datatrove.data import Document
 
 from llm_lifecycle.filtering.chain import build_blocks
-from llm_lifecycle.filtering.config import EN_STOP_WORDS, FilteringConfig
+from llm_lifecycle.filtering.config import EN_STOP_WORDS, FilteringSettings
 from llm_lifecycle.filtering.rules import LanguageIdFilter, is_boilerplate_line, symbol_char_ratio
 from tests.filtering import RULES
 
@@ -32,8 +32,8 @@ DE_PAGE = (
 )
 
 
-def _block(name: str, cfg: FilteringConfig | None = None):
-    blocks = {b.name: b for b in build_blocks(cfg or FilteringConfig(progress=False))}
+def _block(name: str, cfg: FilteringSettings | None = None):
+    blocks = {b.name: b for b in build_blocks(cfg or FilteringSettings(progress=False))}
     return blocks[name]
 
 
@@ -135,7 +135,7 @@ def test_gopher_quality_judges_each_language_with_its_own_stop_words():
 
 
 def test_russian_needs_russian_stop_words():
-    cfg = FilteringConfig(progress=False, stop_words={"en": EN_STOP_WORDS, "ru": EN_STOP_WORDS})
+    cfg = FilteringSettings(progress=False, stop_words={"en": EN_STOP_WORDS, "ru": EN_STOP_WORDS})
     assert _result(_block("gopher_quality", cfg), _doc(RU_PAGE, "ru")) == (False, "gopher_enough_stop_words")
 
 
@@ -182,15 +182,15 @@ def test_fineweb_quality():
 
 
 def test_rule_order_and_names():
-    assert tuple(b.name for b in build_blocks(FilteringConfig())) == RULES
-    cfg = FilteringConfig.model_validate({"symbols": {"enabled": False}, "c4_quality": {"enabled": False}})
+    assert tuple(b.name for b in build_blocks(FilteringSettings())) == RULES
+    cfg = FilteringSettings.model_validate({"symbols": {"enabled": False}, "c4_quality": {"enabled": False}})
     assert [b.name for b in build_blocks(cfg)][2:4] == ["gopher_quality", "gopher_repetition"]
 
 
 def test_config_is_strict():
     with pytest.raises(ValueError, match="extra"):
-        FilteringConfig.model_validate({"gopher_quality": {"min_doc_word": 10}})
+        FilteringSettings.model_validate({"gopher_quality": {"min_doc_word": 10}})
     with pytest.raises(ValueError, match="stop_words"):
-        FilteringConfig.model_validate({"stop_words": {"en": EN_STOP_WORDS}})
+        FilteringSettings.model_validate({"stop_words": {"en": EN_STOP_WORDS}})
     with pytest.raises(ValueError, match="candidates"):
-        FilteringConfig.model_validate({"language_id": {"allowed": ["en", "pl"]}})
+        FilteringSettings.model_validate({"language_id": {"allowed": ["en", "pl"]}})

@@ -23,7 +23,7 @@ from llm_lifecycle.llm_clients import (
     LLMConnectionError,
     LLMHTTPError,
     LLMResponseError,
-    OpenAIClientConfig,
+    OpenAIClientSettings,
     OpenAICompatClient,
     parse_retry_after,
     request_cache_key,
@@ -210,7 +210,7 @@ def test_retries_run_out_with_a_clear_error(server):
             client.complete(convs(["t"])[0])
         assert client.stats["errors"] == 3 and client.stats["retries"] == 6
     # Nobody listening: a connection error, retried, then raised.
-    closed = OpenAIClientConfig(
+    closed = OpenAIClientSettings(
         base_url="http://127.0.0.1:9/v1", model="m", max_retries=1, backoff_base_s=0.01, api_key_env=None
     )
     with OpenAICompatClient(closed) as client, pytest.raises(LLMConnectionError, match="connection error"):
@@ -236,7 +236,7 @@ def test_api_key_never_leaks(server, tmp_path, caplog):
         errors.append(info.value)
         texts = [repr(client), repr(client.config), client.config.model_dump_json(), str(client.stats)]
     with pytest.raises(ValidationError) as info:  # a key pasted into the config is refused, not echoed
-        OpenAIClientConfig(model="m", api_key=API_KEY)
+        OpenAIClientSettings(model="m", api_key=API_KEY)
     errors.append(info.value)
 
     assert f"Bearer {API_KEY}" in server.auth  # the key was really sent, so its absence below means something
@@ -286,9 +286,9 @@ def test_request_shape_roles_and_config_validation(server):
         0.9,
     )
     with pytest.raises(ValidationError, match="extra_params"):
-        OpenAIClientConfig(model="m", extra_params={"model": "other"})
+        OpenAIClientSettings(model="m", extra_params={"model": "other"})
     with pytest.raises(ValidationError, match="API root"):
-        OpenAIClientConfig(model="m", base_url="http://h/v1/chat/completions")
+        OpenAIClientSettings(model="m", base_url="http://h/v1/chat/completions")
     key = request_cache_key("http://h/v1", {"model": "m", "messages": [], "temperature": 0})
     assert key == request_cache_key("http://h/v1", {"temperature": 0, "messages": [], "model": "m"})
 
@@ -335,7 +335,7 @@ def test_default_timeout_grows_with_the_reply_budget(server):
     server.fail("slow", {"sleep": 0.3})
     with make_client(server, timeout_s=None, max_retries=0) as client:
         assert client.complete(convs(["slow"])[0]) == "echo: slow"
-    assert OpenAIClientConfig(model="m").timeout_s is None
+    assert OpenAIClientSettings(model="m").timeout_s is None
 
 
 def test_api_openai_com_without_a_key_stops_at_once(monkeypatch):

@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, LlamaForCausalLM, MixtralForCausa
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 from llm_lifecycle.modeling import (
-    ModelConfig,
+    ModelSettings,
     build_model,
     cpu_experts_implementation,
     from_hf_config,
@@ -275,7 +275,7 @@ def test_save_pretrained_reload_and_generate(fixture, request, tmp_path):
     "cfg",
     [tiny_config(), tiny_moe_config(), tiny_config(head_dim=64, tie_word_embeddings=True, dtype="bfloat16")],
 )
-def test_hf_config_round_trip(cfg: ModelConfig):
+def test_hf_config_round_trip(cfg: ModelSettings):
     hf = to_hf_config(cfg)
     assert hf.model_type == cfg.model_type
     assert from_hf_config(hf) == cfg

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from llm_lifecycle.modeling import (
-    ModelConfig,
+    ModelSettings,
     analyze,
     kv_cache_bytes,
     kv_cache_check,
@@ -26,7 +26,7 @@ ARCH_DIR = Path(__file__).resolve().parents[2] / "conf" / "base" / "architecture
 GIB = 1024**3
 
 
-def arch(name: str) -> ModelConfig:
+def arch(name: str) -> ModelSettings:
     return load_architecture(ARCH_DIR / f"{name}.yml")
 
 

@@ -1,4 +1,4 @@
-"""ModelConfig validation, defaults and the architecture YAML files."""
+"""ModelSettings validation, defaults and the architecture YAML files."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from llm_lifecycle.modeling import ModelConfig, MoEConfig, load_architecture, tiny_config, tiny_moe_config
+from llm_lifecycle.modeling import ModelSettings, MoESettings, load_architecture, tiny_config, tiny_moe_config
 
 ARCH_DIR = Path(__file__).resolve().parents[2] / "conf" / "base" / "architectures"
 
 
 def test_tiny_defaults_match_reference_model():
-    cfg = ModelConfig()
+    cfg = ModelSettings()
     assert cfg == tiny_config()
     assert (cfg.vocab_size, cfg.hidden_size, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads) == (
         4096,
@@ -31,7 +31,7 @@ def test_tiny_defaults_match_reference_model():
 
 def test_tiny_moe_variant():
     cfg = tiny_moe_config()
-    assert cfg.moe == MoEConfig(n_experts=4, top_k=2)
+    assert cfg.moe == MoESettings(n_experts=4, top_k=2)
     assert cfg.model_type == "mixtral"
 
 
@@ -51,7 +51,7 @@ def test_tiny_moe_variant():
 )
 def test_validation_errors_name_field_and_values(kwargs, fragments):
     with pytest.raises(ValidationError) as err:
-        ModelConfig(**kwargs)
+        ModelSettings(**kwargs)
     message = str(err.value)
     for fragment in fragments:
         assert fragment in message
@@ -59,7 +59,7 @@ def test_validation_errors_name_field_and_values(kwargs, fragments):
 
 def test_config_is_frozen():
     with pytest.raises(ValidationError):
-        ModelConfig().hidden_size = 256  # type: ignore[misc]
+        ModelSettings().hidden_size = 256  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("name", ["llama2_7b", "llama3_8b", "mixtral_8x7b"])

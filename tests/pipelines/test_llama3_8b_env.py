@@ -67,10 +67,10 @@ def test_data_stage_streams_fineweb_and_reports_without_made_up_precision(rehear
 def test_sft_trains_the_hub_model_on_saiga_without_the_preference_prompts(rehearsal):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from llm_lifecycle.splits import PromptHoldout
+    from llm_lifecycle.splits import PromptHoldoutSettings
 
     m = _metrics(sqlite3.connect(rehearsal.project / "mlflow.db"), "sft")
-    holdout = PromptHoldout(fraction=0.05, salt="preferences")
+    holdout = PromptHoldoutSettings(fraction=0.05, salt="preferences")
     held = [r for r in rehearsal.saiga_rows if holdout.holds_out(r)]
     kept = [r for r in rehearsal.saiga_rows if not holdout.holds_out(r)]
     assert m["sft.data.n_loaded"] == len(rehearsal.saiga_rows)

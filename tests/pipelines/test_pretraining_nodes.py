@@ -143,4 +143,4 @@ def test_plot_pretraining_draws_the_unigram_baseline(tmp_path):
 
 def test_unknown_parameter_is_named():
     with pytest.raises(ValueError, match="checkpoint_dri"):
-        nodes.PretrainingConfig.model_validate({"checkpoint_dri": "x"})
+        nodes.PretrainingSettings.model_validate({"checkpoint_dri": "x"})

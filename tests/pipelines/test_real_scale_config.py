@@ -18,35 +18,35 @@ def params() -> dict:
 
 
 def test_every_post_training_stage_validates_with_the_environments_sizes(params):
-    from llm_lifecycle.pipelines.dpo.nodes import DPOParams
-    from llm_lifecycle.pipelines.preferences.nodes import PreferencesParams
-    from llm_lifecycle.pipelines.rlhf.nodes import RLHFParams
-    from llm_lifecycle.pipelines.sft.nodes import SFTParams
-    from llm_lifecycle.splits import PromptHoldout
+    from llm_lifecycle.pipelines.dpo.nodes import DPOSettings
+    from llm_lifecycle.pipelines.preferences.nodes import PreferencesSettings
+    from llm_lifecycle.pipelines.rlhf.nodes import RLHFSettings
+    from llm_lifecycle.pipelines.sft.nodes import SFTSettings
+    from llm_lifecycle.splits import PromptHoldoutSettings
 
-    sft = SFTParams.model_validate(params["sft"])
+    sft = SFTSettings.model_validate(params["sft"])
     assert sft.force_saiga_template and sft.train.max_steps == 1000 and sft.train.max_length == 2048
-    dpo = DPOParams.model_validate(params["dpo"])
+    dpo = DPOSettings.model_validate(params["dpo"])
     dpo_train = dpo.train
     # one epoch of what survives (the trainer counts the steps), plain DPO, no precomputed reference
     assert dpo_train.max_steps is None and dpo_train.epochs == 1 and dpo_train.loss_types == ["sigmoid"]
     assert dpo_train.precompute_ref_log_probs is False
-    rlhf = RLHFParams.model_validate(params["rlhf"])
+    rlhf = RLHFSettings.model_validate(params["rlhf"])
     assert rlhf.reward_model.train.max_steps is None and rlhf.policy.train.max_steps is None
-    prefs = PreferencesParams.model_validate(params["preferences"])
+    prefs = PreferencesSettings.model_validate(params["preferences"])
     assert prefs.student.max_new_tokens == 1024  # = the teacher's budget: both answers capped alike
-    assert PromptHoldout.model_validate(params["preference_holdout"]).fraction == 0.05
+    assert PromptHoldoutSettings.model_validate(params["preference_holdout"]).fraction == 0.05
     assert params["latency"]["models"] == ["dpo"] and params["latency"]["harness"]["prompt_tokens"] == 512
 
 
 def test_a_precomputed_reference_on_several_ranks_is_refused_before_anything_loads(params):
-    from llm_lifecycle.pipelines.dpo.nodes import DPOParams
+    from llm_lifecycle.pipelines.dpo.nodes import DPOSettings
 
     eight_gpus = {**params["dpo"], "distributed": {**params["dpo"]["distributed"], "num_processes": 8}}
-    assert DPOParams.model_validate(eight_gpus).distributed.num_processes == 8
+    assert DPOSettings.model_validate(eight_gpus).distributed.num_processes == 8
     eight_gpus["train"] = {**eight_gpus["train"], "precompute_ref_log_probs": True}  # a plain dict here
     with pytest.raises(ValueError, match="precompute_ref_log_probs: true does not work with"):
-        DPOParams.model_validate(eight_gpus)
+        DPOSettings.model_validate(eight_gpus)
 
 
 def test_a_personal_key_in_conf_local_wins_over_the_environments_env_reference(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ from transformers import AutoTokenizer
 
 from llm_lifecycle.datasets import HFPretrainedDataset
 from llm_lifecycle.tokenization.report import language_stats, report_metrics, word_splits
-from llm_lifecycle.tokenization.train import TokenizerConfig, train_bpe
+from llm_lifecycle.tokenization.train import TokenizerSettings, train_bpe
 
 CONVERSATION = [
     {"role": "system", "content": "Ты — полезный ассистент."},
@@ -24,7 +24,7 @@ def _digest(directory: Path) -> dict[str, str]:
 
 
 def test_same_data_same_params_gives_byte_identical_files(bilingual_docs, tmp_path):
-    cfg = TokenizerConfig(vocab_size=400, min_frequency=2)
+    cfg = TokenizerSettings(vocab_size=400, min_frequency=2)
     digests = []
     for run in ("a", "b"):
         tok = train_bpe((d["text"] for d in bilingual_docs), cfg)
@@ -128,7 +128,7 @@ def test_copy_friendly_gives_a_name_or_number_one_id_wherever_it_stands(bilingua
     assert first.startswith(" ") and len(first) > 1
     # GPT-2's pre-tokenizer glues the space on: the same name is two different ids.
     gpt2 = train_bpe(
-        (d["text"] for d in bilingual_docs), TokenizerConfig(vocab_size=512, pre_tokenizer="gpt2")
+        (d["text"] for d in bilingual_docs), TokenizerSettings(vocab_size=512, pre_tokenizer="gpt2")
     )
     assert _ids(gpt2, " Москва")[-len(_ids(gpt2, "Москва")) :] != _ids(gpt2, "Москва")
     assert gpt2.decode(_ids(gpt2, " Москва")[:1]).startswith(" М")
@@ -137,7 +137,7 @@ def test_copy_friendly_gives_a_name_or_number_one_id_wherever_it_stands(bilingua
 @pytest.mark.parametrize("pre_tokenizer", ["copy_friendly", "gpt2"])
 def test_both_pre_tokenizers_round_trip_every_script(bilingual_docs, pre_tokenizer):
     tok = train_bpe(
-        (d["text"] for d in bilingual_docs), TokenizerConfig(vocab_size=400, pre_tokenizer=pre_tokenizer)
+        (d["text"] for d in bilingual_docs), TokenizerSettings(vocab_size=400, pre_tokenizer=pre_tokenizer)
     )
     for text in ["Кто младше: Рибел или Ганган?\nРибел.", "ǅ Ǆ 日本語 «Ло» x2 's 12,5 \t\n\n  end ", "''"]:
         assert tok.decode(_ids(tok, text)) == text
@@ -145,12 +145,12 @@ def test_both_pre_tokenizers_round_trip_every_script(bilingual_docs, pre_tokeniz
 
 def test_config_validation_names_the_problem():
     with pytest.raises(ValueError, match="special tokens must be distinct"):
-        TokenizerConfig(bos_token="<s>", eos_token="<s>")
+        TokenizerSettings(bos_token="<s>", eos_token="<s>")
     with pytest.raises(ValueError, match="vocab_size"):
-        TokenizerConfig(vocab_size=10)
+        TokenizerSettings(vocab_size=10)
     with pytest.raises(ValueError, match="extra"):
-        TokenizerConfig.model_validate({"vocab_sise": 100})
+        TokenizerSettings.model_validate({"vocab_sise": 100})
     with pytest.raises(ValueError, match="pre_tokenizer"):
-        TokenizerConfig(pre_tokenizer="sentencepiece")
+        TokenizerSettings(pre_tokenizer="sentencepiece")
     with pytest.raises(ValueError, match="empty corpus"):
-        train_bpe([], TokenizerConfig())
+        train_bpe([], TokenizerSettings())

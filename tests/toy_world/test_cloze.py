@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from llm_lifecycle.toy_world.cloze import RELATIONS, ClozeItem, all_cloze_items, cloze_items
-from llm_lifecycle.toy_world.config import DocumentsConfig
+from llm_lifecycle.toy_world.config import DocumentsSettings
 from llm_lifecycle.toy_world.documents import generate_documents
 from llm_lifecycle.toy_world.fact_templates import city_facts, person_facts
 from llm_lifecycle.toy_world.world import PROFESSIONS, make_world
@@ -20,7 +20,7 @@ def world():
 
 @pytest.fixture(scope="module")
 def clean_text(world):
-    docs, labels = generate_documents(world, DocumentsConfig(n_clean=600), seed=7)
+    docs, labels = generate_documents(world, DocumentsSettings(n_clean=600), seed=7)
     return "\n".join(d["text"] for d, lab in zip(docs, labels, strict=True) if lab["label"] == "clean")
 
 

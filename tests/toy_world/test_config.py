@@ -8,7 +8,7 @@ import yaml
 
 from llm_lifecycle.pipelines.toy_world import nodes
 from llm_lifecycle.toy_world import cloze, instruction_templates
-from llm_lifecycle.toy_world.config import ToyWorldConfig, world_from_config
+from llm_lifecycle.toy_world.config import ToyWorldSettings, world_from_config
 from llm_lifecycle.toy_world.fact_templates import city_facts, person_facts
 from llm_lifecycle.toy_world.world import CITY_RELATIONS, PERSON_RELATIONS, make_world
 
@@ -16,10 +16,10 @@ PARAMS = Path(__file__).parents[2] / "conf" / "base" / "parameters_toy_world.yml
 
 
 def test_default_parameters_validate_and_build_the_world():
-    cfg = ToyWorldConfig.model_validate(yaml.safe_load(PARAMS.read_text())["toy_world"])
+    cfg = ToyWorldSettings.model_validate(yaml.safe_load(PARAMS.read_text())["toy_world"])
     world = world_from_config(3, cfg)
     assert world == make_world(3, n_cities=cfg.world.n_cities, n_people=cfg.world.n_people)
-    assert nodes.ToyWorldConfig is ToyWorldConfig
+    assert nodes.ToyWorldSettings is ToyWorldSettings
 
 
 def test_relations_are_the_worlds():

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from llm_lifecycle.toy_world.config import NOISE_KINDS, DocumentsConfig
+from llm_lifecycle.toy_world.config import NOISE_KINDS, DocumentsSettings
 from llm_lifecycle.toy_world.documents import generate_documents
 from llm_lifecycle.toy_world.world import make_world
 
@@ -21,11 +21,11 @@ def world():
 
 @pytest.fixture(scope="module")
 def corpus(world):
-    return generate_documents(world, DocumentsConfig(), seed=42)
+    return generate_documents(world, DocumentsSettings(), seed=42)
 
 
 def test_same_seed_same_output_different_seed_different(world):
-    cfg = DocumentsConfig(n_clean=80)
+    cfg = DocumentsSettings(n_clean=80)
     a = generate_documents(world, cfg, seed=3)
     assert a == generate_documents(world, cfg, seed=3)
     assert a != generate_documents(world, cfg, seed=4)
@@ -40,7 +40,7 @@ def test_record_shapes_and_labels(corpus):
         assert doc["text"].strip() and doc["url"].startswith("https://")
     kinds = Counter(lab["kind"] for lab in labels)
     assert set(kinds) == {"clean", *NOISE_KINDS}  # every noise kind present
-    assert kinds["clean"] == DocumentsConfig().n_clean
+    assert kinds["clean"] == DocumentsSettings().n_clean
     assert all((lab["label"] == "clean") == (lab["kind"] == "clean") for lab in labels)
 
 
@@ -98,4 +98,4 @@ def test_foreign_pages_speak_about_the_same_world(world, corpus):
 
 def test_config_rejects_unknown_fields():
     with pytest.raises(ValueError, match="extra"):
-        DocumentsConfig.model_validate({"n_clean": 10, "n_noise": 3})
+        DocumentsSettings.model_validate({"n_clean": 10, "n_noise": 3})

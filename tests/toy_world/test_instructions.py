@@ -11,7 +11,7 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from llm_lifecycle.toy_world.config import FAMILIES, MT_BENCH_CATEGORIES, InstructionsConfig
+from llm_lifecycle.toy_world.config import FAMILIES, MT_BENCH_CATEGORIES, InstructionsSettings
 from llm_lifecycle.toy_world.held_out import game_words, held_out_plan
 from llm_lifecycle.toy_world.instruction_templates import RELATIONS, ROLEPLAY, WORD_GAMES, fact_answer
 from llm_lifecycle.toy_world.instructions import (
@@ -33,8 +33,8 @@ def world() -> World:
 
 
 @pytest.fixture(scope="module")
-def cfg() -> InstructionsConfig:
-    return InstructionsConfig()
+def cfg() -> InstructionsSettings:
+    return InstructionsSettings()
 
 
 @pytest.fixture(scope="module")
@@ -187,15 +187,15 @@ class WorldChecker:
 
 # ---------------------------------------------------------------------------------------- config
 def test_config_defaults_and_validation():
-    cfg = InstructionsConfig()
+    cfg = InstructionsSettings()
     assert (cfg.n_sft, cfg.n_preference, cfg.n_mt_bench) == (600, 200, 40)
     assert set(cfg.family_weights) == set(FAMILIES)
     with pytest.raises(ValidationError):
-        InstructionsConfig(n_sft=10, unknown=1)
+        InstructionsSettings(n_sft=10, unknown=1)
     with pytest.raises(ValidationError):
-        InstructionsConfig(mt_bench_fraction=0.6, preference_fraction=0.5)
+        InstructionsSettings(mt_bench_fraction=0.6, preference_fraction=0.5)
     with pytest.raises(ValidationError):
-        InstructionsConfig(family_weights={"poetry": 1.0})
+        InstructionsSettings(family_weights={"poetry": 1.0})
 
 
 # ---------------------------------------------------------------------------------------- determinism

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llm_lifecycle.toy_world.config import InstructionsConfig
+from llm_lifecycle.toy_world.config import InstructionsSettings
 from llm_lifecycle.toy_world.instructions import (
     generate_instructions,
     generate_mt_bench_questions,
@@ -33,7 +33,7 @@ def world() -> World:
 @pytest.fixture(scope="module")
 def references(world) -> list[str]:
     """Every answer the generators produce: SFT bot turns, preference and MT-Bench references."""
-    cfg = InstructionsConfig()
+    cfg = InstructionsSettings()
     refs = [
         m["content"]
         for r in generate_instructions(world, cfg, SEED)

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from llm_lifecycle.datasets.jsonl import Records, read_jsonl
 from llm_lifecycle.training.alignment.conversations import (
     PROBLEMS,
-    ConversationChecks,
+    ConversationCheckSettings,
     InvalidConversationError,
     check_conversations,
     normalise_messages,
@@ -63,7 +63,9 @@ def test_roles_are_normalised_for_trl():
 
 def test_clean_records_become_trl_conversations(tiny_tokenizer):
     record = {"messages": [_m("system", "Be brief."), _m("human", "Hi"), _m("bot", "Hello.")], "score": 9}
-    clean, report = check_conversations([record, GOOD], tiny_tokenizer, ConversationChecks(), max_length=128)
+    clean, report = check_conversations(
+        [record, GOOD], tiny_tokenizer, ConversationCheckSettings(), max_length=128
+    )
     assert clean[0] == {
         "messages": [_m("system", "Be brief."), _m("user", "Hi"), _m("assistant", "Hello.")]
     }  # extra fields dropped, roles in TRL's vocabulary
@@ -85,7 +87,9 @@ def test_drop_counts_every_problem(tmp_path, tiny_tokenizer, caplog):
     path = _write(tmp_path, records)
     loaded = read_jsonl(path)
     with caplog.at_level(logging.WARNING, logger="llm_lifecycle.training.alignment.conversations"):
-        clean, report = check_conversations(loaded, tiny_tokenizer, ConversationChecks(), max_length=64)
+        clean, report = check_conversations(
+            loaded, tiny_tokenizer, ConversationCheckSettings(), max_length=64
+        )
     assert len(clean) == 2
     assert {key: report[key] for key in PROBLEMS} == dict.fromkeys(PROBLEMS, 1)
     assert report["n_input"] == len(records) and report["n_dropped"] == len(BAD)
@@ -107,7 +111,9 @@ def test_raise_names_file_line_and_problem(tmp_path, tiny_tokenizer, problem):
     loaded = read_jsonl(path)
     assert isinstance(loaded, Records) and loaded.where(2) == f"{path}:3"
     with pytest.raises(InvalidConversationError) as err:
-        check_conversations(loaded, tiny_tokenizer, ConversationChecks(on_invalid="raise"), max_length=64)
+        check_conversations(
+            loaded, tiny_tokenizer, ConversationCheckSettings(on_invalid="raise"), max_length=64
+        )
     assert f"{path}:3" in str(err.value)
     assert PROBLEMS[problem] in str(err.value)
 
@@ -115,7 +121,7 @@ def test_raise_names_file_line_and_problem(tmp_path, tiny_tokenizer, problem):
 def test_raise_on_plain_list_names_the_record_index(tiny_tokenizer):
     with pytest.raises(InvalidConversationError, match="record 1: unknown role"):
         check_conversations(
-            [GOOD, BAD["unknown_role"]], tiny_tokenizer, ConversationChecks(on_invalid="raise")
+            [GOOD, BAD["unknown_role"]], tiny_tokenizer, ConversationCheckSettings(on_invalid="raise")
         )
 
 
@@ -123,20 +129,22 @@ def test_length_limit_uses_the_chat_template(tiny_tokenizer):
     n = len(
         tiny_tokenizer.apply_chat_template(GOOD["messages"], tokenize=True, return_dict=True)["input_ids"]
     )
-    kept, _ = check_conversations([GOOD], tiny_tokenizer, ConversationChecks(), max_length=n)
-    dropped, report = check_conversations([GOOD], tiny_tokenizer, ConversationChecks(), max_length=n - 1)
+    kept, _ = check_conversations([GOOD], tiny_tokenizer, ConversationCheckSettings(), max_length=n)
+    dropped, report = check_conversations(
+        [GOOD], tiny_tokenizer, ConversationCheckSettings(), max_length=n - 1
+    )
     assert len(kept) == 1 and not dropped and report["too_long"] == 1
     unlimited, _ = check_conversations(
-        [BAD["too_long"]], tiny_tokenizer, ConversationChecks(), max_length=None
+        [BAD["too_long"]], tiny_tokenizer, ConversationCheckSettings(), max_length=None
     )
     assert len(unlimited) == 1
 
 
 def test_config_is_typed():
     with pytest.raises(ValidationError):
-        ConversationChecks(on_invalid="ignore")
+        ConversationCheckSettings(on_invalid="ignore")
     with pytest.raises(ValidationError):  # the length limit is the trainer's max_length, not a check's
-        ConversationChecks(max_length=10)
+        ConversationCheckSettings(max_length=10)
 
 
 def _conv(i: int) -> dict:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from transformers import TrainerCallback
 
 from llm_lifecycle.training.alignment import dpo
-from llm_lifecycle.training.alignment.dpo import DPOSettings, build_dpo_trainer, train_dpo
+from llm_lifecycle.training.alignment.dpo import DPOTrainerSettings, build_dpo_trainer, train_dpo
 from llm_lifecycle.training.alignment.policy_checks import estimate_kl
 from llm_lifecycle.training.alignment.preferences import check_pair, preference_pair
 from llm_lifecycle.training.alignment.trl_common import LoraSettings, TrainInputs
@@ -44,7 +44,7 @@ def _tiny_model(tokenizer):
     return make_tiny_llama(tokenizer, seed=1, head_scale=1.0)
 
 
-def _settings(**kw) -> DPOSettings:
+def _settings(**kw) -> DPOTrainerSettings:
     base = {
         "lora": LoraSettings(r=8, alpha=16, dropout=0.0),
         "beta": 0.1,
@@ -58,7 +58,7 @@ def _settings(**kw) -> DPOSettings:
         "logging_steps": 1,
         "seed": 0,
     }
-    return DPOSettings(**{**base, **kw})
+    return DPOTrainerSettings(**{**base, **kw})
 
 
 def _answer_logp(model, tokenizer, pair: dict, key: str) -> float:
@@ -306,11 +306,11 @@ def test_refuses_an_unmerged_adapter(tiny_tokenizer, tmp_path):
 
 
 def test_settings():
-    s = DPOSettings()
+    s = DPOTrainerSettings()
     assert (s.beta, s.loss_type, s.lora.r) == (0.1, "sigmoid", 16)
     with pytest.raises(ValidationError):
-        DPOSettings(max_prompt_length=64)
-    rpo = DPOSettings(loss_type=["sigmoid", "sft"], loss_weights=[1.0, 0.5])
-    assert rpo.loss_types == ["sigmoid", "sft"] and DPOSettings().loss_types == ["sigmoid"]
+        DPOTrainerSettings(max_prompt_length=64)
+    rpo = DPOTrainerSettings(loss_type=["sigmoid", "sft"], loss_weights=[1.0, 0.5])
+    assert rpo.loss_types == ["sigmoid", "sft"] and DPOTrainerSettings().loss_types == ["sigmoid"]
     with pytest.raises(ValidationError, match="one weight per loss_type"):
-        DPOSettings(loss_type="sigmoid", loss_weights=[1.0, 1.0])
+        DPOTrainerSettings(loss_type="sigmoid", loss_weights=[1.0, 1.0])

@@ -6,7 +6,7 @@ import pytest
 
 from llm_lifecycle.llm_clients import ChatReply
 from llm_lifecycle.training.alignment.preferences import (
-    PairHygiene,
+    PairHygieneSettings,
     ReferenceTeacher,
     build_pairs,
     check_pair,
@@ -63,11 +63,11 @@ class _Echo:
     ],
 )
 def test_pair_hygiene_rules(chosen, rejected, problem):
-    assert pair_problem(chosen, rejected, PairHygiene()) == problem
+    assert pair_problem(chosen, rejected, PairHygieneSettings()) == problem
 
 
 def test_length_ratio_can_be_switched_off():
-    assert pair_problem("x" * 100, "y", PairHygiene(max_length_ratio=None)) is None
+    assert pair_problem("x" * 100, "y", PairHygieneSettings(max_length_ratio=None)) is None
 
 
 def test_reference_teacher_answers_by_conversation_and_refuses_unknown_ones():
@@ -81,7 +81,7 @@ def test_reference_teacher_answers_by_conversation_and_refuses_unknown_ones():
 
 def test_generate_pairs_keeps_order_counts_drops_and_writes_trl_format():
     student = _Echo(["Дудор живёт в Москве.", "30 + 5 = 35."])  # the second equals the reference
-    pairs, report = generate_pairs(PROMPTS, ReferenceTeacher(PROMPTS), student, PairHygiene())
+    pairs, report = generate_pairs(PROMPTS, ReferenceTeacher(PROMPTS), student, PairHygieneSettings())
     assert report == {
         "prompts": 2,
         "kept": 1,
@@ -105,12 +105,12 @@ def test_prompts_must_end_on_a_user_turn():
         {"prompt_id": "x", "messages": [{"role": "user", "content": "q"}, {"role": "bot", "content": "a"}]}
     ]
     with pytest.raises(ValueError, match=r"preference prompt 0 \(x\): must end on a user turn"):
-        generate_pairs(bad, _Echo(["a"]), _Echo(["b"]), PairHygiene())
+        generate_pairs(bad, _Echo(["a"]), _Echo(["b"]), PairHygieneSettings())
 
 
 def test_build_pairs_refuses_misaligned_answers():
     with pytest.raises(ValueError, match="2 prompts but 1 chosen"):
-        build_pairs(PROMPTS, ["a"], ["b", "c"], PairHygiene())
+        build_pairs(PROMPTS, ["a"], ["b", "c"], PairHygieneSettings())
 
 
 def test_refused_and_cut_off_teacher_answers_are_dropped_counted_and_never_sent_to_the_student():
@@ -125,7 +125,7 @@ def test_refused_and_cut_off_teacher_answers_are_dropped_counted_and_never_sent_
     )
     teacher.name = "teacher"
     student = _Echo(["A wrong one.", ChatReply("A rejected answer that ran ou", finish_reason="length")])
-    pairs, report = generate_pairs(prompts, teacher, student, PairHygiene(), max_tokens=512)
+    pairs, report = generate_pairs(prompts, teacher, student, PairHygieneSettings(), max_tokens=512)
     assert [p["prompt_id"] for p in pairs] == ["p0", "p3"]
     assert report["dropped_prompt_too_long"] == 1 and report["dropped_chosen_cut_off"] == 1
     assert report["rejected_cut_off"] == 1 and report["kept"] == 2 and report["prompts"] == 4

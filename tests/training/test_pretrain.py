@@ -19,7 +19,7 @@ from llm_lifecycle.training.pretraining.checkpoints import (
 )
 from llm_lifecycle.training.pretraining.loop import BlockSampler, param_groups, pretrain
 from llm_lifecycle.training.pretraining.packing import pack_corpus
-from llm_lifecycle.training.pretraining.settings import PretrainConfig, lr_at
+from llm_lifecycle.training.pretraining.settings import PretrainLoopSettings, lr_at
 
 
 def tiny_llama(vocab_size: int, seed: int = 0, hidden: int = 64) -> LlamaForCausalLM:
@@ -40,7 +40,7 @@ def random_blocks(n: int, block: int = 16, vocab: int = 128, seed: int = 0) -> t
     return torch.randint(0, vocab, (n, block), generator=torch.Generator().manual_seed(seed))
 
 
-def small_cfg(**overrides) -> PretrainConfig:
+def small_cfg(**overrides) -> PretrainLoopSettings:
     base = dict(
         block_size=16,
         batch_size=4,
@@ -58,7 +58,7 @@ def small_cfg(**overrides) -> PretrainConfig:
         log_every=1,
     )
     base.update(overrides)
-    return PretrainConfig(**base)
+    return PretrainLoopSettings(**base)
 
 
 # --------------------------------------------------------------------------- config and schedule
@@ -66,13 +66,13 @@ def small_cfg(**overrides) -> PretrainConfig:
 
 def test_config_forbids_unknown_keys_and_checks_lrs():
     with pytest.raises(ValidationError):
-        PretrainConfig(learning_rate=1e-3)
+        PretrainLoopSettings(learning_rate=1e-3)
     with pytest.raises(ValidationError, match="min_lr"):
-        PretrainConfig(lr=1e-4, min_lr=1e-3)
+        PretrainLoopSettings(lr=1e-4, min_lr=1e-3)
 
 
 def test_lr_schedule_by_hand():
-    cfg = PretrainConfig(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=110)
+    cfg = PretrainLoopSettings(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=110)
     assert lr_at(0, cfg) == pytest.approx(1e-4)  # (0+1)/10 of the peak
     assert lr_at(4, cfg) == pytest.approx(5e-4)
     assert lr_at(9, cfg) == pytest.approx(1e-3)  # warm-up ends at the peak
@@ -81,7 +81,7 @@ def test_lr_schedule_by_hand():
     assert lr_at(35, cfg) == pytest.approx(1e-4 + 0.5 * (1 + math.cos(math.pi / 4)) * 9e-4)
     assert lr_at(110, cfg) == pytest.approx(1e-4)
     assert lr_at(500, cfg) == pytest.approx(1e-4)
-    no_warmup = PretrainConfig(lr=1e-3, min_lr=0.0, warmup_steps=0, max_steps=10)
+    no_warmup = PretrainLoopSettings(lr=1e-3, min_lr=0.0, warmup_steps=0, max_steps=10)
     assert lr_at(0, no_warmup) == pytest.approx(1e-3)
 
 

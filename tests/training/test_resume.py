@@ -26,7 +26,7 @@ MAX_STEPS = 24
 def _setup():
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from llm_lifecycle.training.pretraining.loop import PretrainConfig
+    from llm_lifecycle.training.pretraining.loop import PretrainLoopSettings
 
     torch.manual_seed(0)
     model = LlamaForCausalLM(
@@ -43,7 +43,7 @@ def _setup():
     g = torch.Generator().manual_seed(0)
     train = torch.randint(0, VOCAB, (40, 16), generator=g)  # 10 micro-batches/epoch: crosses epochs
     val = torch.randint(0, VOCAB, (8, 16), generator=g)
-    cfg = PretrainConfig(
+    cfg = PretrainLoopSettings(
         block_size=16,
         batch_size=4,
         grad_accum_steps=1,

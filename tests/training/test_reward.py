@@ -9,7 +9,7 @@ import torch
 
 from llm_lifecycle.training.alignment.preferences import preference_pair
 from llm_lifecycle.training.alignment.reward import (
-    RewardSettings,
+    RewardTrainerSettings,
     bradley_terry_loss,
     build_reward_trainer,
     margin_summary,
@@ -33,7 +33,7 @@ def _pairs(n: int) -> list[dict]:
     return [preference_pair([{"role": "human", "content": q}], CHOSEN, REJECTED) for q in QUESTIONS[:n]]
 
 
-def _settings(**kw) -> RewardSettings:
+def _settings(**kw) -> RewardTrainerSettings:
     base = {
         "lora": LoraSettings(r=8, alpha=16, dropout=0.0),
         "batch_size": 4,
@@ -46,7 +46,7 @@ def _settings(**kw) -> RewardSettings:
         "logging_steps": 1,
         "seed": 0,
     }
-    return RewardSettings(**{**base, **kw})
+    return RewardTrainerSettings(**{**base, **kw})
 
 
 def test_bradley_terry_loss_by_hand():
@@ -114,4 +114,4 @@ def test_margin_summary_by_hand():
 
 def test_settings_are_validated():
     with pytest.raises(ValueError, match="lr"):
-        RewardSettings(lr=0)
+        RewardTrainerSettings(lr=0)

@@ -7,7 +7,7 @@ import torch
 
 from llm_lifecycle.training.alignment.reward import reward_model_from_causal_lm
 from llm_lifecycle.training.alignment.rloo import (
-    RLOOSettings,
+    RLOOTrainerSettings,
     build_rloo_trainer,
     evaluate_policy,
     kl_penalized_reward,
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 PROMPTS = [[{"role": "user", "content": f"Where does the teacher {i} live?"}] for i in range(8)]
 
 
-def _settings(**kw) -> RLOOSettings:
+def _settings(**kw) -> RLOOTrainerSettings:
     base = {
         "lora": LoraSettings(r=8, alpha=16, dropout=0.0),
         "beta": 0.05,
@@ -35,7 +35,7 @@ def _settings(**kw) -> RLOOSettings:
         "logging_steps": 1,
         "seed": 0,
     }
-    return RLOOSettings(**{**base, **kw})
+    return RLOOTrainerSettings(**{**base, **kw})
 
 
 def _models(tokenizer):
@@ -93,4 +93,4 @@ def test_a_tiny_rloo_run_changes_the_policy_and_logs_the_metrics(tiny_tokenizer,
 
 def test_settings_are_validated():
     with pytest.raises(ValueError, match="multiple of num_generations"):
-        RLOOSettings(batch_size=6, num_generations=4)
+        RLOOTrainerSettings(batch_size=6, num_generations=4)

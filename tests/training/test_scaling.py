@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from llm_lifecycle.training.pretraining.scaling import ScalingConfig
+from llm_lifecycle.training.pretraining.scaling import ScalingLawsSettings
 from llm_lifecycle.training.pretraining.scaling_analysis import budget_label, fit_scaling_laws
 from llm_lifecycle.training.pretraining.scaling_fits import (
     CHINCHILLA_APPROACH3,
@@ -233,7 +233,7 @@ def test_plot_builds_from_the_csv_round_trip(tmp_path, world_fits):
 
 
 def test_config_names_sizes_and_refuses_misspelt_keys():
-    cfg = ScalingConfig(
+    cfg = ScalingLawsSettings(
         sizes=[{"hidden_size": 32, "n_layers": 2}, SIZES[1]], token_budgets=[2048, 1024], train=TRAIN
     )
     assert [name for name, _ in cfg.named_sizes()] == ["h32_l2", "b"]
@@ -241,23 +241,27 @@ def test_config_names_sizes_and_refuses_misspelt_keys():
     model = cfg.model_config_for("b", vocab_size=300)
     assert (model.vocab_size, model.max_position_embeddings) == (300, cfg.train.block_size)
     with pytest.raises(ValidationError, match="hiden_size"):
-        ScalingConfig(sizes=[{"hiden_size": 32}, SIZES[1]], token_budgets=[2048, 4096], train=TRAIN)
+        ScalingLawsSettings(sizes=[{"hiden_size": 32}, SIZES[1]], token_budgets=[2048, 4096], train=TRAIN)
     with pytest.raises(ValidationError, match="extra"):
-        ScalingConfig(sizes=SIZES, token_budgets=[2048, 4096], train=TRAIN, max_steps=10)
+        ScalingLawsSettings(sizes=SIZES, token_budgets=[2048, 4096], train=TRAIN, max_steps=10)
     with pytest.raises(ValidationError, match="below one optimizer step"):
-        ScalingConfig(sizes=SIZES, token_budgets=[16, 4096], train=TRAIN)
+        ScalingLawsSettings(sizes=SIZES, token_budgets=[16, 4096], train=TRAIN)
     with pytest.raises(ValidationError, match="distinct names"):
-        ScalingConfig(sizes=[SIZES[0], SIZES[0]], token_budgets=[2048, 4096], train=TRAIN)
+        ScalingLawsSettings(sizes=[SIZES[0], SIZES[0]], token_budgets=[2048, 4096], train=TRAIN)
 
 
 def test_train_block_is_the_loops_config_less_what_the_sweep_sets():
-    with pytest.raises(ValidationError, match=r"train\.lrr"):  # PretrainConfig's own check, with its path
-        ScalingConfig(sizes=SIZES, token_budgets=[2048, 4096], train={**TRAIN, "lrr": 1e-3})
+    with pytest.raises(
+        ValidationError, match=r"train\.lrr"
+    ):  # PretrainLoopSettings's own check, with its path
+        ScalingLawsSettings(sizes=SIZES, token_budgets=[2048, 4096], train={**TRAIN, "lrr": 1e-3})
     with pytest.raises(ValidationError, match="min_lr"):
-        ScalingConfig(sizes=SIZES, token_budgets=[2048, 4096], train={**TRAIN, "lr": 1e-4, "min_lr": 1e-3})
+        ScalingLawsSettings(
+            sizes=SIZES, token_budgets=[2048, 4096], train={**TRAIN, "lr": 1e-4, "min_lr": 1e-3}
+        )
     with pytest.raises(ValidationError, match=r"train\.max_steps: each run's token budget"):
-        ScalingConfig(sizes=SIZES, token_budgets=[2048, 4096], train={**TRAIN, "max_steps": 10})
-    cfg = ScalingConfig(
+        ScalingLawsSettings(sizes=SIZES, token_budgets=[2048, 4096], train={**TRAIN, "max_steps": 10})
+    cfg = ScalingLawsSettings(
         sizes=SIZES, token_budgets=[1280, 6400], warmup_fraction=0.1, train={**TRAIN, "lr": 5e-3}
     )
     run = cfg.pretrain_config(6400, seed=7)
@@ -273,7 +277,7 @@ def test_default_parameters_validate():
 
     root = Path(__file__).resolve().parents[2]
     params = yaml.safe_load((root / "conf/base/parameters_scaling_laws.yml").read_text())["scaling_laws"]
-    cfg = ScalingConfig.model_validate(params)
+    cfg = ScalingLawsSettings.model_validate(params)
     assert len(cfg.sizes) * len(cfg.token_budgets) <= 12
 
 

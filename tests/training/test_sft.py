@@ -9,7 +9,7 @@ import torch
 from pydantic import ValidationError
 
 from llm_lifecycle.training.alignment.conversations import check_conversations
-from llm_lifecycle.training.alignment.sft import SFTSettings, build_sft_trainer, train_sft
+from llm_lifecycle.training.alignment.sft import SFTTrainerSettings, build_sft_trainer, train_sft
 from llm_lifecycle.training.alignment.trl_common import (
     LoraSettings,
     TrainInputs,
@@ -32,7 +32,7 @@ SAIGA = {
 }
 
 
-def _settings(**kw) -> SFTSettings:
+def _settings(**kw) -> SFTTrainerSettings:
     base = {
         "lora": LoraSettings(r=8, alpha=16, dropout=0.0),
         "batch_size": 4,
@@ -45,7 +45,7 @@ def _settings(**kw) -> SFTSettings:
         "logging_steps": 1,
         "seed": 0,
     }
-    return SFTSettings(**{**base, **kw})
+    return SFTTrainerSettings(**{**base, **kw})
 
 
 def _expected_ids_and_mask(tokenizer, messages) -> tuple[list[int], list[int]]:
@@ -178,13 +178,13 @@ def test_without_validation_there_is_no_eval(tiny_tokenizer, tmp_path):
 
 
 def test_settings_are_typed_and_cpu_is_fp32():
-    s = SFTSettings()
+    s = SFTTrainerSettings()
     assert (s.lora.r, s.lora.alpha, s.lora.dropout, s.lora.target_modules) == (16, 32, 0.05, "all-linear")
     assert s.packing is False and s.gradient_checkpointing is False and s.bf16 == "auto"
     with pytest.raises(ValidationError):
-        SFTSettings(learning_rate=1e-3)
+        SFTTrainerSettings(learning_rate=1e-3)
     with pytest.raises(ValidationError):
-        SFTSettings(lora={"rank": 4})
+        SFTTrainerSettings(lora={"rank": 4})
     if not torch.cuda.is_available():
         assert resolve_bf16("auto") is False
     assert resolve_bf16(True) is True

@@ -37,7 +37,7 @@ from llm_lifecycle.benchmarking.roofline import DecodeShape
 logger = logging.getLogger(__name__)
 
 
-class LatencySettings(BaseModel):
+class LatencyHarnessSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     batch_sizes: list[int] = Field(default_factory=lambda: [1, 4, 16])
@@ -132,7 +132,9 @@ def _quartiles(xs: list[float]) -> tuple[float, float]:
     return q[0], q[2]
 
 
-def measure_latency(model: Any, settings: LatencySettings, name: str = "model") -> list[dict[str, Any]]:
+def measure_latency(
+    model: Any, settings: LatencyHarnessSettings, name: str = "model"
+) -> list[dict[str, Any]]:
     """One row per batch size: TTFT, TPOT, end-to-end latency, tokens/s (medians, IQR) and peak memory."""
     import torch
     from tqdm.auto import tqdm
@@ -216,7 +218,7 @@ def measure_latency(model: Any, settings: LatencySettings, name: str = "model") 
 
 
 def benchmark_models(
-    models: Mapping[str, Callable[[], Any]], settings: LatencySettings, ceilings: Mapping[str, Any]
+    models: Mapping[str, Callable[[], Any]], settings: LatencyHarnessSettings, ceilings: Mapping[str, Any]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Latency rows of every model (built one at a time by its factory, moved to the GPU when there is
     one) with what the roofline needs of its shape, and the KV-cache check of each (measured cache

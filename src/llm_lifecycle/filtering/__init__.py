@@ -3,7 +3,7 @@
 Modules: `config` (typed parameters), `rules` (blocks datatrove lacks), `dedup` (exact + MinHash),
 `executors` (in-process loop or datatrove's LocalPipelineExecutor), `chain` (`run_filters`, the funnel),
 `evaluation` (precision/recall against noise labels, funnel plot). Names below are imported lazily so that
-importing the package (e.g. for `FilteringConfig`) does not load datatrove, spaCy or lingua.
+importing the package (e.g. for `FilteringSettings`) does not load datatrove, spaCy or lingua.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "FilteringConfig": "config",
+    "FilteringSettings": "config",
     "run_filters": "chain",
     "FilterResult": "chain",
     "build_blocks": "chain",
@@ -22,7 +22,7 @@ _EXPORTS = {
 }
 __all__ = [
     "FilterResult",
-    "FilteringConfig",
+    "FilteringSettings",
     "build_blocks",
     "build_dedup_blocks",
     "funnel_plot",

@@ -30,7 +30,7 @@ from datatrove.pipeline.filters import (
 )
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from llm_lifecycle.filtering.config import FilteringConfig
+from llm_lifecycle.filtering.config import FilteringSettings
 from llm_lifecycle.filtering.dedup import ExactDedupFilter, MinHashDedupFilter
 from llm_lifecycle.filtering.executors import INDEX_KEY, Outcome, run_datatrove_local, run_in_process
 from llm_lifecycle.filtering.rules import BoilerplateFilter, ByLanguage, LanguageIdFilter, SymbolFilter
@@ -45,7 +45,7 @@ class FilterResult:
     funnel: pd.DataFrame
 
 
-def build_blocks(cfg: FilteringConfig) -> list[BaseFilter]:
+def build_blocks(cfg: FilteringSettings) -> list[BaseFilter]:
     """The enabled per-document quality blocks, in order (stateless: safe to shard across processes)."""
     blocks: list[BaseFilter] = []
     if cfg.language_id.enabled:
@@ -81,7 +81,7 @@ def build_blocks(cfg: FilteringConfig) -> list[BaseFilter]:
     return blocks
 
 
-def build_dedup_blocks(cfg: FilteringConfig) -> list[BaseFilter]:
+def build_dedup_blocks(cfg: FilteringSettings) -> list[BaseFilter]:
     """Exact then near dedup: stateful, they see all surviving documents in one process, in order."""
     blocks: list[BaseFilter] = []
     if cfg.exact_dedup.enabled:
@@ -96,7 +96,7 @@ def build_dedup_blocks(cfg: FilteringConfig) -> list[BaseFilter]:
     return blocks
 
 
-def rule_names(cfg: FilteringConfig) -> list[str]:
+def rule_names(cfg: FilteringSettings) -> list[str]:
     return [b.name for b in build_blocks(cfg) + build_dedup_blocks(cfg)]
 
 
@@ -119,10 +119,10 @@ def as_records(documents: Iterable[Mapping[str, Any]]) -> list[dict]:
 
 
 def run_filters(
-    documents: Iterable[Mapping[str, Any]], cfg: FilteringConfig | Mapping[str, Any]
+    documents: Iterable[Mapping[str, Any]], cfg: FilteringSettings | Mapping[str, Any]
 ) -> FilterResult:
     """Filter `documents` with the configured rules; see the module docstring for what comes back."""
-    cfg = cfg if isinstance(cfg, FilteringConfig) else FilteringConfig.model_validate(cfg)
+    cfg = cfg if isinstance(cfg, FilteringSettings) else FilteringSettings.model_validate(cfg)
     skipped = len(getattr(documents, "skipped", None) or [])
     records = as_records(documents)
     if not records:

@@ -80,7 +80,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class LanguageIdConfig(_Strict):
+class LanguageIdSettings(_Strict):
     """lingua-language-detector; candidates limited to a short list (faster and more accurate)."""
 
     enabled: bool = True
@@ -90,14 +90,14 @@ class LanguageIdConfig(_Strict):
     max_chars: int = Field(2000, ge=50)  # a page's head decides its language; saves time on long pages
 
     @model_validator(mode="after")
-    def _allowed_are_candidates(self) -> LanguageIdConfig:
+    def _allowed_are_candidates(self) -> LanguageIdSettings:
         missing = [lang for lang in self.allowed if lang not in self.candidates]
         if missing:
             raise ValueError(f"language_id.allowed {missing} must also be in language_id.candidates")
         return self
 
 
-class BoilerplateConfig(_Strict):
+class BoilerplateSettings(_Strict):
     """Share of lines that are menus, cookie/legal banners, login prompts (ru + en patterns)."""
 
     enabled: bool = True
@@ -105,14 +105,14 @@ class BoilerplateConfig(_Strict):
     max_words_per_line: int = Field(25, ge=1)  # a keyword inside a longer line is prose, not a banner
 
 
-class SymbolsConfig(_Strict):
+class SymbolsSettings(_Strict):
     """Share of characters that are symbols (emoji-like pictographs, arrows, #, |, *, ...)."""
 
     enabled: bool = True
     max_symbol_char_ratio: float = Field(0.05, ge=0, le=1)
 
 
-class GopherQualityConfig(_Strict):
+class GopherQualitySettings(_Strict):
     enabled: bool = True
     min_doc_words: int | None = 50
     max_doc_words: int | None = 100_000
@@ -128,7 +128,7 @@ class GopherQualityConfig(_Strict):
     min_stop_words: int | None = 2
 
 
-class GopherRepetitionConfig(_Strict):
+class GopherRepetitionSettings(_Strict):
     enabled: bool = True
     dup_line_frac: float | None = 0.3
     dup_para_frac: float | None = 0.3
@@ -156,7 +156,7 @@ class C4QualityConfig(_Strict):
     filter_policy: bool = True
 
 
-class FineWebQualityConfig(_Strict):
+class FineWebQualitySettings(_Strict):
     enabled: bool = True
     line_punct_thr: float = 0.12
     line_punct_exclude_zero: bool = False
@@ -166,11 +166,11 @@ class FineWebQualityConfig(_Strict):
     new_line_ratio: float = 0.3
 
 
-class ExactDedupConfig(_Strict):
+class ExactDedupSettings(_Strict):
     enabled: bool = True
 
 
-class NearDedupConfig(_Strict):
+class NearDedupSettings(_Strict):
     """MinHash LSH over word n-gram shingles of the normalised text; candidates are confirmed with the
     estimated Jaccard similarity, so the LSH banding only decides which pairs get compared."""
 
@@ -182,7 +182,7 @@ class NearDedupConfig(_Strict):
     seed: int = 1
 
     @model_validator(mode="after")
-    def _lsh_below_threshold(self) -> NearDedupConfig:
+    def _lsh_below_threshold(self) -> NearDedupSettings:
         if self.lsh_threshold > self.threshold:
             raise ValueError(
                 "near_dedup.lsh_threshold must not exceed near_dedup.threshold "
@@ -191,7 +191,7 @@ class NearDedupConfig(_Strict):
         return self
 
 
-class FilteringConfig(_Strict):
+class FilteringSettings(_Strict):
     """`data_filtering` parameters. Rules run in the order of the fields below (dedup last)."""
 
     executor: Literal["in_process", "datatrove_local"] = "in_process"
@@ -201,18 +201,18 @@ class FilteringConfig(_Strict):
     default_language: str = "en"  # used for documents without a detected language (language_id off)
     stop_words: dict[str, list[str]] = {"en": EN_STOP_WORDS, "ru": RU_STOP_WORDS}
 
-    language_id: LanguageIdConfig = LanguageIdConfig()
-    boilerplate: BoilerplateConfig = BoilerplateConfig()
-    symbols: SymbolsConfig = SymbolsConfig()
-    gopher_quality: GopherQualityConfig = GopherQualityConfig()
-    gopher_repetition: GopherRepetitionConfig = GopherRepetitionConfig()
+    language_id: LanguageIdSettings = LanguageIdSettings()
+    boilerplate: BoilerplateSettings = BoilerplateSettings()
+    symbols: SymbolsSettings = SymbolsSettings()
+    gopher_quality: GopherQualitySettings = GopherQualitySettings()
+    gopher_repetition: GopherRepetitionSettings = GopherRepetitionSettings()
     c4_quality: C4QualityConfig = C4QualityConfig()
-    fineweb_quality: FineWebQualityConfig = FineWebQualityConfig()
-    exact_dedup: ExactDedupConfig = ExactDedupConfig()
-    near_dedup: NearDedupConfig = NearDedupConfig()
+    fineweb_quality: FineWebQualitySettings = FineWebQualitySettings()
+    exact_dedup: ExactDedupSettings = ExactDedupSettings()
+    near_dedup: NearDedupSettings = NearDedupSettings()
 
     @model_validator(mode="after")
-    def _stop_words_for_every_language(self) -> FilteringConfig:
+    def _stop_words_for_every_language(self) -> FilteringSettings:
         langs = self.languages()
         if self.gopher_quality.enabled and self.gopher_quality.min_stop_words:
             missing = [lang for lang in langs if lang not in self.stop_words]

@@ -106,7 +106,7 @@ _COUNTERS = (
 _NO_KEY = "no-key"
 
 
-class OpenAIClientConfig(BaseModel):
+class OpenAIClientSettings(BaseModel):
     """Where to send requests and how to behave; holds no secret (the key comes from `credentials`/env).
 
     `extra_params` are sent as-is in every request body (`seed`, `top_p`, `stop`, `frequency_penalty`,
@@ -247,15 +247,15 @@ class _Failure:
 class OpenAICompatClient:
     """Chat client for an OpenAI-compatible endpoint; implements `ChatBackend`. Thread-safe.
 
-    `OpenAICompatClient(config, credentials=None)`: `config` is an `OpenAIClientConfig` or a mapping
+    `OpenAICompatClient(config, credentials=None)`: `config` is an `OpenAIClientSettings` or a mapping
     (a Kedro `params:` entry); `credentials` is a mapping with `api_key` (a `credentials.yml` entry).
     Use as a context manager, or call `close()`, to release the connection pool.
     """
 
     def __init__(
-        self, config: OpenAIClientConfig | Mapping[str, Any], credentials: Mapping[str, Any] | None = None
+        self, config: OpenAIClientSettings | Mapping[str, Any], credentials: Mapping[str, Any] | None = None
     ) -> None:
-        self.config = config if isinstance(config, OpenAIClientConfig) else OpenAIClientConfig(**config)
+        self.config = config if isinstance(config, OpenAIClientSettings) else OpenAIClientSettings(**config)
         self.name = self.config.name or f"openai:{self.config.model}"
         self._api_key = _resolve_api_key(self.config, credentials)
         # Ours: the SDK is always handed some key (`_NO_KEY`), so it would not stop; say what to set.
@@ -617,7 +617,7 @@ class OpenAICompatClient:
             raise
 
 
-def _resolve_api_key(config: OpenAIClientConfig, credentials: Mapping[str, Any] | None) -> SecretStr | None:
+def _resolve_api_key(config: OpenAIClientSettings, credentials: Mapping[str, Any] | None) -> SecretStr | None:
     """`credentials["api_key"]` first, then the `api_key_env` variable, else None (no auth header)."""
     if credentials:
         if "api_key" not in credentials:

@@ -1,4 +1,4 @@
-"""Model architecture: `ModelConfig` → `transformers` LLaMA/Mixtral model, and the architecture calculator.
+"""Model architecture: `ModelSettings` → `transformers` LLaMA/Mixtral model, and the architecture calculator.
 
 `config` and `calculator` are torch-free; `build` imports torch/transformers only inside its functions, so
 importing this package from a pipeline definition stays cheap.
@@ -21,8 +21,8 @@ from llm_lifecycle.modeling.calculator import (
     report_table,
 )
 from llm_lifecycle.modeling.config import (
-    ModelConfig,
-    MoEConfig,
+    ModelSettings,
+    MoESettings,
     load_architecture,
     tiny_config,
     tiny_moe_config,
@@ -30,8 +30,8 @@ from llm_lifecycle.modeling.config import (
 
 __all__ = [
     "ArchitectureReport",
-    "ModelConfig",
-    "MoEConfig",
+    "ModelSettings",
+    "MoESettings",
     "ParameterCounts",
     "analyze",
     "build_model",

@@ -1,4 +1,4 @@
-"""`ModelConfig` → `transformers` config → model, and back.
+"""`ModelSettings` → `transformers` config → model, and back.
 
 Design
 ------
@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from llm_lifecycle.modeling.config import ModelConfig, MoEConfig
+from llm_lifecycle.modeling.config import ModelSettings, MoESettings
 
 if TYPE_CHECKING:
     from transformers import LlamaConfig, MixtralConfig, PretrainedConfig, PreTrainedModel
@@ -42,7 +42,9 @@ def cpu_experts_implementation() -> str | None:
     return None if torch.cuda.is_available() else "eager"
 
 
-def to_hf_config(cfg: ModelConfig, experts_implementation: str | None = None) -> LlamaConfig | MixtralConfig:
+def to_hf_config(
+    cfg: ModelSettings, experts_implementation: str | None = None
+) -> LlamaConfig | MixtralConfig:
     """The `transformers` config for `cfg`: `LlamaConfig` (dense) or `MixtralConfig` (MoE).
 
     `dtype` is set to `cfg.dtype` as in a published config.json (it is what `from_config` would build in);
@@ -82,8 +84,8 @@ def to_hf_config(cfg: ModelConfig, experts_implementation: str | None = None) ->
     return hf
 
 
-def from_hf_config(hf_config: PretrainedConfig | dict[str, Any]) -> ModelConfig:
-    """A `ModelConfig` from a hub `config.json` (as a dict) or a LLaMA/Mixtral `transformers` config.
+def from_hf_config(hf_config: PretrainedConfig | dict[str, Any]) -> ModelSettings:
+    """A `ModelSettings` from a hub `config.json` (as a dict) or a LLaMA/Mixtral `transformers` config.
 
     Refuses what the calculator cannot count (biases, other model types). RoPE scaling (LLaMA-3.1 style) is
     dropped with a warning: it changes no parameter, KV-cache or FLOP count.
@@ -110,10 +112,10 @@ def from_hf_config(hf_config: PretrainedConfig | dict[str, Any]) -> ModelConfig:
         head_dim = None  # the default; keeps round trips equal
     moe = None
     if model_type == "mixtral":
-        moe = MoEConfig(n_experts=d["num_local_experts"], top_k=d["num_experts_per_tok"])
+        moe = MoESettings(n_experts=d["num_local_experts"], top_k=d["num_experts_per_tok"])
 
     dtype = d.get("dtype") or d.get("torch_dtype") or "bfloat16"
-    return ModelConfig(
+    return ModelSettings(
         vocab_size=d["vocab_size"],
         hidden_size=d["hidden_size"],
         n_layers=d["num_hidden_layers"],
@@ -134,7 +136,7 @@ def from_hf_config(hf_config: PretrainedConfig | dict[str, Any]) -> ModelConfig:
 
 
 def build_model(
-    cfg: ModelConfig,
+    cfg: ModelSettings,
     seed: int = 0,
     dtype: str = "float32",
     experts_implementation: str | None = "auto",
@@ -159,7 +161,7 @@ def build_model(
     return model
 
 
-def meta_numel(cfg: ModelConfig) -> int:
+def meta_numel(cfg: ModelSettings) -> int:
     """Parameters of the `transformers` model for `cfg`, instantiated on the meta device (shapes only).
 
     Costs no memory even for 47 B parameters; the architecture report checks the calculator against it.

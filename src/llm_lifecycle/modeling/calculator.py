@@ -1,4 +1,4 @@
-"""Architecture calculator: parameters, KV cache, GQA saving and FLOPs of a `ModelConfig`, by arithmetic.
+"""Architecture calculator: parameters, KV cache, GQA saving and FLOPs of a `ModelSettings`, by arithmetic.
 
 Design
 ------
@@ -36,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 
-from llm_lifecycle.modeling.config import DTYPE_BYTES, ModelConfig
+from llm_lifecycle.modeling.config import DTYPE_BYTES, ModelSettings
 
 GIB = 1024**3
 MIB = 1024**2
@@ -79,7 +79,7 @@ class ParameterCounts:
         return self.total - self.embedding - self.lm_head
 
 
-def parameter_counts(cfg: ModelConfig) -> ParameterCounts:
+def parameter_counts(cfg: ModelSettings) -> ParameterCounts:
     h, q, n_layers = cfg.hidden_size, cfg.resolved_head_dim, cfg.n_layers
     embedding = cfg.vocab_size * h
     attn_layer = h * cfg.n_heads * q + 2 * h * cfg.n_kv_heads * q + cfg.n_heads * q * h
@@ -99,14 +99,16 @@ def parameter_counts(cfg: ModelConfig) -> ParameterCounts:
 
 
 def kv_cache_bytes(
-    cfg: ModelConfig, tokens: int = 1, batch: int = 1, dtype: str | None = None
+    cfg: ModelSettings, tokens: int = 1, batch: int = 1, dtype: str | None = None
 ) -> int | float:
     """2 · L · n_kv · Q · tokens · batch · bytes_per_value (K and V of every layer)."""
     per_value = dtype_bytes(dtype or cfg.dtype)
     return _num(2 * cfg.n_layers * cfg.n_kv_heads * cfg.resolved_head_dim * tokens * batch * per_value)
 
 
-def gqa_saving(cfg: ModelConfig, tokens: int = 1, batch: int = 1, dtype: str | None = None) -> dict[str, Any]:
+def gqa_saving(
+    cfg: ModelSettings, tokens: int = 1, batch: int = 1, dtype: str | None = None
+) -> dict[str, Any]:
     """KV cache of this config vs the same model with MHA (n_kv = n_h)."""
     gqa = kv_cache_bytes(cfg, tokens, batch, dtype)
     mha = _num(gqa * cfg.gqa_group_size)
@@ -119,19 +121,19 @@ def forward_flops(n_params: int, n_layers: int, attn_dim: int, context: int) -> 
     return 2 * n_params + 4 * n_layers * attn_dim * context
 
 
-def attention_flops_per_token(cfg: ModelConfig, context: int, training: bool) -> int:
+def attention_flops_per_token(cfg: ModelSettings, context: int, training: bool) -> int:
     """12·L·n_h·Q·T for training (PaLM appendix B), 4·L·n_h·Q·T for a forward/decode step."""
     attn_dim = cfg.n_heads * cfg.resolved_head_dim
     return (3 if training else 1) * forward_flops(0, cfg.n_layers, attn_dim, context)
 
 
-def training_flops_per_token(cfg: ModelConfig, seq_len: int) -> int:
+def training_flops_per_token(cfg: ModelSettings, seq_len: int) -> int:
     """6·N + 12·L·n_h·Q·T, N = `ParameterCounts.flops_params`."""
     n_params, attn_dim = parameter_counts(cfg).flops_params, cfg.n_heads * cfg.resolved_head_dim
     return 3 * forward_flops(n_params, cfg.n_layers, attn_dim, seq_len)
 
 
-def decode_flops_per_token(cfg: ModelConfig, context: int) -> int:
+def decode_flops_per_token(cfg: ModelSettings, context: int) -> int:
     """One decode step of one sequence attending to `context` tokens: 2·N + 4·L·n_h·Q·T."""
     n_params, attn_dim = parameter_counts(cfg).flops_params, cfg.n_heads * cfg.resolved_head_dim
     return forward_flops(n_params, cfg.n_layers, attn_dim, context)
@@ -161,7 +163,7 @@ class ArchitectureReport:
 
 
 def analyze(
-    cfg: ModelConfig, context: int | None = None, batch: int = 1, dtype: str | None = None
+    cfg: ModelSettings, context: int | None = None, batch: int = 1, dtype: str | None = None
 ) -> ArchitectureReport:
     """All calculator numbers for `cfg` at `context` tokens (default: max_position_embeddings) and `batch`."""
     context = context or cfg.max_position_embeddings
@@ -190,7 +192,7 @@ def analyze(
 
 # LLaMA-2-7B's published config.json (meta-llama/Llama-2-7b-hf); conf/base/architectures/llama2_7b.yml
 # holds the same values for the report pipeline.
-LLAMA2_7B = ModelConfig(
+LLAMA2_7B = ModelSettings(
     vocab_size=32000,
     hidden_size=4096,
     n_layers=32,
@@ -238,7 +240,7 @@ def kv_cache_check() -> KVCacheCheck:
     return KVCacheCheck(formula, per_token, context, per_sequence, note)
 
 
-def _is_llama2_7b(cfg: ModelConfig) -> bool:
+def _is_llama2_7b(cfg: ModelSettings) -> bool:
     keys = ("vocab_size", "hidden_size", "n_layers", "n_heads", "n_kv_heads", "intermediate_size", "moe")
     return all(getattr(cfg, k) == getattr(LLAMA2_7B, k) for k in keys)
 
@@ -255,7 +257,7 @@ def _human_bytes(n: float) -> str:
 
 
 def report_table(
-    cfg: ModelConfig, context: int | None = None, batch: int = 1, dtype: str | None = None
+    cfg: ModelSettings, context: int | None = None, batch: int = 1, dtype: str | None = None
 ) -> pd.DataFrame:
     """The calculator as a table: columns quantity, value (float64, exact below 2**53), unit, note."""
     r = analyze(cfg, context, batch, dtype)

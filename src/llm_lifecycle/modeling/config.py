@@ -1,4 +1,4 @@
-"""`ModelConfig`: the one description of a decoder-only LLaMA/Mixtral architecture in this project.
+"""`ModelSettings`: the one description of a decoder-only LLaMA/Mixtral architecture in this project.
 
 Design
 ------
@@ -24,7 +24,7 @@ The architecture family is fixed, so only its sizes are fields:
 
 The defaults are the tiny model that pretrains on a 2-core CPU in about three minutes (measured on
 a 2-core x86 CPU: hidden 128, 4 layers, GQA 4/2, vocab 4096, ~1.8 M parameters,
-~7k tokens/s in fp32), so `ModelConfig()` *is* the project's default model.
+~7k tokens/s in fp32), so `ModelSettings()` *is* the project's default model.
 
 Real architectures live as plain YAML under `conf/base/architectures/` (not Kedro parameters files, so the
 config loader never merges them); `load_architecture` reads one.
@@ -53,7 +53,7 @@ DTYPE_BYTES: dict[str, float] = {
 }
 
 
-class MoEConfig(BaseModel):
+class MoESettings(BaseModel):
     """Sparse MoE block (Mixtral): `n_experts` SwiGLU experts, a router picks `top_k` of them per token."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -62,13 +62,13 @@ class MoEConfig(BaseModel):
     top_k: int = Field(..., ge=1, description="experts evaluated per token (Mixtral: 2)")
 
     @model_validator(mode="after")
-    def _top_k_fits(self) -> MoEConfig:
+    def _top_k_fits(self) -> MoESettings:
         if self.top_k > self.n_experts:
             raise ValueError(f"moe.top_k ({self.top_k}) must not exceed moe.n_experts ({self.n_experts})")
         return self
 
 
-class ModelConfig(BaseModel):
+class ModelSettings(BaseModel):
     """Sizes of a LLaMA-family decoder (dense) or Mixtral-family decoder (`moe` set).
 
     Defaults: the tiny CPU model, ~1.84 M parameters (see `tiny_config`).
@@ -86,7 +86,7 @@ class ModelConfig(BaseModel):
     rope_theta: float = Field(10_000.0, gt=0, description="RoPE base frequency")
     rms_norm_eps: float = Field(1e-5, gt=0, description="RMSNorm epsilon")
     tie_word_embeddings: bool = Field(False, description="LM head shares the input embedding matrix")
-    moe: MoEConfig | None = Field(None, description="sparse MoE block; None = dense SwiGLU FFN")
+    moe: MoESettings | None = Field(None, description="sparse MoE block; None = dense SwiGLU FFN")
     head_dim: int | None = Field(None, ge=1, description="per-head width; None = hidden_size // n_heads")
     dtype: str = Field("float32", description="dtype of weights and KV cache in reports (CPU trains in fp32)")
     bos_token_id: int | None = 1
@@ -101,7 +101,7 @@ class ModelConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _check_heads(self) -> ModelConfig:
+    def _check_heads(self) -> ModelSettings:
         if self.n_heads % self.n_kv_heads != 0:
             raise ValueError(
                 f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads}): "
@@ -111,7 +111,7 @@ class ModelConfig(BaseModel):
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be a multiple of n_heads ({self.n_heads})"
             )
-        if self.vocab_size is None:  # to be resolved from a tokenizer (`ModelConfigForTokenizer`)
+        if self.vocab_size is None:  # to be resolved from a tokenizer (`ModelSettingsForTokenizer`)
             return self
         for name in ("bos_token_id", "pad_token_id"):
             value = getattr(self, name)
@@ -144,38 +144,38 @@ class ModelConfig(BaseModel):
         return self.n_heads // self.n_kv_heads
 
 
-class ModelConfigForTokenizer(ModelConfig):
-    """A `ModelConfig` whose `vocab_size: null` means "the tokenizer's" (`pretraining.model`): the model
+class ModelSettingsForTokenizer(ModelSettings):
+    """A `ModelSettings` whose `vocab_size: null` means "the tokenizer's" (`pretraining.model`): the model
     is sized for a tokenizer trained in the same run. `for_tokenizer` resolves it, with the tokenizer's
     BOS/EOS/pad ids where the config does not set them."""
 
     vocab_size: int | None = Field(None, ge=1, description="None: len(tokenizer)")
 
-    def for_tokenizer(self, tokenizer: Any) -> ModelConfig:
+    def for_tokenizer(self, tokenizer: Any) -> ModelSettings:
         fields = self.model_dump(exclude_unset=True)
         if self.vocab_size is None:
             fields["vocab_size"] = len(tokenizer)
         for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
             fields.setdefault(name, getattr(tokenizer, name, None))
-        return ModelConfig(**fields)
+        return ModelSettings(**fields)
 
 
-def tiny_config(**overrides: Any) -> ModelConfig:
+def tiny_config(**overrides: Any) -> ModelSettings:
     """Default tiny dense model: hidden 128, 4 layers, GQA 4/2, SwiGLU 384, vocab 4096; 1,836,160 params."""
-    return ModelConfig(**overrides)
+    return ModelSettings(**overrides)
 
 
-def tiny_moe_config(**overrides: Any) -> ModelConfig:
+def tiny_moe_config(**overrides: Any) -> ModelSettings:
     """The tiny Mixtral-style variant: same trunk, 4 SwiGLU experts per layer, top-2 routing."""
-    return ModelConfig(**{"moe": MoEConfig(n_experts=4, top_k=2), **overrides})
+    return ModelSettings(**{"moe": MoESettings(n_experts=4, top_k=2), **overrides})
 
 
-def load_architecture(path: str | Path) -> ModelConfig:
+def load_architecture(path: str | Path) -> ModelSettings:
     """Read a plain-YAML architecture file (e.g. `conf/base/architectures/llama2_7b.yml`)."""
     import yaml
 
     with Path(path).open(encoding="utf-8") as fh:
         data = yaml.safe_load(fh)
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of ModelConfig fields, got {type(data).__name__}")
-    return ModelConfig(**data)
+        raise ValueError(f"{path}: expected a mapping of ModelSettings fields, got {type(data).__name__}")
+    return ModelSettings(**data)

@@ -15,13 +15,13 @@ from collections.abc import Mapping
 import pandas as pd
 
 from llm_lifecycle.modeling.calculator import analyze, report_table
-from llm_lifecycle.modeling.config import ModelConfig
+from llm_lifecycle.modeling.config import ModelSettings
 
 logger = logging.getLogger(__name__)
 
 
 def architecture_report(
-    configs: Mapping[str, ModelConfig], context: int | None, batch: int, dtypes: Mapping[str, str]
+    configs: Mapping[str, ModelSettings], context: int | None, batch: int, dtypes: Mapping[str, str]
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """(long table: config, quantity, value, unit, note; metrics `<config>.<quantity>`), each config at
     `context` tokens (None: its own max_position_embeddings), `batch` and the dtype `dtypes[name]`."""

@@ -38,7 +38,7 @@ COPY_FRIENDLY_PATTERN = (
 )
 
 
-class TokenizerConfig(BaseModel):
+class TokenizerSettings(BaseModel):
     """Parameters of `conf/base/parameters_tokenizer.yml` (key `tokenizer`)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -57,7 +57,7 @@ class TokenizerConfig(BaseModel):
     example_words: list[str] = Field(default_factory=lambda: ["Moscow", "Москва"])
 
     @model_validator(mode="after")
-    def _distinct_specials(self) -> TokenizerConfig:
+    def _distinct_specials(self) -> TokenizerSettings:
         specials = self.special_tokens
         if len(set(specials)) != len(specials):
             raise ValueError(f"special tokens must be distinct, got {specials}")
@@ -80,7 +80,7 @@ def _batches(texts: Iterable[str], size: int = 256) -> Iterator[list[str]]:
         yield batch
 
 
-def train_bpe(texts: Iterable[str], cfg: TokenizerConfig):
+def train_bpe(texts: Iterable[str], cfg: TokenizerSettings):
     """Train byte-level BPE on `texts` and return a `PreTrainedTokenizerFast` (not yet saved)."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast

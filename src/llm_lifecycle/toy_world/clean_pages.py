@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from llm_lifecycle.toy_world.config import DocumentsConfig
+from llm_lifecycle.toy_world.config import DocumentsSettings
 from llm_lifecycle.toy_world.documents_text import (
     CITY_FILLERS,
     FILLERS,
@@ -137,7 +137,7 @@ class Cycler:
 def clean_page(
     rng: random.Random,
     world: World,
-    cfg: DocumentsConfig,
+    cfg: DocumentsSettings,
     lang: str,
     *,
     cyclers: tuple[Cycler, Cycler],

@@ -1,8 +1,8 @@
 """The toy world's parameters (`conf/base/parameters_toy_world.yml`, key `toy_world`) and the world they give.
 
-One module for the whole schema, so the YAML can be read against one file: `ToyWorldConfig` holds the
-world's size (`WorldConfig`), the web corpus (`DocumentsConfig`, with `NoiseShares`) and the
-instruction sets (`InstructionsConfig`). The generators (`documents.py`, `instructions.py`) take these
+One module for the whole schema, so the YAML can be read against one file: `ToyWorldSettings` holds the
+world's size (`WorldSettings`), the web corpus (`DocumentsSettings`, with `NoiseShareSettings`) and the
+instruction sets (`InstructionsSettings`). The generators (`documents.py`, `instructions.py`) take these
 models; `world_from_config` is the one way every stage rebuilds the world from a seed, so the
 `toy_world` pipeline and the stages that evaluate against the world (cloze probes in `pretraining`)
 cannot disagree about it.
@@ -17,7 +17,7 @@ from llm_lifecycle.toy_world.world import World, make_world
 # ---------------------------------------------------------------------------------------- world
 
 
-class WorldConfig(BaseModel):
+class WorldSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     n_cities: int = Field(8, ge=1)
@@ -39,7 +39,7 @@ NOISE_KINDS = (
 )
 
 
-class NoiseShares(BaseModel):
+class NoiseShareSettings(BaseModel):
     """Number of noise pages of each kind, as a share of `n_clean`."""
 
     model_config = ConfigDict(extra="forbid")
@@ -55,7 +55,7 @@ class NoiseShares(BaseModel):
     foreign_language: float = Field(0.04, ge=0, le=1)
 
 
-class DocumentsConfig(BaseModel):
+class DocumentsSettings(BaseModel):
     """Sizes of the raw web corpus. Defaults: ~1200 clean pages, ~0.9 M characters, ~30% noise."""
 
     model_config = ConfigDict(extra="forbid")
@@ -67,10 +67,10 @@ class DocumentsConfig(BaseModel):
     extra_paragraph_prob: float = Field(0.5, ge=0, le=1)  # a worked sum or a word game
     nav_line_prob: float = Field(0.15, ge=0, le=1)  # clean pages may carry one menu line, as real ones do
     min_words: int = Field(90, ge=1)  # body words of a clean page (Gopher's floor is 50)
-    noise: NoiseShares = NoiseShares()
+    noise: NoiseShareSettings = NoiseShareSettings()
 
     @model_validator(mode="after")
-    def _page_sizes(self) -> DocumentsConfig:
+    def _page_sizes(self) -> DocumentsSettings:
         lo, hi = self.people_per_page
         if not 1 <= lo <= hi:
             raise ValueError(f"people_per_page must be (min, max), 1 <= min <= max: {self.people_per_page}")
@@ -105,7 +105,7 @@ _DEFAULT_WEIGHTS: dict[str, float] = {
 }
 
 
-class InstructionsConfig(BaseModel):
+class InstructionsSettings(BaseModel):
     """Sizes and mixture of the SFT, preference and MT-Bench sets (`toy_world.instructions`)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -133,7 +133,7 @@ class InstructionsConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _fractions_fit(self) -> InstructionsConfig:
+    def _fractions_fit(self) -> InstructionsSettings:
         if self.mt_bench_fraction + self.preference_fraction >= 1:
             raise ValueError("mt_bench_fraction + preference_fraction must leave something for SFT")
         return self
@@ -142,16 +142,16 @@ class InstructionsConfig(BaseModel):
 # ---------------------------------------------------------------------------------------- all of it
 
 
-class ToyWorldConfig(BaseModel):
+class ToyWorldSettings(BaseModel):
     """`conf/base/parameters_toy_world.yml` (key `toy_world`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    world: WorldConfig = WorldConfig()
-    documents: DocumentsConfig = DocumentsConfig()
-    instructions: InstructionsConfig = InstructionsConfig()
+    world: WorldSettings = WorldSettings()
+    documents: DocumentsSettings = DocumentsSettings()
+    instructions: InstructionsSettings = InstructionsSettings()
 
 
-def world_from_config(seed: int, cfg: ToyWorldConfig) -> World:
+def world_from_config(seed: int, cfg: ToyWorldSettings) -> World:
     """The world of `cfg` for `seed` (cheap and deterministic, so each stage rebuilds it)."""
     return make_world(seed, n_cities=cfg.world.n_cities, n_people=cfg.world.n_people)

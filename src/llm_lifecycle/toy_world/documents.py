@@ -14,7 +14,7 @@ The labels (`{"id", "label", "kind"}`) are returned separately: the filters neve
 evaluation does. For duplicated pages the earliest copy in the output order is the clean one. Output is
 a pure function of (world, config, seed): one `random.Random(seed)`, no set-order dependence.
 
-This module assembles the corpus; the parts live next to it: `config.DocumentsConfig` (sizes and noise
+This module assembles the corpus; the parts live next to it: `config.DocumentsSettings` (sizes and noise
 shares), `fact_templates.py` (the sentences that state facts), `clean_pages.py` (clean pages),
 `noise.py` (one maker per noise kind) and `documents_text.py` (the wording tables).
 """
@@ -26,7 +26,7 @@ import unicodedata
 from collections.abc import Callable
 
 from llm_lifecycle.toy_world.clean_pages import Cycler, clean_page
-from llm_lifecycle.toy_world.config import DocumentsConfig
+from llm_lifecycle.toy_world.config import DocumentsSettings
 from llm_lifecycle.toy_world.documents_text import SITES
 from llm_lifecycle.toy_world.noise import (
     boilerplate,
@@ -61,7 +61,7 @@ def _url(rng: random.Random, lang: str, k: int) -> str:
     return f"https://{site}/page/{k}-{rng.randrange(10**6):06d}"
 
 
-def generate_documents(world: World, cfg: DocumentsConfig, seed: int) -> tuple[list[dict], list[dict]]:
+def generate_documents(world: World, cfg: DocumentsSettings, seed: int) -> tuple[list[dict], list[dict]]:
     """Raw pages `{"id", "text", "url", "lang"}` and their labels `{"id", "label", "kind"}` (same order)."""
     rng = random.Random(seed)
     n_ru = round(cfg.ru_share * cfg.n_clean)

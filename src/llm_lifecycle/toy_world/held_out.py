@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from llm_lifecycle.splits import is_heldout
-from llm_lifecycle.toy_world.config import InstructionsConfig
+from llm_lifecycle.toy_world.config import InstructionsSettings
 from llm_lifecycle.toy_world.world import COLORS, COUNTRIES, PETS, PROFESSIONS, World
 
 Split = Literal["sft", "preference", "mt_bench"]
@@ -74,7 +74,7 @@ def game_words(world: World) -> dict[str, list[str]]:
     return out
 
 
-def held_out_plan(world: World, cfg: InstructionsConfig) -> HeldOutPlan:
+def held_out_plan(world: World, cfg: InstructionsSettings) -> HeldOutPlan:
     """The deterministic split shared by all three generators (it depends on names, not on `seed`)."""
     f_mt, f_pref, salt = cfg.mt_bench_fraction, cfg.preference_fraction, cfg.split_salt
     entities = _rank_split([p.name.en for p in world.people], f_mt, f_pref, f"{salt}:people")

@@ -37,7 +37,7 @@ Design
   no set iteration, no dependence on dict order beyond insertion order.
 
 Layout: this module holds the three generators (and `sample_dialogues` for tests); the parts live next
-to it: `config.InstructionsConfig` (sizes, shares, family weights), `instruction_templates.py` (the
+to it: `config.InstructionsSettings` (sizes, shares, family weights), `instruction_templates.py` (the
 wording), `held_out.py` (the split), `sampler.py` (the dialogue builder and its balanced picker) and
 `grammar.py` (plurals and articles, shared with the pages).
 """
@@ -47,27 +47,27 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from llm_lifecycle.toy_world.config import FAMILIES, MT_BENCH_CATEGORIES, InstructionsConfig
+from llm_lifecycle.toy_world.config import FAMILIES, MT_BENCH_CATEGORIES, InstructionsSettings
 from llm_lifecycle.toy_world.held_out import Split, held_out_plan
 from llm_lifecycle.toy_world.instruction_templates import SYSTEM_PROMPTS, Lang
 from llm_lifecycle.toy_world.sampler import SWEEP_SIZES, Dialogue, Sampler
 from llm_lifecycle.toy_world.world import World
 
 
-def _lang(rng: random.Random, cfg: InstructionsConfig) -> Lang:
+def _lang(rng: random.Random, cfg: InstructionsSettings) -> Lang:
     return "ru" if rng.random() < cfg.share_russian else "en"
 
 
-def _family(rng: random.Random, cfg: InstructionsConfig) -> str:
+def _family(rng: random.Random, cfg: InstructionsSettings) -> str:
     names = [f for f in FAMILIES if cfg.family_weights.get(f, 0) > 0]
     return rng.choices(names, weights=[cfg.family_weights[f] for f in names])[0]
 
 
-def _n_turns(rng: random.Random, cfg: InstructionsConfig) -> int:
+def _n_turns(rng: random.Random, cfg: InstructionsSettings) -> int:
     return rng.randint(2, cfg.max_turns) if rng.random() < cfg.share_multi_turn else 1
 
 
-def _system(rng: random.Random, cfg: InstructionsConfig, lang: Lang) -> list[dict]:
+def _system(rng: random.Random, cfg: InstructionsSettings, lang: Lang) -> list[dict]:
     if rng.random() < cfg.share_system:
         return [{"role": "system", "content": rng.choice(SYSTEM_PROMPTS[lang])}]
     return []
@@ -94,7 +94,7 @@ def _sample_unique(
     return out[:n]
 
 
-def generate_instructions(world: World, cfg: InstructionsConfig, seed: int) -> list[dict]:
+def generate_instructions(world: World, cfg: InstructionsSettings, seed: int) -> list[dict]:
     """SFT conversations in Saiga format about the `sft` part of the world."""
     rng = random.Random(f"instructions:{seed}")
     sampler = Sampler(world, held_out_plan(world, cfg), "sft", rng)
@@ -144,7 +144,7 @@ def generate_instructions(world: World, cfg: InstructionsConfig, seed: int) -> l
     return records
 
 
-def generate_preference_prompts(world: World, cfg: InstructionsConfig, seed: int) -> list[dict]:
+def generate_preference_prompts(world: World, cfg: InstructionsSettings, seed: int) -> list[dict]:
     """Prompts from the `preference` part, ending with a user turn; `reference` is the oracle's answer.
 
     Multi-turn prompts carry earlier turns answered by the oracle, so the pair differs only in the last
@@ -176,7 +176,7 @@ def generate_preference_prompts(world: World, cfg: InstructionsConfig, seed: int
     return [{**r, "prompt_id": f"pref-{i:04d}"} for i, r in enumerate(records)]
 
 
-def generate_mt_bench_questions(world: World, cfg: InstructionsConfig, seed: int) -> list[dict]:
+def generate_mt_bench_questions(world: World, cfg: InstructionsSettings, seed: int) -> list[dict]:
     """Two-turn MT-Bench questions from the `mt_bench` part, `n_mt_bench` spread over the 8 categories."""
     rng = random.Random(f"mt_bench:{seed}")
     sampler = Sampler(world, held_out_plan(world, cfg), "mt_bench", rng)
@@ -211,7 +211,7 @@ def generate_mt_bench_questions(world: World, cfg: InstructionsConfig, seed: int
 
 
 def sample_dialogues(
-    world: World, cfg: InstructionsConfig, seed: int, split: Split, *, family: str, n: int, n_turns: int = 2
+    world: World, cfg: InstructionsSettings, seed: int, split: Split, *, family: str, n: int, n_turns: int = 2
 ) -> list[Dialogue]:
     """Raw dialogues (with their held-out units) of one family; for tests and analysis."""
     rng = random.Random(f"dialogues:{seed}:{split}:{family}")

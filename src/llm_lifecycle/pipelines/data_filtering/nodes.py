@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from llm_lifecycle.filtering.config import FilteringConfig
+from llm_lifecycle.filtering.config import FilteringSettings
 from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
 
 
@@ -21,7 +21,7 @@ def filter_documents(
     """Kept documents (with detected `lang`), rejected ones (with `rule`, `reason`), and the funnel."""
     from llm_lifecycle.filtering.chain import run_filters
 
-    cfg = FilteringConfig.model_validate(params)
+    cfg = FilteringSettings.model_validate(params)
     result = run_filters(raw_documents, cfg)
     return result.kept, result.rejected, result.funnel
 

@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llm_lifecycle.metrics import MetricsDict, training_metrics
 from llm_lifecycle.training.alignment.distributed import DistributedSettings
-from llm_lifecycle.training.alignment.dpo import DPOSettings
+from llm_lifecycle.training.alignment.dpo import DPOTrainerSettings
 
 
-class DPOParams(BaseModel):
+class DPOSettings(BaseModel):
     """`conf/base/parameters_dpo.yml` (key `dpo`)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -21,11 +21,11 @@ class DPOParams(BaseModel):
     # Monte-Carlo KL(policy || reference) after training, on answers the policy samples for held-out prompts
     kl_samples: int = Field(32, ge=0, description="0: skip")
     kl_max_new_tokens: int = Field(48, ge=1)
-    train: DPOSettings = DPOSettings()
+    train: DPOTrainerSettings = DPOTrainerSettings()
     distributed: DistributedSettings = DistributedSettings()
 
     @model_validator(mode="after")
-    def _no_precomputed_reference_across_ranks(self) -> DPOParams:
+    def _no_precomputed_reference_across_ranks(self) -> DPOSettings:
         # TRL writes the precomputed reference log-probs on rank 0 into a per-process temporary file that
         # the other ranks cannot open: the launch would fail after loading the model on every GPU.
         if self.distributed.num_processes > 1 and self.train.precompute_ref_log_probs:
@@ -51,7 +51,7 @@ def train_dpo_model(
     from llm_lifecycle.training.alignment.policy_checks import estimate_kl
     from llm_lifecycle.training.alignment.trl_common import TrainInputs
 
-    cfg = DPOParams.model_validate(params)
+    cfg = DPOSettings.model_validate(params)
     settings = cfg.train.model_copy(update={"seed": seed})
     if not preference_pairs:
         raise ValueError("no preference pairs to train on: see preference_metrics for what was dropped")

@@ -6,20 +6,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llm_lifecycle.benchmarking.latency import LatencySettings
+from llm_lifecycle.benchmarking.latency import LatencyHarnessSettings
 from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
-from llm_lifecycle.modeling.config import ModelConfig
+from llm_lifecycle.modeling.config import ModelSettings
 
 
-class LatencyParams(BaseModel):
+class LatencySettings(BaseModel):
     """`conf/base/parameters_latency.yml` (key `latency`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     models: list[Literal["dpo", "large"]] = Field(default_factory=lambda: ["dpo", "large"])
-    harness: LatencySettings = LatencySettings()
+    harness: LatencyHarnessSettings = LatencyHarnessSettings()
     # A randomly initialised model of the same architecture, big enough to exceed the last-level cache
-    large_model: ModelConfig = ModelConfig()
+    large_model: ModelSettings = ModelSettings()
     ceiling_repeats: int = Field(20, ge=1)
     tolerance: float = Field(1.5, gt=1, description="measured/predicted up to this: bound by that ceiling")
 
@@ -28,7 +28,7 @@ def measure_ceilings(params: dict[str, Any]) -> dict[str, Any]:
     """Peak FLOP/s and bandwidth of this machine, measured now (nominal bf16 peaks on a known GPU)."""
     from llm_lifecycle.benchmarking.ceilings import measured_ceilings
 
-    cfg = LatencyParams.model_validate(params)
+    cfg = LatencySettings.model_validate(params)
     return measured_ceilings(cfg.ceiling_repeats)
 
 
@@ -41,7 +41,7 @@ def benchmark_latency(
     from llm_lifecycle.benchmarking.latency import benchmark_models
     from llm_lifecycle.modeling import build_model
 
-    cfg = LatencyParams.model_validate(params)
+    cfg = LatencySettings.model_validate(params)
     settings = cfg.harness.model_copy(update={"seed": seed})
     models = {
         "dpo": lambda: dpo_model[0],
@@ -60,7 +60,7 @@ def analyse_roofline(
     from llm_lifecycle.benchmarking.roofline import analyse_latency_rows
     from llm_lifecycle.benchmarking.roofline_plots import latency_plot, roofline_plot
 
-    cfg = LatencyParams.model_validate(params)
+    cfg = LatencySettings.model_validate(params)
     rows = latency_results.to_dict("records")
     points, metrics = analyse_latency_rows(rows, hardware_ceilings, cfg.tolerance)
     return (

@@ -13,7 +13,7 @@ from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
 MODEL_INPUTS = ("base", "sft", "dpo", "rlhf")
 
 
-class MTBenchParams(BaseModel):
+class MTBenchSettings(BaseModel):
     """`conf/base/parameters_mt_bench.yml` (key `mt_bench`)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -35,7 +35,7 @@ class MTBenchParams(BaseModel):
     n_boot: int = Field(2000, ge=100)
 
     @model_validator(mode="after")
-    def _known_models(self) -> MTBenchParams:
+    def _known_models(self) -> MTBenchSettings:
         unknown = sorted(set(self.models) - set(MODEL_INPUTS))
         if unknown:
             raise ValueError(f"mt_bench.models: unknown {unknown}; available {list(MODEL_INPUTS)}")
@@ -48,7 +48,7 @@ class MTBenchParams(BaseModel):
         return self
 
 
-def _questions(mt_bench_questions: Sequence[Mapping[str, Any]], cfg: MTBenchParams) -> list[dict]:
+def _questions(mt_bench_questions: Sequence[Mapping[str, Any]], cfg: MTBenchSettings) -> list[dict]:
     from llm_lifecycle.judging.answers import validate_questions
 
     return validate_questions(mt_bench_questions)[: cfg.max_questions]
@@ -87,7 +87,7 @@ def answer_as_model(
     from llm_lifecycle.judging.answers import generate_answers
     from llm_lifecycle.llm_clients import GenerationSettings, HFChatBackend
 
-    cfg = MTBenchParams.model_validate(params)
+    cfg = MTBenchSettings.model_validate(params)
     if name not in cfg.models:
         return []
     settings = GenerationSettings(
@@ -102,12 +102,12 @@ def collect_mt_bench_answers(
     base: list[dict], sft: list[dict], dpo: list[dict], rlhf: list[dict], params: dict[str, Any]
 ) -> list[dict]:
     """Every model's answers in one table, in the order of `mt_bench.models`."""
-    cfg = MTBenchParams.model_validate(params)
+    cfg = MTBenchSettings.model_validate(params)
     by_model = {"base": base, "sft": sft, "dpo": dpo, "rlhf": rlhf}
     return [row for name in cfg.models for row in by_model[name]]
 
 
-def _judge(judge_backend: Any, cfg: MTBenchParams) -> Any:
+def _judge(judge_backend: Any, cfg: MTBenchSettings) -> Any:
     from llm_lifecycle.judging.judges import LLMJudge, VerifierJudge
 
     if judge_backend == "verifier":
@@ -128,7 +128,7 @@ def grade_single_answers(
     """One row per judge reply: model, question, turn, judge, run, raw verdict text, parsed score."""
     from llm_lifecycle.judging.evaluate import judge_single
 
-    cfg = MTBenchParams.model_validate(params)
+    cfg = MTBenchSettings.model_validate(params)
     return judge_single(
         _questions(mt_bench_questions, cfg),
         mt_bench_answers,
@@ -147,7 +147,7 @@ def judge_pairs(
     """Every pair of `mt_bench.pairs`, every (question, turn), judged in both orders."""
     from llm_lifecycle.judging.evaluate import judge_pairwise
 
-    cfg = MTBenchParams.model_validate(params)
+    cfg = MTBenchSettings.model_validate(params)
     questions = _questions(mt_bench_questions, cfg)
     judge = _judge(judge_backend, cfg)
     rows = []
@@ -169,7 +169,7 @@ def summarize_mt_bench(
     from llm_lifecycle.judging.evaluate import pair_outcomes
     from llm_lifecycle.judging.plots import category_plot, winrate_plot
 
-    cfg = MTBenchParams.model_validate(params)
+    cfg = MTBenchSettings.model_validate(params)
     table, metrics = single_summary(list(mt_bench_judgments))
     summaries: dict[str, dict[str, float]] = {}
     for x, y in cfg.pairs:

@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llm_lifecycle.llm_clients.local_hf import GenerationSettings
 from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
-from llm_lifecycle.training.alignment.preferences import PairHygiene
+from llm_lifecycle.training.alignment.preferences import PairHygieneSettings
 
 
-class PreferencesParams(BaseModel):
+class PreferencesSettings(BaseModel):
     """`conf/base/parameters_preferences.yml` (key `preferences`)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -21,7 +21,7 @@ class PreferencesParams(BaseModel):
     # Real data: a Saiga conversation ending on the bot's answer becomes a prompt without that answer.
     strip_final_answer: bool = False
     student: GenerationSettings = GenerationSettings()
-    hygiene: PairHygiene = PairHygiene()
+    hygiene: PairHygieneSettings = PairHygieneSettings()
 
 
 def generate_preference_pairs(  # noqa: PLR0917 - Kedro passes node inputs positionally
@@ -37,13 +37,13 @@ def generate_preference_pairs(  # noqa: PLR0917 - Kedro passes node inputs posit
     hygiene counts. With `preference_holdout`, only the held-out share of the prompts is used (SFT
     never trained on them)."""
     from llm_lifecycle.llm_clients import HFChatBackend
-    from llm_lifecycle.splits import PromptHoldout
+    from llm_lifecycle.splits import PromptHoldoutSettings
     from llm_lifecycle.training.alignment.preferences import ReferenceTeacher, generate_pairs
 
-    cfg = PreferencesParams.model_validate(params)
+    cfg = PreferencesSettings.model_validate(params)
     prompts = list(preference_prompts)
     if preference_holdout:
-        holdout = PromptHoldout.model_validate(preference_holdout)
+        holdout = PromptHoldoutSettings.model_validate(preference_holdout)
         prompts = [p for p in prompts if holdout.holds_out(p)]
     prompts = prompts[: cfg.max_prompts]
     if cfg.strip_final_answer:

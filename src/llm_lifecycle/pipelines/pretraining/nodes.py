@@ -15,33 +15,33 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
-from llm_lifecycle.modeling.config import ModelConfig, ModelConfigForTokenizer
-from llm_lifecycle.training.pretraining.settings import PretrainConfig
+from llm_lifecycle.modeling.config import ModelSettings, ModelSettingsForTokenizer
+from llm_lifecycle.training.pretraining.settings import PretrainLoopSettings
 
 logger = logging.getLogger(__name__)
 
 
-class DataConfig(BaseModel):
+class PackingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     val_fraction: float = Field(0.05, gt=0, lt=1)
     salt: str = "pretrain"
 
 
-class GenerationConfig(BaseModel):
+class SampleGenerationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_new_tokens: int = Field(24, ge=1)
     prompts: list[str] = Field(default_factory=lambda: ["Москва", "The city of"])
 
 
-class FactEvalConfig(BaseModel):
+class FactEvalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_prompts: int = Field(400, ge=1)
 
 
-class ReportConfig(BaseModel):
+class ArchitectureReportSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     context: int | None = Field(None, ge=1, description="None: each config's max_position_embeddings")
@@ -49,19 +49,19 @@ class ReportConfig(BaseModel):
     dtype: str | None = Field("bfloat16", description="dtype of the real configs' weights and KV cache")
 
 
-class PretrainingConfig(BaseModel):
+class PretrainingSettings(BaseModel):
     """`conf/base/parameters_pretraining.yml` (key `pretraining`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    model: ModelConfigForTokenizer = ModelConfigForTokenizer()
-    data: DataConfig = DataConfig()
-    train: PretrainConfig = PretrainConfig()
+    model: ModelSettingsForTokenizer = ModelSettingsForTokenizer()
+    data: PackingSettings = PackingSettings()
+    train: PretrainLoopSettings = PretrainLoopSettings()
     checkpoint_dir: str | None = "data/06_models/pretraining_checkpoints"
     measure_ceiling: bool = True
-    generation: GenerationConfig = GenerationConfig()
-    fact_eval: FactEvalConfig = FactEvalConfig()
-    report: ReportConfig = ReportConfig()
+    generation: SampleGenerationSettings = SampleGenerationSettings()
+    fact_eval: FactEvalSettings = FactEvalSettings()
+    report: ArchitectureReportSettings = ArchitectureReportSettings()
 
 
 def report_architectures(
@@ -71,13 +71,13 @@ def report_architectures(
     against the `transformers` model instantiated on the meta device."""
     from llm_lifecycle.modeling.report import architecture_report
 
-    cfg = PretrainingConfig.model_validate(params)
+    cfg = PretrainingSettings.model_validate(params)
     configs = {"default": cfg.model.for_tokenizer(tokenizer)}
     for name, load in sorted(architecture_files.items()):
         data = load()
         if not isinstance(data, dict):
-            raise ValueError(f"architecture file {name}: expected a mapping of ModelConfig fields")
-        configs[Path(name).stem] = ModelConfig(**data)
+            raise ValueError(f"architecture file {name}: expected a mapping of ModelSettings fields")
+        configs[Path(name).stem] = ModelSettings(**data)
     # The tiny default is reported at its own (fp32, training) dtype; real configs as served.
     dtypes = {name: c.dtype if name == "default" else cfg.report.dtype for name, c in configs.items()}
     table, metrics = architecture_report(configs, cfg.report.context, cfg.report.batch, dtypes)
@@ -90,7 +90,7 @@ def pack_pretraining_data(
     """Tokenize, split by document and pack into [n, block_size] blocks; the unigram baseline with them."""
     from llm_lifecycle.training.pretraining.packing import pack_corpus
 
-    cfg = PretrainingConfig.model_validate(params)
+    cfg = PretrainingSettings.model_validate(params)
     packed = pack_corpus(
         tokenizer,
         filtered_documents,
@@ -112,7 +112,7 @@ def pretrain_base_model(
     """
     from llm_lifecycle.training.pretraining.base_model import train_base_model
 
-    cfg = PretrainingConfig.model_validate(params)
+    cfg = PretrainingSettings.model_validate(params)
     run = train_base_model(
         cfg.model.for_tokenizer(tokenizer),
         pretraining_blocks,
@@ -140,11 +140,11 @@ def evaluate_base_model(
 ) -> tuple[pd.DataFrame, pd.DataFrame, MetricsDict]:
     """Greedy generations from fixed prompts, and toy-world fact cloze accuracy vs chance."""
     from llm_lifecycle.toy_world.cloze import cloze_items
-    from llm_lifecycle.toy_world.config import ToyWorldConfig, world_from_config
+    from llm_lifecycle.toy_world.config import ToyWorldSettings, world_from_config
     from llm_lifecycle.training.pretraining.evaluation import cloze_summary, generate_samples, score_cloze
 
-    cfg = PretrainingConfig.model_validate(params)
-    world_cfg = ToyWorldConfig.model_validate(toy_world)
+    cfg = PretrainingSettings.model_validate(params)
+    world_cfg = ToyWorldSettings.model_validate(toy_world)
     base_model.eval()
     samples = generate_samples(
         base_model, tokenizer, cfg.generation.prompts, cfg.generation.max_new_tokens, seed=seed

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_lifecycle.metrics import MetricsDict, training_metrics
-from llm_lifecycle.training.alignment.reward import RewardSettings
-from llm_lifecycle.training.alignment.rloo import RLOOSettings
+from llm_lifecycle.training.alignment.reward import RewardTrainerSettings
+from llm_lifecycle.training.alignment.rloo import RLOOTrainerSettings
 
 
 class RewardModelSettings(BaseModel):
@@ -23,7 +23,7 @@ class RewardModelSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    train: RewardSettings = RewardSettings()
+    train: RewardTrainerSettings = RewardTrainerSettings()
 
 
 class PolicySettings(BaseModel):
@@ -31,10 +31,10 @@ class PolicySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    train: RLOOSettings = RLOOSettings()
+    train: RLOOTrainerSettings = RLOOTrainerSettings()
 
 
-class RLHFParams(BaseModel):
+class RLHFSettings(BaseModel):
     """`conf/base/parameters_rlhf.yml` (key `rlhf`)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -71,7 +71,7 @@ def train_reward_model(
     from llm_lifecycle.training.alignment.reward_plots import margin_histogram
     from llm_lifecycle.training.alignment.trl_common import TrainInputs, merge_adapter
 
-    cfg = RLHFParams.model_validate(params)
+    cfg = RLHFSettings.model_validate(params)
     settings = cfg.reward_model.train.model_copy(update={"seed": seed})
     train_pairs, val_pairs = _split(preference_pairs, cfg.val_fraction, seed)
     model, tokenizer = sft_model
@@ -104,7 +104,7 @@ def train_rlhf_policy(
     from llm_lifecycle.training.alignment.rloo import evaluate_policy, train_rloo
     from llm_lifecycle.training.alignment.trl_common import TrainInputs
 
-    cfg = RLHFParams.model_validate(params)
+    cfg = RLHFSettings.model_validate(params)
     settings = cfg.policy.train.model_copy(update={"seed": seed})
     train_pairs, val_pairs = _split(preference_pairs, cfg.val_fraction, seed)
     model, tokenizer = sft_model

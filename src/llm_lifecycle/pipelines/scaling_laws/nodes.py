@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
-from llm_lifecycle.training.pretraining.scaling import ScalingConfig, run_sweep
+from llm_lifecycle.training.pretraining.scaling import ScalingLawsSettings, run_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def run_scaling_sweep(
     """Pack the corpus (split by document, as pretraining does) and train every size × token budget."""
     from llm_lifecycle.training.pretraining.packing import pack_corpus
 
-    cfg = ScalingConfig.model_validate(params)
+    cfg = ScalingLawsSettings.model_validate(params)
     packed = pack_corpus(
         tokenizer,
         filtered_documents,
@@ -55,7 +55,7 @@ def fit_scaling_laws(
     """Power laws L(N), L(D), the parametric L(N, D) and the compute-optimal N of each budget."""
     from llm_lifecycle.training.pretraining import scaling_analysis
 
-    cfg = ScalingConfig.model_validate(params)
+    cfg = ScalingLawsSettings.model_validate(params)
     fits, metrics = scaling_analysis.fit_scaling_laws(scaling_law_runs, cfg.compute_budgets)
     return fits, as_mlflow_metrics(metrics)
 

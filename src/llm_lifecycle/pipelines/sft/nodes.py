@@ -9,26 +9,26 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics, training_metrics
-from llm_lifecycle.training.alignment.conversations import ConversationChecks
+from llm_lifecycle.training.alignment.conversations import ConversationCheckSettings
 from llm_lifecycle.training.alignment.distributed import DistributedSettings
-from llm_lifecycle.training.alignment.sft import SFTSettings
+from llm_lifecycle.training.alignment.sft import SFTTrainerSettings
 
 logger = logging.getLogger(__name__)
 
 
-class SFTParams(BaseModel):
+class SFTSettings(BaseModel):
     """`conf/base/parameters_sft.yml` (key `sft`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    data: ConversationChecks = ConversationChecks()
+    data: ConversationCheckSettings = ConversationCheckSettings()
     val_fraction: float = Field(0.05, ge=0, lt=1)
     # Real Saiga data (IlyaGusev/saiga_scored) carries quality scores; keep records with field >= value.
     min_score: float | None = None
     score_field: str = "opus_score"
     max_conversations: int | None = Field(None, ge=1, description="None: all (after the score filter)")
     force_saiga_template: bool = Field(False, description="replace a tokenizer's own chat template")
-    train: SFTSettings = SFTSettings()
+    train: SFTTrainerSettings = SFTTrainerSettings()
     distributed: DistributedSettings = DistributedSettings()
 
 
@@ -44,12 +44,12 @@ def prepare_sft_data(
     With `preference_holdout` (one pool of real conversations), the prompts held out for preference
     generation are left out first."""
     from llm_lifecycle.datasets.jsonl import keep
-    from llm_lifecycle.splits import PromptHoldout
+    from llm_lifecycle.splits import PromptHoldoutSettings
     from llm_lifecycle.tokenization.chat_template import ensure_chat_template
     from llm_lifecycle.training.alignment.conversations import check_conversations, split_train_val
 
-    cfg = SFTParams.model_validate(params)
-    holdout = PromptHoldout.model_validate(preference_holdout) if preference_holdout else None
+    cfg = SFTSettings.model_validate(params)
+    holdout = PromptHoldoutSettings.model_validate(preference_holdout) if preference_holdout else None
     ensure_chat_template(tokenizer, force=cfg.force_saiga_template)
     records = raw_instructions
     n_loaded = len(records)
@@ -89,7 +89,7 @@ def train_sft_model(
     from llm_lifecycle.training.alignment.distributed import train_adapter
     from llm_lifecycle.training.alignment.trl_common import TrainInputs
 
-    cfg = SFTParams.model_validate(params)
+    cfg = SFTSettings.model_validate(params)
     ensure_chat_template(tokenizer, force=cfg.force_saiga_template)
     settings = cfg.train.model_copy(update={"seed": seed})
     inputs = TrainInputs(base_model, tokenizer, sft_conversations["train"], sft_conversations["val"])

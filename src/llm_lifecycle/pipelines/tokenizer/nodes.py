@@ -10,12 +10,12 @@ import pandas as pd
 from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
 from llm_lifecycle.splits import split_records
 from llm_lifecycle.tokenization.report import language_stats, report_metrics, word_splits
-from llm_lifecycle.tokenization.train import TokenizerConfig, train_bpe
+from llm_lifecycle.tokenization.train import TokenizerSettings, train_bpe
 
 
 def train_tokenizer(filtered_documents: Sequence[Mapping[str, Any]], params: dict[str, Any]):
     """Train byte-level BPE on the filtered corpus minus the held-out documents."""
-    cfg = TokenizerConfig.model_validate(params)
+    cfg = TokenizerSettings.model_validate(params)
     train, _ = split_records(filtered_documents, cfg.heldout_fraction, salt=cfg.split_salt)
     return train_bpe((doc["text"] for doc in train), cfg)
 
@@ -24,7 +24,7 @@ def report_tokenizer(
     tokenizer, filtered_documents: Sequence[Mapping[str, Any]], params: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame, MetricsDict]:
     """Per-language compression on held-out documents, example word splits, and their metrics."""
-    cfg = TokenizerConfig.model_validate(params)
+    cfg = TokenizerSettings.model_validate(params)
     _, heldout = split_records(filtered_documents, cfg.heldout_fraction, salt=cfg.split_salt)
     if not heldout:
         raise ValueError(

@@ -57,7 +57,7 @@ class InvalidConversationError(ValueError):
     """A conversation that cannot be trained on; the message names `file:line` and the problem."""
 
 
-class ConversationChecks(BaseModel):
+class ConversationCheckSettings(BaseModel):
     """What to do with a bad SFT conversation (`sft.data`). The length limit is the trainer's own
     `max_length` (`sft.train.max_length`), passed to `check_conversations`: one number for both."""
 
@@ -101,7 +101,7 @@ def n_chat_tokens(tokenizer: Any, messages: list[dict[str, str]]) -> int:
 def check_conversations(
     records: Sequence[Any],
     tokenizer: Any,
-    cfg: ConversationChecks | None = None,
+    cfg: ConversationCheckSettings | None = None,
     max_length: int | None = None,
 ) -> tuple[list[dict], dict[str, int]]:
     """Check Saiga records; return (clean TRL examples `{"messages": [...]}`, counts per problem).
@@ -113,7 +113,7 @@ def check_conversations(
     Extra fields of a record (`source`, scores) are not carried over. With `on_invalid="raise"` the first
     bad record raises `InvalidConversationError` naming `where(records, i)`.
     """
-    cfg = cfg or ConversationChecks()
+    cfg = cfg or ConversationCheckSettings()
     counts: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
     clean: list[dict] = []

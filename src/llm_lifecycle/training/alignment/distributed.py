@@ -225,13 +225,13 @@ def run_distributed(
 def train_here(kind: Kind, inputs: TrainInputs, train_settings: dict[str, Any], output_dir: str) -> Any:
     """`train_sft` or `train_dpo` in this process (one rank's work); returns its `TrainResult`."""
     if kind == "sft":
-        from llm_lifecycle.training.alignment.sft import SFTSettings, train_sft
+        from llm_lifecycle.training.alignment.sft import SFTTrainerSettings, train_sft
 
-        return train_sft(inputs, SFTSettings.model_validate(train_settings), output_dir)
+        return train_sft(inputs, SFTTrainerSettings.model_validate(train_settings), output_dir)
     if kind == "dpo":
-        from llm_lifecycle.training.alignment.dpo import DPOSettings, train_dpo
+        from llm_lifecycle.training.alignment.dpo import DPOTrainerSettings, train_dpo
 
-        return train_dpo(inputs, DPOSettings.model_validate(train_settings), output_dir)
+        return train_dpo(inputs, DPOTrainerSettings.model_validate(train_settings), output_dir)
     raise ValueError(f"unknown training kind {kind!r} (expected 'sft' or 'dpo')")
 
 

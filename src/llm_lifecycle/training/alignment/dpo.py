@@ -48,7 +48,7 @@ from llm_lifecycle.training.alignment.trl_common import (
 logger = logging.getLogger(__name__)
 
 
-class DPOSettings(TrainerSettings):
+class DPOTrainerSettings(TrainerSettings):
     """Parameters of `conf/base/parameters_dpo.yml` (key `dpo.train`); LoRA and optimiser as in SFT."""
 
     beta: float = Field(0.1, gt=0)
@@ -63,7 +63,7 @@ class DPOSettings(TrainerSettings):
     )
 
     @model_validator(mode="after")
-    def _weights_match_losses(self) -> DPOSettings:
+    def _weights_match_losses(self) -> DPOTrainerSettings:
         if self.loss_weights is not None and len(self.loss_weights) != len(self.loss_types):
             raise ValueError(
                 f"loss_weights {self.loss_weights} must have one weight per loss_type {self.loss_types}"
@@ -75,7 +75,7 @@ class DPOSettings(TrainerSettings):
         return [self.loss_type] if isinstance(self.loss_type, str) else list(self.loss_type)
 
 
-def build_dpo_trainer(inputs: TrainInputs, cfg: DPOSettings, output_dir: str) -> Any:
+def build_dpo_trainer(inputs: TrainInputs, cfg: DPOTrainerSettings, output_dir: str) -> Any:
     """The configured `trl.DPOTrainer`: the model wrapped with a new LoRA adapter, `ref_model=None`.
 
     `inputs.model` is the merged SFT model, a plain `PreTrainedModel`; the pairs are validated
@@ -114,7 +114,7 @@ def build_dpo_trainer(inputs: TrainInputs, cfg: DPOSettings, output_dir: str) ->
     return trainer
 
 
-def train_dpo(inputs: TrainInputs, cfg: DPOSettings, output_dir: str) -> TrainResult:
+def train_dpo(inputs: TrainInputs, cfg: DPOTrainerSettings, output_dir: str) -> TrainResult:
     """DPO with a new LoRA adapter; the reference is the same model with the adapter disabled."""
     trainer = build_dpo_trainer(inputs, cfg, output_dir)
     has_eval = trainer.eval_dataset is not None

@@ -41,7 +41,7 @@ from llm_lifecycle.chat_format import ROLES, ChatBackend, ChatReply, normalise_m
 logger = logging.getLogger(__name__)
 
 
-class PairHygiene(BaseModel):
+class PairHygieneSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_length_ratio: float | None = Field(2.08, gt=1, description="None: keep any length ratio")
@@ -83,7 +83,7 @@ def _normalised(text: str) -> str:
     return " ".join(text.split())
 
 
-def pair_problem(chosen: str, rejected: str, cfg: PairHygiene) -> str | None:
+def pair_problem(chosen: str, rejected: str, cfg: PairHygieneSettings) -> str | None:
     """Why a (chosen, rejected) pair is dropped, or None to keep it."""
     if not chosen.strip() or not rejected.strip():
         return "empty"
@@ -100,7 +100,7 @@ def build_pairs(
     prompts: Sequence[Mapping[str, Any]],
     chosen: Sequence[str],
     rejected: Sequence[str],
-    cfg: PairHygiene,
+    cfg: PairHygieneSettings,
     *,
     teacher: str = "",
     student: str = "",
@@ -141,7 +141,7 @@ def generate_pairs(
     prompts: Sequence[Mapping[str, Any]],
     teacher: ChatBackend,
     student: ChatBackend,
-    cfg: PairHygiene,
+    cfg: PairHygieneSettings,
     max_tokens: int | None = None,
 ) -> tuple[list[dict], dict[str, int]]:
     """Ask the teacher, then the student on the prompts the teacher answered in full; apply the hygiene

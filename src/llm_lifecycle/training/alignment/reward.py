@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class RewardSettings(TrainerSettings):
+class RewardTrainerSettings(TrainerSettings):
     """`rlhf.reward_model.train` in parameters; LoRA and optimiser settings as in SFT/DPO."""
 
     lr: float = Field(1e-4, gt=0)
@@ -84,7 +84,7 @@ def reward_model_from_causal_lm(
     return rm
 
 
-def build_reward_trainer(inputs: TrainInputs, cfg: RewardSettings, output_dir: str) -> Any:
+def build_reward_trainer(inputs: TrainInputs, cfg: RewardTrainerSettings, output_dir: str) -> Any:
     """`trl.RewardTrainer` on the reward model `inputs.model` (num_labels=1, from
     `reward_model_from_causal_lm`) with a new SEQ_CLS LoRA adapter, on preference pairs."""
     import transformers
@@ -110,7 +110,7 @@ def build_reward_trainer(inputs: TrainInputs, cfg: RewardSettings, output_dir: s
     )
 
 
-def train_reward_model(inputs: TrainInputs, cfg: RewardSettings, output_dir: str) -> TrainResult:
+def train_reward_model(inputs: TrainInputs, cfg: RewardTrainerSettings, output_dir: str) -> TrainResult:
     """Train the reward model on preference pairs; returns its `PeftModel`, history and summary."""
     trainer = build_reward_trainer(inputs, cfg, output_dir)
     has_eval = trainer.eval_dataset is not None

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class RLOOSettings(TrainerSettings):
+class RLOOTrainerSettings(TrainerSettings):
     """`rlhf.policy.train` in parameters. `batch_size` counts completions: batch_size / k prompts a step."""
 
     beta: float = Field(0.05, ge=0, description="KL coefficient β of the reward RM − β·KL(π‖π_SFT)")
@@ -59,7 +59,7 @@ class RLOOSettings(TrainerSettings):
     eval_on_start: bool = False  # RLOO's evaluation generates; the node measures held-out reward itself
 
     @model_validator(mode="after")
-    def _groups_fit_the_batch(self) -> RLOOSettings:
+    def _groups_fit_the_batch(self) -> RLOOTrainerSettings:
         if self.batch_size % self.num_generations:
             raise ValueError(
                 f"batch_size {self.batch_size} must be a multiple of num_generations {self.num_generations}"
@@ -75,7 +75,7 @@ def kl_penalized_reward(
 
 
 def build_rloo_trainer(
-    inputs: TrainInputs, reward_model: PreTrainedModel, cfg: RLOOSettings, output_dir: str
+    inputs: TrainInputs, reward_model: PreTrainedModel, cfg: RLOOTrainerSettings, output_dir: str
 ) -> Any:
     """`trl.RLOOTrainer`: the merged SFT model + a new LoRA adapter, rewarded by `reward_model`, on
     `inputs.train`: prompts, message lists ending on a user turn (no held-out set: the node measures
@@ -117,7 +117,7 @@ def build_rloo_trainer(
 
 
 def train_rloo(
-    inputs: TrainInputs, reward_model: PreTrainedModel, cfg: RLOOSettings, output_dir: str
+    inputs: TrainInputs, reward_model: PreTrainedModel, cfg: RLOOTrainerSettings, output_dir: str
 ) -> TrainResult:
     """RLOO against `reward_model` on the prompts `inputs.train`; returns the policy, history, summary."""
     trainer = build_rloo_trainer(inputs, reward_model, cfg, output_dir)
@@ -157,7 +157,7 @@ def evaluate_policy(
     tokenizer: Any,
     reward_model: Any,
     prompts: Sequence[Sequence[Mapping[str, Any]]],
-    cfg: RLOOSettings,
+    cfg: RLOOTrainerSettings,
 ) -> dict[str, float]:
     """The RLHF objective on held-out prompts, for the policy and for its reference (adapter disabled).
 

@@ -44,13 +44,13 @@ from llm_lifecycle.training.alignment.trl_common import (
 logger = logging.getLogger(__name__)
 
 
-class SFTSettings(TrainerSettings):
+class SFTTrainerSettings(TrainerSettings):
     """Parameters of `conf/base/parameters_sft.yml` (key `sft.train`)."""
 
     packing: bool = False
 
 
-def build_sft_trainer(inputs: TrainInputs, cfg: SFTSettings, output_dir: str) -> Any:
+def build_sft_trainer(inputs: TrainInputs, cfg: SFTTrainerSettings, output_dir: str) -> Any:
     """The configured `trl.SFTTrainer` (model wrapped with LoRA, datasets tokenized, not yet trained).
 
     `trainer.train_dataset` holds `input_ids` and `labels` (-100 outside the assistant's tokens).
@@ -77,7 +77,7 @@ def build_sft_trainer(inputs: TrainInputs, cfg: SFTSettings, output_dir: str) ->
     )
 
 
-def train_sft(inputs: TrainInputs, cfg: SFTSettings, output_dir: str) -> TrainResult:
+def train_sft(inputs: TrainInputs, cfg: SFTTrainerSettings, output_dir: str) -> TrainResult:
     """LoRA SFT on TRL conversational examples `{"messages": [...]}` (see the module docstring).
 
     The examples come from `conversations.check_conversations` (roles already normalised). Returns the

@@ -1,6 +1,6 @@
 """Pretraining the base model as the pipeline does it: build from the config, train with resume, measure.
 
-`train_base_model` puts the pieces together: the decoder built from its `ModelConfig` and the seed
+`train_base_model` puts the pieces together: the decoder built from its `ModelSettings` and the seed
 (`modeling.build_model`), on the GPU when there is one; a checkpoint folder named by a fingerprint of
 everything that decides the run (`checkpoints.run_fingerprint`), so a killed run started again resumes and
 a changed setting starts a fresh folder; MFU against a ceiling measured in the same run
@@ -18,8 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from llm_lifecycle.modeling.config import ModelConfig
-from llm_lifecycle.training.pretraining.settings import PretrainConfig
+from llm_lifecycle.modeling.config import ModelSettings
+from llm_lifecycle.training.pretraining.settings import PretrainLoopSettings
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +43,9 @@ def history_table(history: Mapping[str, list[Mapping[str, float]]]) -> pd.DataFr
 
 
 def train_base_model(
-    model_cfg: ModelConfig,
+    model_cfg: ModelSettings,
     blocks: Mapping[str, Any],
-    cfg: PretrainConfig,
+    cfg: PretrainLoopSettings,
     checkpoint_root: str | None,
     measure_ceiling: bool,
 ) -> BaseModelRun:

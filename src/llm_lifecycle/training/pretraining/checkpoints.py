@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from llm_lifecycle.training.pretraining.settings import PretrainConfig, lr_at
+from llm_lifecycle.training.pretraining.settings import PretrainLoopSettings, lr_at
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def config_guard(
-    model: nn.Module, cfg: PretrainConfig, train_blocks: torch.Tensor, val_blocks: torch.Tensor | None
+    model: nn.Module, cfg: PretrainLoopSettings, train_blocks: torch.Tensor, val_blocks: torch.Tensor | None
 ) -> dict[str, Any]:
     """Flat, JSON-normalised dict of everything that must match for a resume to be the same run."""
     model_cfg = {
@@ -129,7 +129,7 @@ def config_guard(
 
 
 def run_fingerprint(
-    model: nn.Module, cfg: PretrainConfig, train_blocks: torch.Tensor, val_blocks: torch.Tensor | None
+    model: nn.Module, cfg: PretrainLoopSettings, train_blocks: torch.Tensor, val_blocks: torch.Tensor | None
 ) -> str:
     """A short hash of `config_guard`: the checkpoint folder of this run (a changed setting, another one)."""
     guard = config_guard(model, cfg, train_blocks, val_blocks)
@@ -204,7 +204,7 @@ def restore_latest(
     scaler: torch.amp.GradScaler,
     *,
     guard: dict[str, Any],
-    cfg: PretrainConfig,
+    cfg: PretrainLoopSettings,
 ) -> tuple[int, int, int, dict[str, list[dict[str, float | int]]], Path] | None:
     """Load the newest complete checkpoint into model/optimizer/scaler/RNG after checking its guard.
 

@@ -59,11 +59,11 @@ from llm_lifecycle.training.pretraining.checkpoints import (
     restore_latest,
     save_checkpoint,
 )
-from llm_lifecycle.training.pretraining.settings import PretrainConfig, lr_at
+from llm_lifecycle.training.pretraining.settings import PretrainLoopSettings, lr_at
 
 __all__ = [  # the loop's public names, including the settings and checkpoint helpers it re-exports
     "CheckpointMismatchError",
-    "PretrainConfig",
+    "PretrainLoopSettings",
     "PretrainResult",
     "list_checkpoints",
     "lr_at",
@@ -213,7 +213,7 @@ def _append(history: dict[str, list[dict[str, float | int]]], name: str, step: i
 
 def _summary(
     history: dict[str, list[dict[str, float | int]]],
-    cfg: PretrainConfig,
+    cfg: PretrainLoopSettings,
     step: int,
     *,
     n_train: int,
@@ -248,7 +248,7 @@ def pretrain(
     model: nn.Module,
     train_blocks: torch.Tensor,
     val_blocks: torch.Tensor | None,
-    cfg: PretrainConfig,
+    cfg: PretrainLoopSettings,
     checkpoint_dir: str | Path | None = None,
     *,
     flops_per_token: FlopsPerToken | None = None,
@@ -301,7 +301,7 @@ def _pretrain(
     model: nn.Module,
     train_blocks: torch.Tensor,
     val_blocks: torch.Tensor | None,
-    cfg: PretrainConfig,
+    cfg: PretrainLoopSettings,
     *,
     checkpoint_dir: str | Path | None,
     flops_per_token: FlopsPerToken | None,

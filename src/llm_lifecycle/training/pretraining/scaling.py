@@ -8,16 +8,16 @@ Compute-Optimal Large Language Models", Chinchilla) fit L(N, D) to a grid of suc
 compute-optimal N for a FLOP budget C ≈ 6·N·D. This module produces the grid; `scaling_fits` holds the
 laws and `scaling_analysis` fits them to the runs.
 
-For every size in `ScalingConfig.sizes` and every budget D in `ScalingConfig.token_budgets`, `run_sweep`
-builds a fresh LLaMA-style model (`modeling.build_model`, seeded: all runs of a size start from the same
-weights) and trains it with the project's own pretraining loop (`loop.pretrain`) for
+For every size in `ScalingLawsSettings.sizes` and every budget D in `ScalingLawsSettings.token_budgets`,
+`run_sweep` builds a fresh LLaMA-style model (`modeling.build_model`, seeded: all runs of a size start
+from the same weights) and trains it with the project's own pretraining loop (`loop.pretrain`) for
 max_steps = D / tokens_per_step, with the cosine schedule over exactly that horizon. That is
 Chinchilla's correction to Kaplan: a schedule longer than the run would leave short runs at a high
 learning rate and make them look worse than they are. Every run sees the same data order (same seed), so
 runs differ only in size and length. No checkpoints. One row per run: the non-embedding N, total
 parameters, D, C = 6·N·D, the final validation loss on held-out documents, the wall time.
 
-The training settings are the pretraining loop's own `PretrainConfig`, as the `train` block: same keys,
+The training settings are the pretraining loop's own `PretrainLoopSettings`, as the `train` block: same keys,
 same defaults, same validation as the `train` block of `parameters_pretraining.yml`. The sweep sets the
 keys that differ per run or make no sense here (`SWEEP_SET_KEYS`) and refuses them in the block.
 
@@ -27,7 +27,7 @@ the parameter count and the FLOPs of such small models (the `flops_calc` column 
 losses are still falling fast, so the exponents will not equal Kaplan's and the fitted L(N, D) is only
 a summary of this grid.
 
-`ScalingConfig` imports neither torch nor scipy (parameters are validated before any node runs, and the
+`ScalingLawsSettings` imports neither torch nor scipy (parameters are validated before any node runs, and the
 pipeline registry imports this module); `run_sweep` imports torch, the model builder and the loop inside.
 """
 
@@ -43,15 +43,15 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llm_lifecycle.modeling.calculator import parameter_counts, training_flops_per_token
-from llm_lifecycle.modeling.config import ModelConfig
-from llm_lifecycle.training.pretraining.settings import PretrainConfig
+from llm_lifecycle.modeling.config import ModelSettings
+from llm_lifecycle.training.pretraining.settings import PretrainLoopSettings
 
 if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger(__name__)
 
-# PretrainConfig keys the sweep sets for each run, and why they may not appear in the `train` block.
+# PretrainLoopSettings keys the sweep sets for each run, and why they may not appear in the `train` block.
 SWEEP_SET_KEYS = {
     "max_steps": "each run's token budget / tokens per step",
     "warmup_steps": "warmup_fraction of each run's steps",
@@ -62,10 +62,10 @@ SWEEP_SET_KEYS = {
 }
 
 
-class ScalingConfig(BaseModel):
+class ScalingLawsSettings(BaseModel):
     """`conf/base/parameters_scaling_laws.yml` (key `scaling_laws`).
 
-    `sizes`: ModelConfig overrides per model size, on top of `base_model` (a size may carry a `name`;
+    `sizes`: ModelSettings overrides per model size, on top of `base_model` (a size may carry a `name`;
     otherwise it is named `h<hidden>_l<layers>`). `vocab_size` and the special token ids come from the
     tokenizer, `max_position_embeddings` defaults to the block size. `train`: the pretraining loop's
     settings, less `SWEEP_SET_KEYS`.
@@ -73,14 +73,16 @@ class ScalingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sizes: list[dict[str, Any]] = Field(..., min_length=2, description="ModelConfig overrides, per size")
-    base_model: dict[str, Any] = Field(default_factory=dict, description="ModelConfig overrides, all sizes")
+    sizes: list[dict[str, Any]] = Field(..., min_length=2, description="ModelSettings overrides, per size")
+    base_model: dict[str, Any] = Field(default_factory=dict, description="ModelSettings overrides, all sizes")
     token_budgets: list[int] = Field(..., min_length=2, description="training tokens D of each run")
     compute_budgets: list[float] = Field(
         default_factory=lambda: [1e10, 1e11, 1e12], description="FLOPs C for the compute-optimal question"
     )
     warmup_fraction: float = Field(0.05, ge=0, lt=1, description="share of each run's steps")
-    train: PretrainConfig = Field(default_factory=PretrainConfig, description="the loop's settings")
+    train: PretrainLoopSettings = Field(
+        default_factory=PretrainLoopSettings, description="the loop's settings"
+    )
     progress: bool = True
     val_fraction: float = Field(0.05, gt=0, lt=1, description="held-out documents (hash of id)")
     split_salt: str = "pretrain"
@@ -100,7 +102,7 @@ class ScalingConfig(BaseModel):
         return sorted(value)
 
     @model_validator(mode="after")
-    def _check(self) -> ScalingConfig:
+    def _check(self) -> ScalingLawsSettings:
         owned = sorted(self.train.model_fields_set & SWEEP_SET_KEYS.keys())
         if owned:
             reasons = "; ".join(f"train.{key}: {SWEEP_SET_KEYS[key]}" for key in owned)
@@ -120,7 +122,7 @@ class ScalingConfig(BaseModel):
         return self
 
     def named_sizes(self) -> list[tuple[str, dict[str, Any]]]:
-        """(name, ModelConfig overrides) per size, in the configured order."""
+        """(name, ModelSettings overrides) per size, in the configured order."""
         out = []
         for size in self.sizes:
             fields = {**self.base_model, **{k: v for k, v in size.items() if k != "name"}}
@@ -130,20 +132,20 @@ class ScalingConfig(BaseModel):
 
     def model_config_for(
         self, name: str, vocab_size: int | None = None, overrides: Mapping[str, Any] | None = None
-    ) -> ModelConfig:
-        """The ModelConfig of size `name`; `max_position_embeddings` defaults to the block size."""
+    ) -> ModelSettings:
+        """The ModelSettings of size `name`; `max_position_embeddings` defaults to the block size."""
         fields = dict(overrides or {})
         fields.update(dict(self.named_sizes())[name])
         fields.setdefault("max_position_embeddings", self.train.block_size)
         if vocab_size is not None:
             fields["vocab_size"] = vocab_size
-        return ModelConfig(**fields)
+        return ModelSettings(**fields)
 
     def steps_for(self, token_budget: int) -> int:
         """Optimizer steps of a run with `token_budget` tokens (rounded to whole steps)."""
         return max(1, round(token_budget / self.train.tokens_per_step))
 
-    def pretrain_config(self, token_budget: int, seed: int) -> PretrainConfig:
+    def pretrain_config(self, token_budget: int, seed: int) -> PretrainLoopSettings:
         """The loop's settings for one run: `train` plus the keys the sweep sets (`SWEEP_SET_KEYS`)."""
         steps = self.steps_for(token_budget)
         per_run = {
@@ -154,14 +156,14 @@ class ScalingConfig(BaseModel):
             "seed": seed,
             "log_every": min(self.train.log_every, steps),
         }
-        return PretrainConfig.model_validate({**self.train.model_dump(), **per_run})
+        return PretrainLoopSettings.model_validate({**self.train.model_dump(), **per_run})
 
 
 def run_sweep(
     train_blocks: torch.Tensor,
     val_blocks: torch.Tensor,
     vocab_size: int,
-    cfg: ScalingConfig,
+    cfg: ScalingLawsSettings,
     seed: int,
     *,
     model_overrides: Mapping[str, Any] | None = None,

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class PretrainConfig(BaseModel):
+class PretrainLoopSettings(BaseModel):
     """Parameters of the pretraining loop (`conf/base/parameters_pretraining.yml`)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -34,7 +34,7 @@ class PretrainConfig(BaseModel):
     log_every: int = Field(10, ge=1)
 
     @model_validator(mode="after")
-    def _check(self) -> PretrainConfig:
+    def _check(self) -> PretrainLoopSettings:
         if self.min_lr > self.lr:
             raise ValueError(f"min_lr ({self.min_lr}) must not exceed lr ({self.lr})")
         if not all(0.0 <= b < 1.0 for b in self.betas):
@@ -46,7 +46,7 @@ class PretrainConfig(BaseModel):
         return self.batch_size * self.grad_accum_steps * self.block_size
 
 
-def lr_at(step: int, cfg: PretrainConfig) -> float:
+def lr_at(step: int, cfg: PretrainLoopSettings) -> float:
     """Learning rate of the update with 0-based index `step`: linear warm-up, then cosine to min_lr.
 
     Warm-up reaches `lr` at step warmup_steps-1 (not 0 at step 0: the first update already moves);
