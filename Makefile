@@ -28,7 +28,8 @@ run: setup            ## set up and run the embedded default pipeline (toy world
 	$(BIN)/kedro run
 
 test: setup           ## set up and run the whole test suite (CPU, hermetic)
-	$(BIN)/python -m pytest
+	# One worker per core; a test module stays on one worker (its module fixtures are built once).
+	$(BIN)/python -m pytest -n auto --dist loadscope
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts

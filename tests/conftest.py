@@ -85,13 +85,23 @@ def project(tmp_path) -> Path:
 def tiny_run_template(tmp_path_factory) -> Path:
     """One whole `kedro run --env tiny` per test session, in a project copy with the notebook.
 
-    Shared by every test that needs a finished default run; tests get a private copy (`tiny_run`)."""
+    Shared by every test that needs a finished default run (tests get a private copy, `tiny_run`); under
+    pytest-xdist the workers share one run through a lock in the session's common temporary folder."""
+    from filelock import FileLock
+
     from tests.kedro_project import ROOT, kedro, make_project
 
-    path = make_project(tmp_path_factory.mktemp("tiny_run") / "project")
-    shutil.copytree(ROOT / "notebooks", path / "notebooks", ignore=shutil.ignore_patterns(".ipynb_*"))
-    run = kedro(["run", "--env", "tiny"], cwd=path, timeout=900)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    # Under xdist each worker's temporary folder sits in this session's own folder, which they share.
+    shared = os.environ.get("PYTEST_XDIST_WORKER") is not None
+    root = tmp_path_factory.getbasetemp().parent if shared else tmp_path_factory.getbasetemp()
+    path, done = root / "tiny_run" / "project", root / "tiny_run" / "done"
+    with FileLock(str(root / "tiny_run.lock")):
+        if not done.exists():
+            make_project(path)
+            shutil.copytree(ROOT / "notebooks", path / "notebooks", ignore=shutil.ignore_patterns(".ipynb_*"))
+            run = kedro(["run", "--env", "tiny"], cwd=path, timeout=900)
+            assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+            done.touch()
     return path
 
 

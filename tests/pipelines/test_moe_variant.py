@@ -14,19 +14,10 @@ pytestmark = pytest.mark.slow
 MOE = "pretraining.model.moe.n_experts=4,pretraining.model.moe.top_k=2,pretraining.train.max_steps=4"
 
 
-def test_a_tiny_moe_base_goes_through_sft_dpo_rlhf_and_mt_bench(project):
-    base = kedro(
-        [
-            "run",
-            "--env",
-            "tiny",
-            "--pipelines",
-            "toy_world,data_filtering,tokenizer,pretraining",
-            "--params",
-            MOE,
-        ],
-        cwd=project,
-    )
+def test_a_tiny_moe_base_goes_through_sft_dpo_rlhf_and_mt_bench(tiny_run):
+    # On a finished tiny run (its corpus and tokenizer): a MoE base model, then every stage after it.
+    project = tiny_run
+    base = kedro(["run", "--env", "tiny", "--pipelines", "pretraining", "--params", MOE], cwd=project)
     assert base.returncode == 0, base.stderr[-3000:]
     post = kedro(["run", "--env", "tiny", "--pipelines", "sft,dpo,rlhf,mt_bench"], cwd=project)
     assert post.returncode == 0, post.stderr[-3000:]
@@ -35,14 +26,14 @@ def test_a_tiny_moe_base_goes_through_sft_dpo_rlhf_and_mt_bench(project):
 
     models = project / "data/06_models"
     for name in ("sft_model", "dpo_model", "rlhf_model", "reward_model"):
-        (version,) = (models / name).iterdir()
+        version = max((models / name).iterdir())  # the newest (timestamped) version: this run's
         config = json.loads((version / name / "config.json").read_text())
         assert config["model_type"] == "mixtral" and config["num_local_experts"] == 4, name
-    (adapter,) = (models / "sft_adapter").iterdir()
+    adapter = max((models / "sft_adapter").iterdir())
     lora = json.loads((adapter / "sft_adapter" / "adapter_config.json").read_text())
     assert lora["lora_dropout"] == 0.0 and lora["target_parameters"], lora  # the experts are adapted
 
-    (answers,) = (project / "data/07_model_output/mt_bench_answers.jsonl").iterdir()
+    answers = max((project / "data/07_model_output/mt_bench_answers.jsonl").iterdir())
     rows = [json.loads(line) for line in (answers / "mt_bench_answers.jsonl").read_text().splitlines()]
     assert {r["model"] for r in rows} == {"base", "sft", "dpo", "rlhf"}
     db = sqlite3.connect(project / "mlflow.db")

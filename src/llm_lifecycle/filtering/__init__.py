@@ -8,10 +8,9 @@ importing the package (e.g. for `FilteringSettings`) does not load datatrove, sp
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from llm_lifecycle.lazy_imports import lazy_exports
 
-_EXPORTS = {
+_MODULE_OF = {
     "FilteringSettings": "config",
     "run_filters": "chain",
     "FilterResult": "chain",
@@ -30,8 +29,4 @@ __all__ = [
     "run_filters",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, {name: f"{__name__}.{m}" for name, m in _MODULE_OF.items()})

@@ -6,8 +6,9 @@ importing the `openai` SDK (~0.8 s) or transformers there would slow every `kedr
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from llm_lifecycle.lazy_imports import lazy_exports
 
 if TYPE_CHECKING:
     from llm_lifecycle.chat_format import ChatBackend, ChatReply, Conversation, Message
@@ -58,11 +59,7 @@ __all__ = [
     "request_cache_key",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_MODULE_OF[name]), name)
+__getattr__ = lazy_exports(__name__, _MODULE_OF)
 
 
 def __dir__() -> list[str]:
