@@ -12,33 +12,31 @@ from llm_lifecycle.lazy_imports import lazy_exports
 
 if TYPE_CHECKING:
     from llm_lifecycle.chat_format import ChatBackend, ChatReply, Conversation, Message
-    from llm_lifecycle.llm_clients.local_hf import GenerationSettings, HFChatBackend
-    from llm_lifecycle.llm_clients.openai_compat import (
+    from llm_lifecycle.llm_clients.errors import (
         LLMBatchError,
         LLMClientError,
         LLMConnectionError,
         LLMHTTPError,
         LLMResponseError,
-        OpenAIClientSettings,
-        OpenAICompatClient,
-        parse_retry_after,
-        request_cache_key,
     )
+    from llm_lifecycle.llm_clients.local_hf import GenerationSettings, HFChatBackend
+    from llm_lifecycle.llm_clients.openai_compat import OpenAIClientSettings, OpenAICompatClient
+    from llm_lifecycle.llm_clients.response_cache import ResponseCache, request_cache_key
+    from llm_lifecycle.llm_clients.retry import parse_retry_after
 
 _WHERE = {
     "llm_lifecycle.chat_format": ("ChatBackend", "ChatReply", "Conversation", "Message"),
     "llm_lifecycle.llm_clients.local_hf": ("GenerationSettings", "HFChatBackend"),
-    "llm_lifecycle.llm_clients.openai_compat": (
+    "llm_lifecycle.llm_clients.errors": (
         "LLMBatchError",
         "LLMClientError",
         "LLMConnectionError",
         "LLMHTTPError",
         "LLMResponseError",
-        "OpenAIClientSettings",
-        "OpenAICompatClient",
-        "parse_retry_after",
-        "request_cache_key",
     ),
+    "llm_lifecycle.llm_clients.openai_compat": ("OpenAIClientSettings", "OpenAICompatClient"),
+    "llm_lifecycle.llm_clients.response_cache": ("ResponseCache", "request_cache_key"),
+    "llm_lifecycle.llm_clients.retry": ("parse_retry_after",),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 __all__ = [
@@ -55,6 +53,7 @@ __all__ = [
     "Message",
     "OpenAIClientSettings",
     "OpenAICompatClient",
+    "ResponseCache",
     "parse_retry_after",
     "request_cache_key",
 ]

@@ -18,7 +18,7 @@ Retries are ours: the SDK runs with `max_retries=0` under one retry loop here, t
     own retries would take a wrapped transport (event hooks never see a timeout) and its private
     backoff function, and its HTTP library changed (httpx -> httpx2) within the versions we accept;
 (c) keep the backoff configurable (`backoff_base_s`, `backoff_max_s`, `max_retry_after_s`; tests run
-    at 0.01 s); the SDK's is fixed (0.5 s doubling to 8 s).
+    at 0.01 s); the policy (what is retried, backoff with jitter, `Retry-After`) is in `retry`.
 
 What this module adds, each because the SDK has no such thing:
 
@@ -28,17 +28,10 @@ What this module adds, each because the SDK has no such thing:
   Every request of a batch runs to completion (so every success is cached) before `LLMBatchError`
   lists every failed index.
 * Retried (up to `max_retries` times): HTTP 408, 409, 429 and 5xx, timeouts, connection errors and
-  garbage replies. The wait before retry k is `min(backoff_max_s, backoff_base_s * 2**(k-1))` scaled
-  by a random factor in [0.5, 1] ("equal jitter", so many clients do not retry in lockstep); a
-  `Retry-After` (seconds or an HTTP date) or OpenAI's `retry-after-ms` header raises the wait to at
-  least what the server asked for, capped by `max_retry_after_s`. Other statuses (400, 401, 403, 404,
-  422, ...) raise `LLMHTTPError` at once with the status and the server's own message.
-* Cache (`cache_dir`, off when None): one JSON file per request, named by the sha256 of a canonical
-  JSON of (base_url, model, messages, every sampling parameter); written to a temporary file and
-  renamed, so a killed run never leaves half an entry. Successful replies (with their
-  `finish_reason`) are cached, and so are "prompt too long" refusals, which are deterministic; other
-  failures are not, so a rerun asks the server again exactly for what failed, and a rerun of a
-  finished batch makes no HTTP call. With the cache on, identical requests in one batch are sent once.
+  garbage replies. Other statuses (400, 401, 403, 404, 422, ...) raise `LLMHTTPError` at once with
+  the status and the server's own message (the exception classes are in `errors`).
+* Cache (`cache_dir`, off when None): a `response_cache.ResponseCache` (successes and too-long
+  refusals, one file per request). With the cache on, identical requests in one batch are sent once.
 * Prompts that do not fit: with `context_window` set, a prompt whose estimated tokens
   (UTF-8 bytes / `bytes_per_token`, a deliberately low ratio so the estimate errs long) plus
   `max_tokens` exceed the window is refused without a call; a server's own 400 "maximum context
@@ -63,20 +56,16 @@ servers reject unknown roles.
 
 from __future__ import annotations
 
-import email.utils
-import hashlib
 import json
 import logging
 import os
 import random
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,11 +76,18 @@ from openai.types import CompletionUsage
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from llm_lifecycle.chat_format import ChatReply, Conversation, normalise_messages
+from llm_lifecycle.llm_clients.errors import (
+    LLMBatchError,
+    LLMClientError,
+    LLMConnectionError,
+    LLMHTTPError,
+    LLMResponseError,
+)
+from llm_lifecycle.llm_clients.response_cache import ResponseCache, canonical_json, request_cache_key
+from llm_lifecycle.llm_clients.retry import RETRYABLE_STATUSES, parse_retry_after, retry_wait_s
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT_VERSION = 1
-RETRYABLE_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
 # Request fields the client owns; `extra_params` may not set them.
 _RESERVED_PARAMS = frozenset({"model", "messages", "temperature", "max_tokens", "stream", "n"})
 _SNIPPET_CHARS = 300
@@ -153,79 +149,6 @@ class OpenAIClientSettings(BaseModel):
         return value
 
 
-class LLMClientError(RuntimeError):
-    """A chat request failed for good. `status` is the last HTTP status (None: no HTTP reply)."""
-
-    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1) -> None:
-        super().__init__(message)
-        self.status = status
-        self.attempts = attempts
-
-
-class LLMHTTPError(LLMClientError):
-    """The server answered with an error status (non-retryable, or retryable until retries ran out)."""
-
-
-class LLMResponseError(LLMClientError):
-    """The server answered 2xx with a body that is not a chat completion, on every attempt."""
-
-
-class LLMConnectionError(LLMClientError):
-    """Timeouts or connection errors on every attempt."""
-
-
-class LLMBatchError(LLMClientError):
-    """Some requests of a `complete_many` batch failed; `errors` maps prompt index -> its error.
-
-    The successful replies of the batch are cached (when the cache is on), so a rerun only asks again
-    for the failed ones.
-    """
-
-    def __init__(self, message: str, errors: dict[int, LLMClientError]) -> None:
-        first = errors[min(errors)]
-        super().__init__(message, status=first.status, attempts=first.attempts)
-        self.errors = errors
-
-
-def canonical_json(obj: Any) -> str:
-    """The one JSON spelling of `obj` (sorted keys, no spaces, UTF-8 kept): stable across runs."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def request_cache_key(base_url: str, body: Mapping[str, Any]) -> str:
-    """sha256 of the endpoint and the full request body (model, messages, sampling params); never the key."""
-    blob = canonical_json({"v": CACHE_FORMAT_VERSION, "base_url": base_url, "body": dict(body)})
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Seconds the server asks us to wait: `retry-after-ms`, or `Retry-After` as seconds or an HTTP date.
-
-    Ours because our retry loop is (the SDK's parser is private)."""
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return max(0.0, float(millis) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # an HTTP date is always GMT
-        when = when.replace(tzinfo=timezone.utc)
-    now = now or datetime.now(timezone.utc)
-    return max(0.0, (when - now).total_seconds())
-
-
 def _messages(messages: Conversation) -> list[dict[str, str]]:
     """The request's messages with OpenAI roles; a conversation needs at least one."""
     out = normalise_messages(messages)
@@ -276,8 +199,8 @@ class OpenAICompatClient:
         # Keyless local servers: omit the header rather than send the SDK a placeholder as a key.
         self._headers: dict[str, Any] = {} if self._api_key is not None else {"Authorization": Omit()}
         self._sdk = openai.OpenAI(base_url=self.config.base_url, api_key=key, max_retries=0)
-        if self.config.cache_dir is not None:
-            Path(self.config.cache_dir).mkdir(parents=True, exist_ok=True)
+        cache_dir = self.config.cache_dir
+        self._cache = ResponseCache(cache_dir, label=self.name) if cache_dir is not None else None
 
     # ------------------------------------------------------------------ public API
     def complete(
@@ -333,10 +256,10 @@ class OpenAICompatClient:
         keys = [request_cache_key(self.config.base_url, b) for b in bodies]
         replies: list[ChatReply | None] = [None] * len(bodies)
         pending: dict[str, list[int]] = {}  # job id -> prompt indices it answers
-        caching = self.config.cache_dir is not None
+        caching = self._cache is not None
         for i, key in enumerate(keys):
             self._bump("requests")
-            cached = self._cache_get(key)
+            cached = self._cache.get(key) if self._cache is not None else None
             if cached is not None:
                 self._bump("cache_hits")
                 replies[i] = cached
@@ -469,7 +392,8 @@ class OpenAICompatClient:
             self._bump("too_long")
         if reply.cut_off:
             self._bump("cut_off")
-        self._cache_put(key, body, reply, usage)
+        if self._cache is not None:
+            self._cache.put(key, self.config.base_url, body, reply, usage)
         return reply
 
     def _post_with_retries(self, body: dict[str, Any]) -> tuple[ChatReply, dict[str, Any]]:
@@ -492,11 +416,16 @@ class OpenAICompatClient:
                 )
             if attempt == attempts:
                 break
-            wait = min(cfg.backoff_max_s, cfg.backoff_base_s * 2 ** (attempt - 1))
-            wait *= self._rng.uniform(0.5, 1.0)
+            wait = retry_wait_s(
+                attempt,
+                failure.retry_after,
+                backoff_base_s=cfg.backoff_base_s,
+                backoff_max_s=cfg.backoff_max_s,
+                max_retry_after_s=cfg.max_retry_after_s,
+                rng=self._rng,
+            )
             if failure.retry_after is not None:
                 self._bump("retry_after_waits")
-                wait = max(wait, min(failure.retry_after, cfg.max_retry_after_s))
             self._bump("retries")
             self._bump("wait_s", wait)
             logger.warning(
@@ -567,54 +496,6 @@ class OpenAICompatClient:
         finish = finish if isinstance(finish, str) else None
         logger.debug("%s: HTTP %d, %d chars, finish %s", self.name, status, len(content), finish)
         return ChatReply(content, finish_reason=finish), usage
-
-    def _cache_path(self, key: str) -> Path:
-        assert self.config.cache_dir is not None
-        return Path(self.config.cache_dir) / key[:2] / f"{key}.json"
-
-    def _cache_get(self, key: str) -> ChatReply | None:
-        """The cached reply or refusal for `key` (the cache is ours: the SDK keeps none)."""
-        if self.config.cache_dir is None:
-            return None
-        path = self._cache_path(key)
-        if not path.is_file():
-            return None
-        try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-            content, refused = entry.get("content"), entry.get("refused")
-            if entry.get("key") != key or not (isinstance(content, str) or isinstance(refused, str)):
-                raise ValueError("entry does not match its key")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            logger.warning("%s: ignoring unreadable cache entry %s (%s)", self.name, path, exc)
-            return None
-        if refused:
-            return ChatReply("", refused=refused)
-        return ChatReply(content, finish_reason=entry.get("finish_reason"))
-
-    def _cache_put(self, key: str, body: dict[str, Any], reply: ChatReply, usage: dict[str, Any]) -> None:
-        if self.config.cache_dir is None:
-            return
-        path = self._cache_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        entry = {
-            "v": CACHE_FORMAT_VERSION,
-            "key": key,
-            "base_url": self.config.base_url,
-            "request": body,
-            "content": None if reply.refused else reply.text,
-            "finish_reason": reply.finish_reason,
-            "refused": reply.refused,
-            "usage": usage,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(entry, fh, ensure_ascii=False, indent=1)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
 
 def _resolve_api_key(config: OpenAIClientSettings, credentials: Mapping[str, Any] | None) -> SecretStr | None:
