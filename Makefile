@@ -45,7 +45,7 @@ viz-png: setup        ## regenerate docs/images/pipeline_{stages,graph}.png (nee
 mlflow-ui: setup      ## the MLflow UI over ./mlflow.db
 	$(BIN)/kedro mlflow ui
 
-compare: setup        ## the newest MLflow runs side by side (CSV + PNG in data/08_reporting/run_comparison)
+compare: setup        ## the newest MLflow runs side by side (CSV + PNG in data/toy/08_reporting/run_comparison)
 	$(BIN)/kedro compare-runs
 
 notebook: setup       ## the analysis notebook in JupyterLab, with the catalog and MLflow runs loaded

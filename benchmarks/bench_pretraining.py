@@ -92,8 +92,8 @@ def _latest(path: Path) -> Path | None:
 def load_corpus(mode: str, params: dict[str, Any]) -> tuple[Any, list[dict], str]:
     """(tokenizer, filtered documents, description)."""
     if mode in ("auto", "stored"):
-        tok_v = _latest(ROOT / "data/06_models/tokenizer")
-        docs_v = _latest(ROOT / "data/02_intermediate/filtered_documents.jsonl")
+        tok_v = _latest(ROOT / "data/toy/06_models/tokenizer")
+        docs_v = _latest(ROOT / "data/toy/02_intermediate/filtered_documents.jsonl")
         if tok_v and docs_v and (tok_v / "tokenizer").is_dir():
             from transformers import AutoTokenizer
 

@@ -3,7 +3,8 @@
 Builds a LLaMA-3-8B-shaped model (`conf/base/architectures/llama3_8b.yml`) with random weights in bf16
 directly on the GPU (no download: the shapes, not the weights, decide the roofline), takes the device's
 ceilings (nominal bf16 peak and HBM bandwidth for a known GPU, else measured), and runs the same harness
-and roofline analysis as `kedro run --pipelines latency`, printing one verdict per batch size.
+and roofline analysis as `kedro run --pipelines latency`, printing per batch size the regime (intensity
+vs ridge) and the efficiency (utilisation of the limiting ceiling, share of the step that is overhead).
 
     python benchmarks/latency_llama3_8b.py                      # on a GPU
     python benchmarks/latency_llama3_8b.py --arch <tiny.yml> --device cpu --dtype float32   # dry run
@@ -11,9 +12,9 @@ and roofline analysis as `kedro run --pipelines latency`, printing one verdict p
 Without CUDA it stops at once (exit 2) instead of building 16 GB of weights on the CPU and decoding for
 hours; `--device cpu` is the explicit way to run it there anyway.
 
-Expected on an H100/H200: batch 1 memory-bound (16 GB of weights per token; TPOT ≈ weights / HBM
-bandwidth), intensity ≈ B FLOP/byte, far below the ridge (~200–300 FLOP/byte), so batch 16 is still
-memory-bound and its tokens/s ~16x batch 1.
+Expected on an H100/H200: batch 1 memory-bandwidth-bound (16 GB of weights per token; TPOT ≈ weights /
+HBM bandwidth), intensity ≈ B FLOP/byte, far below the ridge (~200–300 FLOP/byte), so batch 16 is still
+memory-bandwidth-bound and its tokens/s ~16x batch 1.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def main() -> None:
     )
     print(
         f"{'bs':>3} {'TTFT ms':>9} {'TPOT ms':>9} {'tok/s':>9} {'pred ms':>9} {'meas/pred':>9} {'MBU':>5} "
-        f"{'MFU':>5} {'intensity':>9}  verdict"
+        f"{'MFU':>5} {'intensity':>9} {'I/ridge':>7}  regime; efficiency"
     )
     cache = llc_bytes() if args.device == "cpu" else None
     for r in rows:
@@ -110,7 +111,7 @@ def main() -> None:
             f"{r['batch_size']:>3} {r['ttft_s'] * 1e3:>9.1f} {r['tpot_s'] * 1e3:>9.2f} "
             f"{r['tokens_per_s']:>9.0f} "
             f"{p.t_predicted_s * 1e3:>9.2f} {p.measured_over_predicted:>9.2f} {p.mbu:>5.2f} {p.mfu:>5.2f} "
-            f"{p.intensity:>9.1f}  {p.verdict}: {p.why}"
+            f"{p.intensity:>9.1f} {p.intensity_over_ridge:>7.3f}  {p.summary}"
         )
 
 

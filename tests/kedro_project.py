@@ -2,7 +2,8 @@
 
 `make_project` copies `pyproject.toml`, `.telemetry` and `conf/` (not `conf/local`) into a folder and
 adds `conf/tiny/parameters.yml` (`TINY_PARAMS`: the same pipelines and catalog as conf/base, only
-smaller); `kedro(args, cwd)` runs the `kedro` command line there, as a user would, in a subprocess.
+smaller) and `conf/tiny/globals.yml` (its own data folder, `TINY_DATA`); `kedro(args, cwd)` runs the
+`kedro` command line there, as a user would, in a subprocess.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+TINY_DATA = "data/tiny"  # the `tiny` env's data folder (its globals.yml), like data/toy for conf/base
 
 # A micro configuration: the same pipelines and catalog as conf/base, only smaller.
 TINY_PARAMS = {
@@ -109,4 +111,5 @@ def make_project(path: Path) -> Path:
     (path / "src").mkdir()  # kedro checks that source_dir exists; the package itself is installed
     (path / "conf" / "tiny").mkdir()
     (path / "conf" / "tiny" / "parameters.yml").write_text(yaml.safe_dump(TINY_PARAMS, allow_unicode=True))
+    (path / "conf" / "tiny" / "globals.yml").write_text(f"data_dir: {TINY_DATA}\n")
     return path

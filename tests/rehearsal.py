@@ -13,7 +13,7 @@ repository's own (no catalog entry or parameter file rewritten), with only what 
   points teacher and judge at a loopback OpenAI-compatible server (`tests/fake_openai.py`) that injects
   429, 500, garbage, a timeout (`OPENAI_TIMEOUT_S`), a prompt too long for the context window and a
   reply cut off at `max_tokens`;
-- the file a user downloads (`data/01_raw/mt_bench/question.jsonl`);
+- the file a user downloads (`data/llama3_8b/01_raw/mt_bench/question.jsonl`);
 - `--params` that shrink sizes (steps follow from the data through `epochs`, so few are needed).
 
 Nothing is loaded from this machine's own caches: `HF_HOME` is empty at the start, and downloads land
@@ -246,7 +246,7 @@ def rehearse(workdir: Path, stop_on_failure: bool = True) -> Iterator[Rehearsal]
         openai.reply = judge_or_teacher
         saiga, fineweb, questions = publish_stand_ins(hub, workdir)
         inject_faults(openai, saiga)
-        question_file = project / "data/01_raw/mt_bench/question.jsonl"  # the README's curl
+        question_file = project / "data/llama3_8b/01_raw/mt_bench/question.jsonl"  # the README's curl
         question_file.parent.mkdir(parents=True)
         question_file.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions))
         result = Rehearsal(project, hub, openai, saiga, fineweb, questions)

@@ -13,7 +13,7 @@ from llm_lifecycle.parameters import (
     validate_parameters,
     where_set,
 )
-from tests.kedro_project import ROOT, TINY_PARAMS, kedro
+from tests.kedro_project import ROOT, TINY_DATA, TINY_PARAMS, kedro
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,9 @@ def test_a_typo_in_any_pipeline_stops_the_run_before_the_first_node(project):
     out = " ".join((run.stdout + run.stderr).split())
     assert run.returncode != 0
     assert "rlhf.policy.train.lrr: Extra inputs are not permitted (conf/tiny/parameters.yml)" in out
-    assert not (project / "data/01_raw").exists() or not any((project / "data/01_raw").rglob("*.jsonl"))
+    assert not (project / TINY_DATA / "01_raw").exists() or not any(
+        (project / TINY_DATA / "01_raw").rglob("*.jsonl")
+    )
 
 
 def test_a_rule_across_keys_is_checked_at_start_up_too(tmp_path):

@@ -20,7 +20,8 @@ def cli() -> None:
     """Commands of the llm_lifecycle project."""
 
 
-def _mlflow_settings(project: Path, env: str | None) -> tuple[str, str]:
+def _project_settings(project: Path, env: str | None) -> tuple[str, str, str]:
+    """(MLflow tracking URI, experiment name, data folder) of `env`."""
     from kedro.framework.project import settings
     from kedro.framework.startup import bootstrap_project
 
@@ -29,7 +30,8 @@ def _mlflow_settings(project: Path, env: str | None) -> tuple[str, str]:
         conf_source=str(project / settings.CONF_SOURCE), env=env, **settings.CONFIG_LOADER_ARGS
     )
     config = loader["mlflow"]
-    return config["server"]["mlflow_tracking_uri"], config["tracking"]["experiment"]["name"]
+    data_dir = loader["globals"].get("data_dir", "data")
+    return config["server"]["mlflow_tracking_uri"], config["tracking"]["experiment"]["name"], data_dir
 
 
 @cli.command("compare-runs")
@@ -40,7 +42,9 @@ def _mlflow_settings(project: Path, env: str | None) -> tuple[str, str]:
 @click.option("--metric", "-m", "metrics", multiple=True, help="Metric to compare (repeatable).")
 @click.option("--param", "-p", "params", multiple=True, help="Parameter column (repeatable).")
 @click.option("--last", "max_runs", default=5, show_default=True, help="Newest runs to compare.")
-@click.option("--output", default="data/08_reporting/run_comparison", show_default=True)
+@click.option(
+    "--output", default=None, help="Folder for the table and plot [<data_dir>/08_reporting/run_comparison]."
+)
 def compare_runs(env, filter_string, metrics, params, max_runs, output) -> None:  # noqa: PLR0917
     """Write a CSV table and a PNG plot comparing the newest MLflow runs side by side."""
     import matplotlib
@@ -51,7 +55,8 @@ def compare_runs(env, filter_string, metrics, params, max_runs, output) -> None:
     from llm_lifecycle.reporting.compare import comparison_plot, runs_table
 
     project = Path.cwd()
-    uri, experiment = _mlflow_settings(project, env)
+    uri, experiment, data_dir = _project_settings(project, env)
+    output = output or f"{data_dir}/08_reporting/run_comparison"
     metrics, params = list(metrics or DEFAULT_METRICS), list(params or DEFAULT_PARAMS)
     try:
         table = runs_table(uri, experiment, metrics, params, filter_string, max_runs)

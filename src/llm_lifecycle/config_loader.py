@@ -61,4 +61,7 @@ class ProjectConfigLoader(OmegaConfigLoader):
             local_credentials = local["credentials"]
         except MissingConfigException:
             local_credentials = {}
+        # That loader took over the process-wide `globals:` resolver (with conf/local's `data_dir`): give it
+        # back, or this environment's catalog would resolve to another environment's data folder.
+        self._register_globals_resolver()
         return {**value, **local_credentials}

@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
+import threading
+import time
+from typing import Any
 
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractDataset
@@ -230,3 +234,161 @@ def _exists(catalog, name: str) -> bool:
     except Exception:  # noqa: BLE001 - a dataset that cannot even be checked is reported as missing
         logger.debug("exists() failed for %s", name, exc_info=True)
         return False
+
+
+class LineageHooks:
+    """Record who made each saved version and stop a run that would read another seed's or environment's
+    (`llm_lifecycle.lineage`); tag the MLflow run with the version of every input it read (`input.<name>`).
+    """
+
+    def __init__(self) -> None:
+        self._catalog = None
+        self._log = None
+        self._env = "local"
+        self._seed: int | None = None
+        self._save_version: str | None = None
+        self._pinned: set[str] = set()
+        self._pipeline: str | None = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from kedro.framework.project import settings
+
+        from llm_lifecycle.lineage import LineageLog
+
+        self._env = context.env or settings.CONFIG_LOADER_ARGS.get("default_run_env", "local")
+        try:
+            data_dir = context.config_loader["globals"].get("data_dir", "data")
+        except Exception:  # noqa: BLE001 - no globals file: the default folder
+            data_dir = "data"
+        self._log = LineageLog(context.project_path / data_dir)
+
+    @hook_impl
+    def after_catalog_created(self, catalog, parameters, save_version, load_versions) -> None:
+        self._catalog, self._save_version = catalog, save_version
+        self._pinned = set(load_versions or {})
+        seed = (parameters or {}).get("params:seed")  # Kedro's feed dict: "params:<key>" -> value
+        self._seed = int(seed) if seed is not None else None
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        self._catalog = catalog
+        names = run_params.get("pipeline_names") or [run_params.get("pipeline_name") or "__default__"]
+        self._pipeline = ",".join(n for n in names if n) or "__default__"
+
+    def _version(self, dataset_name: str) -> str | None:
+        from llm_lifecycle.lineage import load_version
+
+        dataset = self._catalog.get(dataset_name) if self._catalog is not None else None
+        return load_version(dataset) if dataset is not None else None
+
+    @hook_impl
+    def before_dataset_loaded(self, dataset_name: str, node) -> None:
+        from llm_lifecycle.lineage import check
+
+        if self._log is None or dataset_name in self._pinned:
+            return
+        version = self._version(dataset_name)
+        if version is not None and version != self._save_version:
+            check(self._log.find(dataset_name, version), self._seed, self._env)
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data, node) -> None:
+        version = self._version(dataset_name)
+        if version is None or version == self._save_version:
+            return
+        import mlflow
+
+        if mlflow.active_run() is not None:
+            mlflow.set_tag(f"input.{dataset_name}", version)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data, node) -> None:
+        from llm_lifecycle.lineage import Provenance
+
+        dataset = self._catalog.get(dataset_name) if self._catalog is not None else None
+        if self._log is None or getattr(dataset, "_version", None) is None:
+            return
+        import mlflow
+
+        run = mlflow.active_run()
+        self._log.record(
+            Provenance(
+                dataset=dataset_name,
+                version=dataset.resolve_save_version(),
+                seed=self._seed,
+                env=self._env,
+                mlflow_run_id=run.info.run_id if run is not None else None,
+                pipeline=self._pipeline,
+            )
+        )
+
+
+class RunInterrupted(Exception):  # noqa: N818 - it is what happened, not a programming error
+    """SIGTERM or Ctrl-C during a run; an `Exception`, so Kedro's error hooks close the run."""
+
+
+class InterruptHooks:
+    """Turn SIGTERM and Ctrl-C into `RunInterrupted` while a pipeline runs, and mark the MLflow run KILLED.
+
+    A `KeyboardInterrupt` (or the default SIGTERM, which ends the process at once) bypasses Kedro's
+    `on_pipeline_error`, so kedro-mlflow never ends its run: it stayed RUNNING for good. As an ordinary
+    exception the interruption goes through the error hooks (kedro-mlflow ends the run as FAILED), then
+    this hook sets the status to KILLED, which is what happened.
+    """
+
+    def __init__(self) -> None:
+        self._previous: dict[int, Any] = {}
+        self._run_id: str | None = None
+
+    @staticmethod
+    def _raise(signum, frame) -> None:
+        raise RunInterrupted(f"interrupted by {signal.Signals(signum).name}")
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        import mlflow
+
+        run = mlflow.active_run()
+        self._run_id = run.info.run_id if run is not None else None
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._previous[signum] = signal.signal(signum, self._raise)
+
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._restore()
+
+    @hook_impl
+    def on_pipeline_error(self, error) -> None:
+        self._restore()
+        if isinstance(error, RunInterrupted) and self._run_id is not None:
+            import mlflow
+
+            mlflow.MlflowClient().set_terminated(self._run_id, status="KILLED")
+            logger.warning("%s: MLflow run %s marked KILLED", error, self._run_id)
+
+
+class NodeTimingHooks:
+    """Log each node's wall time to MLflow as `time/<node name>` (the report card's time table reads them)."""
+
+    def __init__(self) -> None:
+        self._started: dict[str, float] = {}
+
+    @hook_impl
+    def before_node_run(self, node) -> None:
+        self._started[node.name] = time.perf_counter()
+
+    @hook_impl
+    def after_node_run(self, node) -> None:  # pluggy passes only the arguments named
+        seconds = time.perf_counter() - self._started.pop(node.name, time.perf_counter())
+        import mlflow
+
+        if mlflow.active_run() is not None:
+            mlflow.log_metric(f"time/{node.name}", seconds)
+        logger.info("node %s took %.1f s", node.name, seconds)

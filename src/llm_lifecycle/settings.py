@@ -4,8 +4,11 @@ from omegaconf.resolvers import oc
 
 from llm_lifecycle.config_loader import ProjectConfigLoader
 from llm_lifecycle.hooks import (
+    InterruptHooks,
+    LineageHooks,
     MissingInputsHooks,
     MlflowArtifactHooks,
+    NodeTimingHooks,
     ParameterValidationHooks,
     ReproducibilityHooks,
     RunTagsHooks,
@@ -17,6 +20,9 @@ HOOKS = (
     ReproducibilityHooks(),
     MlflowArtifactHooks(),
     RunTagsHooks(),
+    LineageHooks(),
+    InterruptHooks(),
+    NodeTimingHooks(),
 )
 
 # OmegaConfigLoader that also reads conf/local/credentials.yml under `--env llama3_8b` (see the module).

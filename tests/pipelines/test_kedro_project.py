@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import sys
 import mlflow
 import pytest
 
-from tests.kedro_project import ROOT, kedro
+from tests.kedro_project import ROOT, TINY_DATA, kedro
 
 
 def test_registry_lists_the_stage_pipelines():
@@ -38,6 +39,21 @@ def test_pipeline_modules_do_not_import_torch():
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.parametrize(
+    ("env", "folder"), [(None, "data/toy"), ("tiny", "data/tiny"), ("llama3_8b", "data/llama3_8b")]
+)
+def test_each_environment_reads_and_writes_its_own_data_folder(project, env, folder):
+    from kedro.config import MissingConfigException
+
+    from llm_lifecycle.config_loader import ProjectConfigLoader
+    from llm_lifecycle.settings import CONFIG_LOADER_ARGS
+
+    loader = ProjectConfigLoader(str(project / "conf"), env=env, **CONFIG_LOADER_ARGS)
+    with contextlib.suppress(MissingConfigException):  # none in the toy world; Kedro allows that too
+        loader["credentials"]  # a Kedro session reads them; for llama3_8b that also reads conf/local
+    assert loader["catalog"]["sft_model"]["filepath"] == f"{folder}/06_models/sft_model"
+
+
 def test_environment_overrides_one_key_and_keeps_its_siblings(project):
     from kedro.config import OmegaConfigLoader
 
@@ -63,19 +79,19 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(ti
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     rejudge = kedro(["run", "--env", "tiny", "--pipelines", "mt_bench_judging"], cwd=project)
     assert rejudge.returncode == 0, rejudge.stdout[-3000:] + rejudge.stderr[-3000:]
-    outputs = project / "data/07_model_output"
+    outputs = project / TINY_DATA / "07_model_output"
     assert len(list((outputs / "mt_bench_answers.jsonl").iterdir())) == 1  # answers reused, not regenerated
     assert len(list((outputs / "mt_bench_judgments.jsonl").iterdir())) == 2
 
     # Versioned outputs: one version per run, nothing overwritten.
-    tok_versions = sorted(p.name for p in (project / "data/06_models/tokenizer").iterdir())
+    tok_versions = sorted(p.name for p in (project / TINY_DATA / "06_models/tokenizer").iterdir())
     assert len(tok_versions) == 2
-    kept = next((project / "data/02_intermediate/filtered_documents.jsonl").iterdir())
+    kept = next((project / TINY_DATA / "02_intermediate/filtered_documents.jsonl").iterdir())
     assert (kept / "filtered_documents.jsonl").stat().st_size > 0
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(
-        str(project / "data/06_models/tokenizer" / tok_versions[-1] / "tokenizer")
+        str(project / TINY_DATA / "06_models/tokenizer" / tok_versions[-1] / "tokenizer")
     )
     assert tok.decode(tok("Москва")["input_ids"]) == "Москва"
 
@@ -117,7 +133,7 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(ti
     assert metrics["rlhf.kl_first"] == 0.0  # the first samples come from the reference (SFT) policy
     assert metrics["rlhf.wall_s"] > 0 and metrics["rlhf.tokens_seen"] > 0
     for name in ("sft_adapter", "sft_model", "dpo_adapter", "dpo_model", "reward_model", "rlhf_model"):
-        assert len(list((project / "data/06_models" / name).iterdir())) == 1
+        assert len(list((project / TINY_DATA / "06_models" / name).iterdir())) == 1
     # MT-Bench: every model scored (1-10), the DPO-vs-SFT win rate with its interval
     for model in ("base", "sft", "dpo", "rlhf"):
         assert 1.0 <= metrics[f"mt_bench/{model}/score"] <= 10.0
@@ -128,13 +144,15 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(ti
     for pair in ("rlhf_vs_sft", "rlhf_vs_dpo"):
         assert 0.0 <= metrics[f"winrate/{pair}/ci_low"] <= metrics[f"winrate/{pair}/ci_high"] <= 1.0
     assert metrics["winrate/dpo_vs_sft/position_inconsistency"] == 0.0  # the verifier has no position bias
-    # latency: both models at both batch sizes, with a roofline verdict each; KV cache formula exact
+    # latency: both models at both batch sizes, with a roofline regime and efficiency each; KV formula exact
     for model in ("dpo", "large"):
         for bs in (1, 4):
             assert metrics[f"latency/{model}/bs{bs}/tokens_per_s"] > 0
             assert metrics[f"latency/{model}/bs{bs}/measured_over_predicted"] > 0
+            assert 0 <= metrics[f"latency/{model}/bs{bs}/overhead_share"] < 1
+            assert metrics[f"latency/{model}/bs{bs}/intensity_over_ridge"] > 0
     assert metrics["ceiling.gflops"] > 0 and metrics["ceiling.bandwidth_gbs"] > 0
-    kv = next((project / "data/08_reporting/kv_cache_check.csv").iterdir()) / "kv_cache_check.csv"
+    kv = next((project / TINY_DATA / "08_reporting/kv_cache_check.csv").iterdir()) / "kv_cache_check.csv"
     assert set(kv.read_text().splitlines()[1:]) and all(
         line.endswith(",True") for line in kv.read_text().splitlines()[1:]
     )
@@ -150,19 +168,26 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(ti
     assert (tags["pipeline"], tags["env"], tags["scale"]) == ("mt_bench_judging", "tiny", "toy")
     assert "git_commit" in tags and "git_dirty" in tags
     # Report card: one HTML page per default run with every stage's numbers, logged to MLflow
-    (report,) = list((project / "data/08_reporting/report_card.html").iterdir())
+    (report,) = list((project / TINY_DATA / "08_reporting/report_card.html").iterdir())
     page = (report / "report_card.html").read_text()
-    for heading in ("Data filtering", "Pretraining", "RLHF", "MT-Bench", "roofline verdict"):
+    for heading in ("Data filtering", "Pretraining", "RLHF", "MT-Bench", "roofline regime"):
         assert heading in page, heading
     assert "not in this run" not in page and page.count("data:image/png;base64,") >= 6
     assert 'title="reward_model.val/accuracy">' in page
+    # the run itself: seconds per node (MLflow time/<node>) and the lineage of what it stands on
+    assert "6. The run: time per node and lineage" in page and "pretraining.pretrain_base_model" in page
+    assert "<td>sft_model</td>" in page
+    times = db.execute(
+        "select count(*) from metrics where run_uuid=? and key like 'time/%'", (first_run,)
+    ).fetchone()[0]
+    assert times >= 30  # every node but the report itself
     # Comparing runs from the command line: the two runs that judged MT-Bench, side by side
     compare = kedro(["compare-runs", "--env", "tiny", "-m", "mt_bench/sft/score"], cwd=project)
     assert compare.returncode == 0, compare.stdout[-3000:] + compare.stderr[-3000:]
-    (table,) = (project / "data/08_reporting/run_comparison").glob("*/runs.csv")
+    (table,) = (project / TINY_DATA / "08_reporting/run_comparison").glob("*/runs.csv")
     assert len(table.read_text().strip().splitlines()) == 3  # header + the default and the rejudging run
     assert (table.parent / "runs.png").stat().st_size > 0
-    model_dir = next((project / "data/06_models/base_model").iterdir()) / "base_model"
+    model_dir = next((project / TINY_DATA / "06_models/base_model").iterdir()) / "base_model"
     assert (model_dir / "model.safetensors").exists() and (model_dir / "tokenizer.json").exists()
     artifacts = [p.name for p in (project / "mlruns").rglob("*") if p.is_file()]
     assert {
@@ -189,8 +214,8 @@ def test_dpo_on_a_fresh_project_names_the_missing_sft_model(project):
     out = result.stdout + result.stderr
     assert "'sft_model': produced by pipeline 'sft'" in out
     assert "'preference_prompts': produced by pipeline 'toy_world'" in out
-    assert not (project / "data/06_models").exists() or not any(
-        (project / "data/06_models").rglob("*.safetensors")
+    assert not (project / TINY_DATA / "06_models").exists() or not any(
+        (project / TINY_DATA / "06_models").rglob("*.safetensors")
     )
 
 
@@ -201,4 +226,6 @@ def test_a_stage_whose_inputs_do_not_exist_stops_before_any_work(project):
     out = result.stdout + result.stderr
     assert "'tokenizer': produced by pipeline 'tokenizer'" in out
     assert "'filtered_documents': produced by pipeline 'data_filtering'" in out
-    assert not (project / "data/08_reporting").exists() or not any((project / "data/08_reporting").iterdir())
+    assert not (project / TINY_DATA / "08_reporting").exists() or not any(
+        (project / TINY_DATA / "08_reporting").iterdir()
+    )

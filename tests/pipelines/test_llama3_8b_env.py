@@ -35,7 +35,7 @@ def _metrics(db: sqlite3.Connection, pipeline: str) -> dict[str, float]:
 
 
 def _latest(project, name: str) -> list[dict]:
-    (version,) = (project / "data").glob(f"*/{name}/*")
+    (version,) = (project / "data/llama3_8b").glob(f"*/{name}/*")
     return [json.loads(line) for line in (version / name).read_text(encoding="utf-8").splitlines()]
 
 
@@ -49,7 +49,7 @@ def test_every_command_of_the_environment_runs_unmodified(rehearsal):
     for stage, run in rehearsal.runs.items():
         assert run.returncode == 0, f"{stage}:\n{run.stdout[-2000:]}\n{run.stderr[-4000:]}"
     assert list(rehearsal.runs) == ["from_raw_data", "sft", "dpo", "rlhf", "mt_bench", "latency"]
-    models = rehearsal.project / "data/06_models"
+    models = rehearsal.project / "data/llama3_8b/06_models"
     for name in ("sft_adapter", "sft_model", "dpo_adapter", "dpo_model", "reward_model", "rlhf_model"):
         assert len(list((models / name).iterdir())) == 1, name  # one versioned output each
 
@@ -83,13 +83,13 @@ def test_sft_trains_the_hub_model_on_saiga_without_the_preference_prompts(rehear
     asked = {tuple(m["content"] for m in p["prompt"]) for p in pairs}
     assert pairs and not asked & sft_prompts
 
-    (version,) = (rehearsal.project / "data/06_models/sft_model").iterdir()
+    (version,) = (rehearsal.project / "data/llama3_8b/06_models/sft_model").iterdir()
     tokenizer = AutoTokenizer.from_pretrained(version / "sft_model")
     assert (
         "bot" in tokenizer.chat_template and tokenizer.pad_token == tokenizer.eos_token == "<|end_of_text|>"
     )
     assert str(AutoModelForCausalLM.from_pretrained(version / "sft_model").dtype) == "torch.bfloat16"
-    (adapter,) = (rehearsal.project / "data/06_models/sft_adapter").iterdir()
+    (adapter,) = (rehearsal.project / "data/llama3_8b/06_models/sft_adapter").iterdir()
     config = json.loads((adapter / "sft_adapter" / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == MODEL_ID and config["r"] == 16
 
@@ -204,6 +204,6 @@ def test_on_a_fresh_clone_each_command_starts_and_stops_at_its_first_hub_downloa
             ["run", "--env", "llama3_8b", "--pipelines", "mt_bench"], cwd=project, env=env, timeout=300
         )
         out = " ".join((bench.stdout + bench.stderr).split())
-        assert "'mt_bench_questions': download it: mkdir -p data/01_raw/mt_bench && curl -L" in out, out[
-            -2000:
-        ]
+        assert (
+            "'mt_bench_questions': download it: mkdir -p data/llama3_8b/01_raw/mt_bench && curl -L" in out
+        ), out[-2000:]

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from tests.kedro_project import kedro
+from tests.kedro_project import TINY_DATA, kedro
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ def test_a_tiny_moe_base_goes_through_sft_dpo_rlhf_and_mt_bench(tiny_run):
     # peft adapts the 3-D expert tensors without dropout: said in the log, not a failed run
     assert "LoRA dropout 0.05 -> 0" in post.stdout + post.stderr
 
-    models = project / "data/06_models"
+    models = project / TINY_DATA / "06_models"
     for name in ("sft_model", "dpo_model", "rlhf_model", "reward_model"):
         version = max((models / name).iterdir())  # the newest (timestamped) version: this run's
         config = json.loads((version / name / "config.json").read_text())
@@ -33,7 +33,7 @@ def test_a_tiny_moe_base_goes_through_sft_dpo_rlhf_and_mt_bench(tiny_run):
     lora = json.loads((adapter / "sft_adapter" / "adapter_config.json").read_text())
     assert lora["lora_dropout"] == 0.0 and lora["target_parameters"], lora  # the experts are adapted
 
-    answers = max((project / "data/07_model_output/mt_bench_answers.jsonl").iterdir())
+    answers = max((project / TINY_DATA / "07_model_output/mt_bench_answers.jsonl").iterdir())
     rows = [json.loads(line) for line in (answers / "mt_bench_answers.jsonl").read_text().splitlines()]
     assert {r["model"] for r in rows} == {"base", "sft", "dpo", "rlhf"}
     db = sqlite3.connect(project / "mlflow.db")

@@ -113,3 +113,29 @@ def test_runs_table_filters_by_tag_and_drops_runs_without_the_metrics(tmp_path):
     assert len(fig.axes) == 1 and len(fig.axes[0].patches) == 2
     with pytest.raises(ValueError, match="no MLflow experiment 'nope'"):
         runs_table(uri, "nope")
+
+
+def test_run_section_lists_node_times_largest_first_and_the_lineage():
+    import pandas as pd
+
+    from llm_lifecycle.reporting.report_card import run_section
+
+    lineage = pd.DataFrame(
+        [
+            {
+                "dataset": "sft_model",
+                "version": "v1",
+                "seed": 42,
+                "env": "local",
+                "pipeline": "sft",
+                "mlflow_run_id": "r",
+            }
+        ]
+    )
+    section = run_section({"sft.train_sft_model": 90.0, "toy_world.make_documents": 10.0}, lineage)
+    times, table = section.tables
+    assert list(times["node"]) == ["sft.train_sft_model", "toy_world.make_documents"]
+    assert list(times["share"]) == [0.9, 0.1] and "<b>100</b> s in 2 nodes" in section.lines[0]
+    assert table.equals(lineage)
+    empty = run_section({}, None)
+    assert not empty.tables and "No node ran" in empty.lines[0]

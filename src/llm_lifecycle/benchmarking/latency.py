@@ -223,7 +223,7 @@ def benchmark_models(
     """Latency rows of every model (built one at a time by its factory, moved to the GPU when there is
     one) with what the roofline needs of its shape, and the KV-cache check of each (measured cache
     tensors against the calculator's bytes). A model whose weights fit in the last-level cache
-    (`ceilings["llc_bytes"]`) cannot show the DRAM-bound regime (the roofline's verdict says so)."""
+    (`ceilings["llc_bytes"]`) need not wait on DRAM (the roofline point says `fits_in_cache`)."""
     from llm_lifecycle.devices import place_for_inference
 
     rows, kv = [], []
@@ -233,7 +233,7 @@ def benchmark_models(
         llc = ceilings.get("llc_bytes")
         if llc and shape.weight_bytes <= llc:
             logger.info(
-                "%s: %d MB of weights fit in the %d MB LLC: cache-bound, not DRAM-bound",
+                "%s: %d MB of weights fit in the %d MB LLC: DRAM bandwidth need not limit its decode",
                 name,
                 shape.weight_bytes >> 20,
                 llc >> 20,

@@ -1,4 +1,4 @@
-"""Roofline analysis of a decode step: arithmetic intensity, ridge point, predicted time and a verdict.
+"""Roofline analysis of a decode step: arithmetic intensity, ridge point, predicted time, regime, efficiency.
 
 Model (Williams et al. 2009, "Roofline"; applied to LLM decoding as in gpt-fast and nanochat):
 
@@ -9,13 +9,20 @@ Model (Williams et al. 2009, "Roofline"; applied to LLM decoding as in gpt-fast 
   whatever B is, and each sequence reads its own KV cache. Weights dominate at small B, so the
   intensity `FLOPs / bytes ≈ 2B / bytes_per_weight` grows with batch (B/2 FLOP/byte in fp32).
 - With peak FLOP/s P and bandwidth W measured in the same run, `t_compute = FLOPs / P`,
-  `t_memory = bytes / W`, predicted `t = max(t_compute, t_memory)`; the ridge point is `P / W` FLOP/byte:
-  below it a step is memory-bound, above it compute-bound.
-- Verdict, from the measured time `t_meas`: if the weights fit in the last-level cache, DRAM bandwidth
-  is not the limit and the step is **overhead/cache-bound** (unless its FLOPs alone explain the time);
-  otherwise if `t_meas ≤ tolerance · t_pred` the step is **memory-bound** or **compute-bound** (the
-  larger term); if neither ceiling comes close to the measured time, it is **overhead-bound** (Python,
-  kernel launches, small-matrix inefficiency), and the ratio says by how much.
+  `t_memory = bytes / W`, predicted `t = max(t_compute, t_memory)`; the ridge point is `P / W` FLOP/byte.
+
+Two separate answers, so that noise in the measured time cannot flip the first:
+
+- **Regime**, from the roofline alone: intensity below the ridge is **memory-bandwidth-bound**, at or
+  above it **compute-bound** (`t_compute / t_memory = intensity / ridge`, so this is also the larger
+  term). It depends on the model's shape and the same-run ceilings, never on the measured step time;
+  `intensity_over_ridge` says how far from the ridge it is (near 1, a differently measured ceiling could
+  move it). `fits_in_cache`: the step's weights and KV cache fit in the last-level cache, so DRAM
+  bandwidth need not be the limit (the step may beat the DRAM roofline).
+- **Efficiency**, from the measured time `t_meas`: the utilisation of the limiting ceiling
+  `t_pred / t_meas` (MBU when memory-bandwidth-bound, MFU when compute-bound) and the overhead share
+  `max(0, 1 − t_pred / t_meas)`: the part of the step that neither ceiling explains (Python and
+  framework work, kernel launches, skinny-GEMM inefficiency). `summary` says both in words.
 - MBU = achieved bytes/s ÷ W and MFU = achieved FLOP/s ÷ P, per step.
 """
 
@@ -28,7 +35,7 @@ from typing import Any, Literal
 
 from llm_lifecycle.modeling.calculator import forward_flops
 
-Verdict = Literal["compute-bound", "memory-bound", "overhead/cache-bound", "overhead-bound"]
+Regime = Literal["memory-bandwidth-bound", "compute-bound"]
 
 
 @dataclass(frozen=True)
@@ -59,8 +66,12 @@ class RooflinePoint:
     achieved_bandwidth: float
     mfu: float
     mbu: float
-    verdict: Verdict
-    why: str
+    regime: Regime
+    intensity_over_ridge: float  # < 1: memory-bandwidth-bound; >= 1: compute-bound
+    fits_in_cache: bool  # weights + KV cache of the step <= the last-level cache
+    limiting_ceiling_utilisation: float  # t_predicted / t_measured: MBU or MFU, whichever ceiling limits
+    overhead_share: float  # max(0, 1 - t_predicted / t_measured): the step time neither ceiling explains
+    summary: str
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -75,6 +86,30 @@ def decode_bytes(shape: DecodeShape, batch_size: int, context: int) -> float:
     return float(shape.weight_bytes + batch_size * context * shape.kv_bytes_per_token)
 
 
+def efficiency_summary(
+    regime: Regime,
+    intensity_over_ridge: float,
+    utilisation: float,
+    overhead_share: float,
+    *,
+    fits_in_cache: bool = False,
+) -> str:
+    """The regime (with its distance from the ridge) and the efficiency in words, e.g.
+    "memory-bandwidth-bound (0.19x the ridge); 64% of the measured bandwidth; 36% of the step is overhead"."""
+    ceiling = "bandwidth" if regime == "memory-bandwidth-bound" else "peak FLOP/s"
+    head = f"{regime} ({intensity_over_ridge:.2g}x the ridge)" + (", fits in cache" if fits_in_cache else "")
+    if utilisation > 1:  # faster than the roofline: served from cache, or a ceiling measured low
+        why = "served from the last-level cache" if fits_in_cache else "the ceiling was measured low"
+        return f"{head}; {utilisation:.2f}x the measured {ceiling} ({why}); no overhead left"
+    used, overhead = _percent(utilisation), _percent(overhead_share)
+    return f"{head}; {used} of the measured {ceiling}; {overhead} of the step is overhead"
+
+
+def _percent(x: float) -> str:
+    """Whole percent, with a decimal near 0% and 100% (0.4%, 99.6%) so that neither end reads as exact."""
+    return f"{x:.0%}" if 0.01 <= x <= 0.99 or x in {0.0, 1.0} else f"{x:.1%}"
+
+
 def analyse_decode_step(  # noqa: PLR0917
     shape: DecodeShape,
     batch_size: int,
@@ -84,59 +119,49 @@ def analyse_decode_step(  # noqa: PLR0917
     bandwidth: float,
     *,
     llc_bytes: int | None = None,
-    tolerance: float = 1.5,
 ) -> RooflinePoint:
-    """The roofline numbers and verdict of one measured decode step (see the module docstring)."""
+    """The roofline numbers, regime and efficiency of one measured decode step (see the module docstring)."""
     flops = decode_flops(shape, batch_size, context)
     moved = decode_bytes(shape, batch_size, context)
     t_compute, t_memory = flops / peak_flops, moved / bandwidth
     t_pred = max(t_compute, t_memory)
-    ratio = t_measured_s / t_pred
-    bound = "compute-bound" if t_compute >= t_memory else "memory-bound"
-    fits = llc_bytes is not None and shape.weight_bytes <= llc_bytes
-    if fits and not (bound == "compute-bound" and ratio <= tolerance):
-        verdict: Verdict = "overhead/cache-bound"
-        why = (
-            f"weights {shape.weight_bytes / 2**20:.1f} MiB fit in the {llc_bytes / 2**20:.0f} MiB last-level "
-            f"cache, so DRAM bandwidth is not the limit; measured {ratio:.2f}x the DRAM roofline"
-        )
-    elif ratio <= tolerance:
-        verdict = bound  # type: ignore[assignment]
-        term = "FLOPs / peak FLOP/s" if bound == "compute-bound" else "bytes / bandwidth"
-        why = f"measured time is {ratio:.2f}x the roofline's {term} ({t_pred * 1e3:.2f} ms)"
-    else:
-        verdict = "overhead-bound"
-        why = (
-            f"measured {t_measured_s * 1e3:.2f} ms is {ratio:.1f}x the roofline ({t_pred * 1e3:.2f} ms, "
-            f"{bound.split('-', maxsplit=1)[0]} term): neither ceiling explains the time"
-        )
+    intensity, ridge = flops / moved, peak_flops / bandwidth
+    regime: Regime = "compute-bound" if intensity >= ridge else "memory-bandwidth-bound"
+    fits = llc_bytes is not None and moved <= llc_bytes
+    utilisation = t_pred / t_measured_s
+    overhead = max(0.0, 1.0 - utilisation)
     return RooflinePoint(
         batch_size=batch_size,
         context=context,
         flops=flops,
         bytes=moved,
-        intensity=flops / moved,
-        ridge=peak_flops / bandwidth,
+        intensity=intensity,
+        ridge=ridge,
         t_compute_s=t_compute,
         t_memory_s=t_memory,
         t_predicted_s=t_pred,
         t_measured_s=t_measured_s,
-        measured_over_predicted=ratio,
+        measured_over_predicted=t_measured_s / t_pred,
         achieved_flops=flops / t_measured_s,
         achieved_bandwidth=moved / t_measured_s,
         mfu=flops / t_measured_s / peak_flops,
         mbu=moved / t_measured_s / bandwidth,
-        verdict=verdict,
-        why=why,
+        regime=regime,
+        intensity_over_ridge=intensity / ridge,
+        fits_in_cache=fits,
+        limiting_ceiling_utilisation=utilisation,
+        overhead_share=overhead,
+        summary=efficiency_summary(regime, intensity / ridge, utilisation, overhead, fits_in_cache=fits),
     )
 
 
 def analyse_latency_rows(
-    rows: Sequence[Mapping[str, Any]], ceilings: Mapping[str, Any], tolerance: float
+    rows: Sequence[Mapping[str, Any]], ceilings: Mapping[str, Any]
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """A roofline point per measured row (`latency.benchmark_models`: a model at one batch size, with its
     `DecodeShape` fields) against the same-run `ceilings`, and the metrics
-    (`latency/<model>/bs<B>/tokens_per_s`, `.../mbu`, ..., `ceiling.gflops`, `ceiling.bandwidth_gbs`).
+    (`latency/<model>/bs<B>/tokens_per_s`, `.../mbu`, `.../intensity_over_ridge`, `.../overhead_share`,
+    ..., `ceiling.gflops`, `ceiling.bandwidth_gbs`).
 
     The context of a decode step is the mean cached length while decoding: prompt + new_tokens // 2."""
     peak, bandwidth = ceilings["flops"], ceilings["bandwidth"]
@@ -152,7 +177,6 @@ def analyse_latency_rows(
             peak,
             bandwidth,
             llc_bytes=ceilings.get("llc_bytes"),
-            tolerance=tolerance,
         )
         points.append({"model": row["model"], **p.as_dict(), "weight_bytes": shape.weight_bytes})
         key = f"latency/{row['model']}/bs{row['batch_size']}"
@@ -165,6 +189,9 @@ def analyse_latency_rows(
             f"{key}/mbu": p.mbu,
             f"{key}/mfu": p.mfu,
             f"{key}/intensity": p.intensity,
+            f"{key}/intensity_over_ridge": p.intensity_over_ridge,
+            f"{key}/limiting_ceiling_utilisation": p.limiting_ceiling_utilisation,
+            f"{key}/overhead_share": p.overhead_share,
         }
         peak_memory = row.get("peak_memory_bytes")
         if peak_memory is not None and math.isfinite(peak_memory):

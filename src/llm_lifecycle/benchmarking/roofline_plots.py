@@ -23,7 +23,7 @@ def roofline_plot(points: Sequence[Mapping[str, Any]], peak_flops: float, bandwi
         linestyle=":",
         label=f"ridge {peak_flops / bandwidth:.1f} FLOP/B",
     )
-    markers = {"compute-bound": "s", "memory-bound": "o", "overhead/cache-bound": "^", "overhead-bound": "v"}
+    markers = {"compute-bound": "s", "memory-bandwidth-bound": "o"}
     for model in dict.fromkeys(p["model"] for p in points):
         mine = [p for p in points if p["model"] == model]
         line = ax.plot(
@@ -33,8 +33,9 @@ def roofline_plot(points: Sequence[Mapping[str, Any]], peak_flops: float, bandwi
             ax.plot(
                 p["intensity"],
                 p["achieved_flops"] / 1e9,
-                markers.get(p["verdict"], "x"),
+                markers.get(p["regime"], "x"),
                 color=line.get_color(),
+                markerfacecolor="none" if p.get("fits_in_cache") else line.get_color(),
             )
             ax.annotate(
                 f"{model} bs{p['batch_size']}",
@@ -45,7 +46,8 @@ def roofline_plot(points: Sequence[Mapping[str, Any]], peak_flops: float, bandwi
             )
     ax.set_xlabel("arithmetic intensity of a decode step (FLOP/byte)")
     ax.set_ylabel("achieved GFLOP/s")
-    ax.set_title("Decode roofline (○ memory, □ compute, △ cache/overhead, ▽ overhead)")
+    # the gap between a point and the roof under it is the step's overhead share
+    ax.set_title("Decode roofline (○ memory-bandwidth-bound, □ compute-bound; hollow: fits in cache)")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig

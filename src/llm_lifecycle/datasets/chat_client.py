@@ -12,7 +12,7 @@ uses an offline backend instead, named by a string the node understands:
     teacher_backend:                        # conf/llama3_8b: GPT-4 (or vLLM, llama.cpp: any base_url)
       type: llm_lifecycle.datasets.ChatClientDataset
       backend: openai
-      client: {base_url: https://api.openai.com/v1, model: gpt-4-0613, cache_dir: data/03_primary/llm_cache}
+      client: {base_url: https://api.openai.com/v1, model: gpt-4-0613, cache_dir: data/llm_cache}
       credentials: openai                   # credentials.yml: openai: {api_key: ...}; or OPENAI_API_KEY
 
     judge_backend:                          # a local transformers chat model as judge (no server)

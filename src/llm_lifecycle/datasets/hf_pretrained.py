@@ -44,7 +44,7 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
 
         tokenizer:
           type: llm_lifecycle.datasets.HFPretrainedDataset
-          filepath: data/06_models/tokenizer
+          filepath: ${globals:data_dir}/06_models/tokenizer
           kind: tokenizer
           versioned: true
 

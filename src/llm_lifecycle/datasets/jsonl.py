@@ -166,7 +166,7 @@ class JSONLinesDataset(AbstractVersionedDataset[list[dict], Records]):
 
         raw_documents:
           type: llm_lifecycle.datasets.JSONLinesDataset
-          filepath: data/01_raw/documents.jsonl
+          filepath: ${globals:data_dir}/01_raw/documents.jsonl
           load_args: {required_fields: {text: str}, on_bad_record: raise}
           versioned: true
     """

@@ -3,16 +3,17 @@
 Design
 ------
 The report is built from catalog entries only: the stage tables (funnel, tokenizer stats, pretraining log,
-MT-Bench scores and win rates, roofline table, reward margins) and the stage metrics that kedro-mlflow
-logged in *this* run (its metric datasets load from the active run). Figures are redrawn from the tables
+MT-Bench scores and win rates, roofline table, reward margins), the stage metrics (versioned files that
+were also logged to MLflow, `llm_lifecycle.datasets.MetricsDataset`), this run's time per node and the
+data folder's lineage. Figures are redrawn from the tables
 with the stages' own plotting functions, so the report never disagrees with a stage's figure, and are
 embedded as base64 PNG: the page opens from disk, from the MLflow UI (artifact `report/report_card.html`)
 or from e-mail without the files next to it. Every number shown carries its source metric name in a
 tooltip (`title=`), so a reader can find it in MLflow.
 
-The report node's inputs make it the last node of `kedro run` (every stage feeds it), and its metric
-inputs exist only in a run that produced them: `kedro run --pipelines report` alone stops before any
-work, naming the pipelines that produce them. The section builders accept None for any input (a
+The report node's inputs make it the last node of `kedro run` (every stage feeds it). Its inputs are
+files, so `kedro run --pipelines report` alone rebuilds it from the stored results of earlier runs. The
+section builders accept None for any input (a
 "not in this run" line), so the library can also render partial reports, as the tests do.
 """
 
@@ -255,7 +256,7 @@ def mt_bench_section(scores: Any, winrates: Any) -> Section:
 def latency_section(roofline: Any, ceilings: Mapping[str, Any] | None) -> Section:
     from llm_lifecycle.benchmarking.roofline_plots import roofline_plot
 
-    s = Section("5. Inference: latency, throughput and the roofline verdict")
+    s = Section("5. Inference: latency, throughput, the roofline regime and efficiency")
     if roofline is None or not ceilings:
         s.lines.append(missing("roofline table", "latency"))
         return s
@@ -274,8 +275,41 @@ def latency_section(roofline: Any, ceilings: Mapping[str, Any] | None) -> Sectio
         "tpot_ms",
         "decode_tokens_per_s",
         "intensity",
+        "intensity_over_ridge",
+        "regime",
         "measured_over_predicted",
+        "mfu",
+        "mbu",
+        "overhead_share",
     ]
-    s.tables.append(table[[*columns, "mfu", "mbu", "verdict"]])
+    # regime: intensity vs ridge (the roofline alone); efficiency: the limiting ceiling's utilisation
+    # and the share of the step neither ceiling explains, in words in `summary`
+    s.tables.append(table[[*columns, "summary"]])
     s.figures.append(roofline_plot(roofline.to_dict("records"), ceilings["flops"], ceilings["bandwidth"]))
+    return s
+
+
+def run_section(node_times: Mapping[str, float] | None, lineage: Any) -> Section:
+    """Where this run's time went (node by node) and which version of each dataset it stands on."""
+    import pandas as pd
+
+    s = Section("6. The run: time per node and lineage")
+    times = dict(node_times or {})
+    if times:
+        table = pd.DataFrame(sorted(times.items(), key=lambda kv: -kv[1]), columns=["node", "seconds"])
+        table["share"] = table["seconds"] / table["seconds"].sum()
+        s.lines.append(
+            f"<b>{fmt(table['seconds'].sum())}</b> s in {len(table)} nodes that ran before this report "
+            "(node bodies, without loading and saving; MLflow <code>time/&lt;node&gt;</code>). A node "
+            "missing here did not run: its outputs came from an earlier run (lineage below)."
+        )
+        s.tables.append(table)
+    else:
+        s.lines.append("No node ran before this report in this run (every input came from earlier runs).")
+    if lineage is not None and len(lineage):
+        s.lines.append(
+            "The newest version of each dataset in this environment's data folder, and the seed, "
+            "environment, pipeline and MLflow run that made it."
+        )
+        s.tables.append(lineage)
     return s

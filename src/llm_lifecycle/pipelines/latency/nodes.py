@@ -21,7 +21,6 @@ class LatencySettings(BaseModel):
     # A randomly initialised model of the same architecture, big enough to exceed the last-level cache
     large_model: ModelSettings = ModelSettings()
     ceiling_repeats: int = Field(20, ge=1)
-    tolerance: float = Field(1.5, gt=1, description="measured/predicted up to this: bound by that ceiling")
 
 
 def measure_ceilings(params: dict[str, Any]) -> dict[str, Any]:
@@ -52,17 +51,17 @@ def benchmark_latency(
 
 
 def analyse_roofline(
-    latency_results: Any, hardware_ceilings: dict[str, Any], params: dict[str, Any]
+    latency_results: Any, hardware_ceilings: dict[str, Any]
 ) -> tuple[Any, Any, Any, MetricsDict]:
-    """Per model × batch: intensity, ridge, predicted vs measured TPOT, MFU, MBU, verdict; plots; metrics."""
+    """Per model × batch: intensity vs ridge (the regime), predicted vs measured TPOT, MFU, MBU, the
+    limiting ceiling's utilisation and the overhead share (the efficiency); plots; metrics."""
     import pandas as pd
 
     from llm_lifecycle.benchmarking.roofline import analyse_latency_rows
     from llm_lifecycle.benchmarking.roofline_plots import latency_plot, roofline_plot
 
-    cfg = LatencySettings.model_validate(params)
     rows = latency_results.to_dict("records")
-    points, metrics = analyse_latency_rows(rows, hardware_ceilings, cfg.tolerance)
+    points, metrics = analyse_latency_rows(rows, hardware_ceilings)
     return (
         pd.DataFrame(points),
         roofline_plot(points, hardware_ceilings["flops"], hardware_ceilings["bandwidth"]),

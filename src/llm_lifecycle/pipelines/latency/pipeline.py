@@ -1,4 +1,4 @@
-"""`latency`: same-run ceilings, batch 1/4/16 latency and throughput, roofline verdicts, plots."""
+"""`latency`: same-run ceilings, batch 1/4/16 latency and throughput, roofline regime and efficiency."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -23,7 +23,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 nodes.analyse_roofline,
-                inputs=["latency_results", "hardware_ceilings", "params:latency"],
+                inputs=["latency_results", "hardware_ceilings"],
                 outputs=["roofline_table", "roofline_plot", "latency_plot", "latency_metrics"],
                 name="analyse_roofline",
             ),

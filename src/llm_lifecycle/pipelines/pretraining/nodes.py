@@ -57,7 +57,7 @@ class PretrainingSettings(BaseModel):
     model: ModelSettingsForTokenizer = ModelSettingsForTokenizer()
     data: PackingSettings = PackingSettings()
     train: PretrainLoopSettings = PretrainLoopSettings()
-    checkpoint_dir: str | None = "data/06_models/pretraining_checkpoints"
+    checkpoint_dir: str | None = "data/toy/06_models/pretraining_checkpoints"
     measure_ceiling: bool = True
     generation: SampleGenerationSettings = SampleGenerationSettings()
     fact_eval: FactEvalSettings = FactEvalSettings()

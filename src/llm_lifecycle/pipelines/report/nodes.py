@@ -18,9 +18,11 @@ def build_report_card(  # noqa: PLR0917 - Kedro passes the catalog entries by na
     mt_bench_winrates: Any = None,
     roofline: Any = None,
     ceilings: dict[str, Any] | None = None,
+    node_times: dict[str, float] | None = None,
+    lineage: Any = None,
     **stage_metrics: dict[str, Any],
 ) -> str:
-    """The report card (self-contained HTML). `stage_metrics`: kedro-mlflow metric dicts of this run."""
+    """The report card (self-contained HTML). `stage_metrics`: the stages' metric dicts (MLflow keys)."""
     from llm_lifecycle.gitinfo import git_output
     from llm_lifecycle.reporting import report_card as rc
 
@@ -31,6 +33,7 @@ def build_report_card(  # noqa: PLR0917 - Kedro passes the catalog entries by na
         rc.alignment_section(metrics, reward_pairs, mt_bench_scores),
         rc.mt_bench_section(mt_bench_scores, mt_bench_winrates),
         rc.latency_section(roofline, ceilings),
+        rc.run_section(node_times, lineage),
     ]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     commit = git_output("rev-parse", "--short", "HEAD") or "unknown"

@@ -1,7 +1,7 @@
 """`report`: one HTML page with every stage's headline numbers and plots, last node of the default run.
 
-Its metric inputs are kedro-mlflow datasets that load from the active run, so the report describes the
-run it is part of (and `--pipelines report` alone stops, naming the stages that produce them).
+Its inputs are versioned files (the stages' metrics included), so `kedro run --pipelines report` alone
+rebuilds the page from the stored results; `node_times` and `run_lineage` describe the run itself.
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -17,6 +17,8 @@ TABLES = {
     "mt_bench_winrates": "mt_bench_winrates",
     "roofline": "roofline_table",
     "ceilings": "hardware_ceilings",
+    "node_times": "node_times",
+    "lineage": "run_lineage",
 }
 METRICS = {
     "filter_metrics": "filter_metrics",
