@@ -202,8 +202,8 @@ class Compare:
     def __init__(self, tok: Any, blocks: dict[str, Any], pre: dict[str, Any], seed: int, steps: int):
         self.tok, self.blocks, self.seed, self.steps = tok, blocks, seed, steps
         cfg = PretrainingSettings.model_validate(pre)
-        self.model_cfg: ModelSettings = cfg.model_config_for(tok)
-        train = {**cfg.train, "max_steps": steps, "eval_every": 10**9, "checkpoint_every": 10**9}
+        self.model_cfg: ModelSettings = cfg.model.for_tokenizer(tok)
+        train = {**pre["train"], "max_steps": steps, "eval_every": 10**9, "checkpoint_every": 10**9}
         self.cfg = PretrainLoopSettings.model_validate({"seed": seed, **train})
         self.node_params = {**pre, "train": train, "checkpoint_dir": None, "measure_ceiling": False}
         self.node_blocks = {**blocks, "val": blocks["val"][:0]}  # empty: no eval (see docstring)
@@ -483,7 +483,7 @@ def run_explore(tok: Any, docs: list[dict], params: dict[str, Any], args: argpar
     pre = params["pretraining"]
     seed = params["seed"]
     cfg = PretrainingSettings.model_validate(pre)
-    model_cfg = cfg.model_config_for(tok)
+    model_cfg = cfg.model.for_tokenizer(tok)
     t_def, b_def = pre["train"]["block_size"], pre["train"]["batch_size"]
     blocks = {t: blocks_for(tok, docs, pre, t)["train"] for t in (128, 256, 512)}
     budget, reps = args.explore_tokens, args.explore_repeats

@@ -175,7 +175,11 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(ti
     assert "not in this run" not in page and page.count("data:image/png;base64,") >= 6
     assert 'title="reward_model.val/accuracy">' in page
     # the run itself: seconds per node (MLflow time/<node>) and the lineage of what it stands on
-    assert "6. The run: time per node and lineage" in page and "pretraining.pretrain_base_model" in page
+    assert (
+        "6. The run: time per node, speed targets and lineage" in page
+        and "SFT useful tokens/s" in page
+        and "pretraining.pretrain_base_model" in page
+    )
     assert "<td>sft_model</td>" in page
     times = db.execute(
         "select count(*) from metrics where run_uuid=? and key like 'time/%'", (first_run,)

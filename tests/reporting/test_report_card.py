@@ -132,10 +132,23 @@ def test_run_section_lists_node_times_largest_first_and_the_lineage():
             }
         ]
     )
-    section = run_section({"sft.train_sft_model": 90.0, "toy_world.make_documents": 10.0}, lineage)
-    times, table = section.tables
+    metrics = {
+        "sft.tokens_per_s": 9000.0,
+        "pretraining.tokens_per_s_median": 10000.0,
+        "pretraining.mfu_median": 0.4,
+    }
+    section = run_section({"sft.train_sft_model": 90.0, "toy_world.make_documents": 10.0}, lineage, metrics)
+    times, targets, table = section.tables
     assert list(times["node"]) == ["sft.train_sft_model", "toy_world.make_documents"]
     assert list(times["share"]) == [0.9, 0.1] and "<b>100</b> s in 2 nodes" in section.lines[0]
+    # each speed target beside this run's figure: 100 s <= 300 met, 9000/10000 = 0.9 >= 0.8 met, MFU 0.4 not
+    assert list(targets["this run"]) == ["100", "0.9", "0.4"]
+    assert list(targets["target"]) == ["≤ 300", "≥ 0.8", "≥ 0.5"] and list(targets["met"]) == [
+        "yes",
+        "yes",
+        "no",
+    ]
     assert table.equals(lineage)
     empty = run_section({}, None)
-    assert not empty.tables and "No node ran" in empty.lines[0]
+    (no_figures,) = empty.tables
+    assert "No node ran" in empty.lines[0] and list(no_figures["met"]) == ["–", "–", "–"]

@@ -33,7 +33,13 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from llm_lifecycle.filtering.config import FilteringSettings
 from llm_lifecycle.filtering.dedup import ExactDedupFilter, MinHashDedupFilter
 from llm_lifecycle.filtering.executors import INDEX_KEY, Outcome, run_datatrove_local, run_in_process
-from llm_lifecycle.filtering.rules import BoilerplateFilter, ByLanguage, LanguageIdFilter, SymbolFilter
+from llm_lifecycle.filtering.rules import (
+    BoilerplateFilter,
+    ByLanguage,
+    LanguageIdFilter,
+    SharedTokenizer,
+    SymbolFilter,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +61,13 @@ def build_blocks(cfg: FilteringSettings) -> list[BaseFilter]:
         blocks.append(BoilerplateFilter(cfg.boilerplate.max_line_ratio, cfg.boilerplate.max_words_per_line))
     if cfg.symbols.enabled:
         blocks.append(SymbolFilter(cfg.symbols.max_symbol_char_ratio))
+    # datatrove's filters take a tokenizer for `language`: one per language, shared by the four rules
+    tokenizers = {lang: SharedTokenizer(lang) for lang in cfg.languages()}
     per_language = {
         "gopher_quality": lambda c, lang: GopherQualityFilter(
-            **c.model_dump(exclude={"enabled"}), stop_words=cfg.stop_words.get(lang), language=lang
+            **c.model_dump(exclude={"enabled"}),
+            stop_words=cfg.stop_words.get(lang),
+            language=tokenizers[lang],
         ),
         "gopher_repetition": lambda c, lang: GopherRepetitionFilter(
             c.dup_line_frac,
@@ -66,11 +76,13 @@ def build_blocks(cfg: FilteringSettings) -> list[BaseFilter]:
             c.dup_para_char_frac,
             top_n_grams=tuple(c.top_n_grams),
             dup_n_grams=tuple(c.dup_n_grams),
-            language=lang,
+            language=tokenizers[lang],
         ),
-        "c4_quality": lambda c, lang: C4QualityFilter(**c.model_dump(exclude={"enabled"}), language=lang),
+        "c4_quality": lambda c, lang: C4QualityFilter(
+            **c.model_dump(exclude={"enabled"}), language=tokenizers[lang]
+        ),
         "fineweb_quality": lambda c, lang: FineWebQualityFilter(
-            **c.model_dump(exclude={"enabled"}), language=lang
+            **c.model_dump(exclude={"enabled"}), language=tokenizers[lang]
         ),
     }
     for rule, make in per_language.items():

@@ -11,6 +11,10 @@
   not worth keeping at all.
 - `SymbolFilter`: share of symbol characters (Unicode category S*, plus '#', '|', '*', '~', '…').
   Gopher (Rae et al. 2021) counts only '#' and ellipses per word; symbol soup glued to words escapes it.
+- `SharedTokenizer`: the language's datatrove word tokenizer, remembering the last document it split.
+  Gopher quality, Gopher repetition, C4 and FineWeb each split the same page into words or sentences
+  (six spaCy passes per page, most of the filtering time); datatrove's filters accept a tokenizer in
+  place of a language name, so one instance per language answers the repeats from memory.
 
 Every block carries `name` = its rule name, which the chain reports in the funnel and in each rejected
 document's "rule". Blocks must pickle (datatrove's local executor ships them to worker processes), so
@@ -25,6 +29,39 @@ from typing import Any
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
+from datatrove.utils.word_tokenizers import WordTokenizer, load_word_tokenizer
+
+
+class SharedTokenizer(WordTokenizer):
+    """`load_word_tokenizer(language)` with its answers for the most recent text kept (see the docstring).
+
+    Results are copied out, so a filter that changes its list cannot change another's. Pickles with its
+    language only: the spaCy tokenizer is loaded in the process that uses it.
+    """
+
+    def __init__(self, language: str):
+        super().__init__(language)
+        self._last: dict[str, tuple[str, list]] = {}
+
+    def _cached(self, kind: str, text: str) -> list:
+        hit = self._last.get(kind)
+        if hit is None or hit[0] != text:
+            tokenizer = load_word_tokenizer(self.language)
+            hit = (text, getattr(tokenizer, kind)(text))
+            self._last[kind] = hit
+        return list(hit[1])
+
+    def word_tokenize(self, text: str) -> list[str]:
+        return self._cached("word_tokenize", text)
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        return self._cached("sent_tokenize", text)
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        return self._cached("span_tokenize", text)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"language": self.language, "_last": {}}
 
 
 class LanguageIdFilter(BaseFilter):

@@ -289,11 +289,44 @@ def latency_section(roofline: Any, ceilings: Mapping[str, Any] | None) -> Sectio
     return s
 
 
-def run_section(node_times: Mapping[str, float] | None, lineage: Any) -> Section:
-    """Where this run's time went (node by node) and which version of each dataset it stands on."""
+# The speed targets of the default run on a 2-core CPU (docs/benchmarks.md): (label, target, higher is better)
+SPEED_TARGETS = {
+    "pipeline": ("pipeline seconds (sum of the node times)", 300.0, False),
+    "sft_vs_pretraining": ("SFT useful tokens/s ÷ pretraining tokens/s", 0.8, True),
+    "mfu": ("pretraining MFU (median window)", 0.5, True),
+}
+
+
+def speed_targets(node_times: Mapping[str, float], m: Metrics) -> Any:
+    """This run's speed figures beside their targets (a figure this run did not produce shows as –)."""
     import pandas as pd
 
-    s = Section("6. The run: time per node and lineage")
+    sft, pre = m.get("sft.tokens_per_s"), m.get("pretraining.tokens_per_s_median")
+    values = {
+        "pipeline": sum(node_times.values()) if node_times else None,
+        "sft_vs_pretraining": sft / pre if sft and pre else None,
+        "mfu": m.get("pretraining.mfu_median"),
+    }
+    rows = []
+    for key, (label, target, higher) in SPEED_TARGETS.items():
+        value = values[key]
+        met = None if value is None else (value >= target if higher else value <= target)
+        rows.append(
+            {
+                "figure": label,
+                "this run": fmt(value),
+                "target": ("≥ " if higher else "≤ ") + fmt(target),
+                "met": {None: "–", True: "yes", False: "no"}[met],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def run_section(node_times: Mapping[str, float] | None, lineage: Any, m: Metrics | None = None) -> Section:
+    """Where this run's time went (node by node), its speed targets, and which dataset versions it used."""
+    import pandas as pd
+
+    s = Section("6. The run: time per node, speed targets and lineage")
     times = dict(node_times or {})
     if times:
         table = pd.DataFrame(sorted(times.items(), key=lambda kv: -kv[1]), columns=["node", "seconds"])
@@ -306,6 +339,12 @@ def run_section(node_times: Mapping[str, float] | None, lineage: Any) -> Section
         s.tables.append(table)
     else:
         s.lines.append("No node ran before this report in this run (every input came from earlier runs).")
+    s.lines.append(
+        "Speed targets on a 2-core CPU (a stage that did not run in this run shows its stored figures; "
+        "the pipeline sum counts only the nodes that ran). <code>benchmarks/</code> measures each ratio "
+        "side by side in one process, and the pretraining node against a bare loop."
+    )
+    s.tables.append(speed_targets(times, m or {}))
     if lineage is not None and len(lineage):
         s.lines.append(
             "The newest version of each dataset in this environment's data folder, and the seed, "

@@ -33,7 +33,7 @@ def build_report_card(  # noqa: PLR0917 - Kedro passes the catalog entries by na
         rc.alignment_section(metrics, reward_pairs, mt_bench_scores),
         rc.mt_bench_section(mt_bench_scores, mt_bench_winrates),
         rc.latency_section(roofline, ceilings),
-        rc.run_section(node_times, lineage),
+        rc.run_section(node_times, lineage, metrics),
     ]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     commit = git_output("rev-parse", "--short", "HEAD") or "unknown"

@@ -28,7 +28,7 @@ The model is wrapped in place (peft injects the LoRA layers into its modules and
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from llm_lifecycle.training.alignment.trl_common import (
     TrainerSettings,
@@ -48,6 +48,7 @@ class SFTTrainerSettings(TrainerSettings):
     """Parameters of `conf/base/parameters_sft.yml` (key `sft.train`)."""
 
     packing: bool = False
+    sampling: Literal["random", "group_by_length", "batch_rebalance"] = "random"
 
 
 def build_sft_trainer(inputs: TrainInputs, cfg: SFTTrainerSettings, output_dir: str) -> Any:
@@ -65,6 +66,7 @@ def build_sft_trainer(inputs: TrainInputs, cfg: SFTTrainerSettings, output_dir: 
         **common_trainer_args(cfg, output_dir, inputs.has_eval),
         assistant_only_loss=True,
         packing=cfg.packing,
+        train_sampling_strategy=cfg.sampling,
     )
     transformers.set_seed(cfg.seed)  # the LoRA A matrices are drawn when the trainer wraps the model
     return SFTTrainer(
@@ -111,7 +113,10 @@ def train_sft(inputs: TrainInputs, cfg: SFTTrainerSettings, output_dir: str) -> 
         "eval_loss_final": last_logged(history, "eval/loss"),
         "mean_token_accuracy_last": last_logged(history, "train/mean_token_accuracy"),
         "tokens_seen": tokens,
-        "tokens_per_s": tokens / final["train_runtime"] if tokens and final.get("train_runtime") else None,
+        # non-padding tokens per second of training steps (the evaluations inside `train()` left out)
+        "tokens_per_s": tokens / steps_s
+        if tokens and (steps_s := final.get("train_steps_runtime"))
+        else None,
         **params,
     }
     return TrainResult(model=peft_model, history=history, summary=summary, trainer=trainer)

@@ -97,7 +97,8 @@ class TrainerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lora: LoraSettings = Field(default_factory=LoraSettings)
-    batch_size: int = Field(4, ge=1, description="per device; eval uses the same")
+    batch_size: int = Field(4, ge=1, description="per device")
+    eval_batch_size: int | None = Field(None, ge=1, description="per device; None: batch_size")
     grad_accum: int = Field(1, ge=1)
     lr: float = Field(2e-4, gt=0)
     max_steps: int | None = Field(1000, ge=1, description="optimizer steps; None: `epochs` over the data")
@@ -164,7 +165,7 @@ def common_trainer_args(cfg: TrainerSettings, output_dir: str, has_eval: bool) -
     return {
         "output_dir": str(output_dir),
         "per_device_train_batch_size": cfg.batch_size,
-        "per_device_eval_batch_size": cfg.batch_size,
+        "per_device_eval_batch_size": cfg.eval_batch_size or cfg.batch_size,
         "gradient_accumulation_steps": cfg.grad_accum,
         "learning_rate": cfg.lr,
         # -1: the trainer derives the steps from `num_train_epochs` and the data actually left after
@@ -250,6 +251,16 @@ def count_parameters(model: Any) -> dict[str, int | float]:
     }
 
 
+def training_steps_seconds(log_history: list[dict[str, Any]]) -> float | None:
+    """`train_runtime` less the evaluations that ran inside it: the seconds spent on training steps."""
+    eval_s = 0.0
+    for entry in log_history:
+        if "train_runtime" in entry:
+            return float(entry["train_runtime"]) - eval_s
+        eval_s += float(entry.get("eval_runtime", 0.0))
+    return None
+
+
 def finish_training(trainer: Any, has_eval: bool, eval_steps: int) -> None:
     """Evaluate once more at the end unless the last step was just evaluated."""
     if has_eval and trainer.state.global_step % eval_steps != 0:
@@ -266,6 +277,7 @@ def run_trainer(trainer: Any, has_eval: bool, eval_steps: int) -> tuple[Any, Met
     finish_training(trainer, has_eval, eval_steps)
     wall = time.perf_counter() - start
     history, final = log_history_to_metrics(trainer.state.log_history)
+    final["train_steps_runtime"] = training_steps_seconds(trainer.state.log_history)
     model = trainer.accelerator.unwrap_model(trainer.model)
     model.eval()
     return model, history, final, wall
