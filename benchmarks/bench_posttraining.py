@@ -42,7 +42,7 @@ Variants are interleaved (the order rotates every repeat); medians and the media
 
 `--override KEY=VALUE` changes one parameter (dotted path into the merged `conf/base` parameters, the value
 read as YAML) for every part, e.g. to measure a candidate setting before it goes into the YAML.
-`--data-root` reads the versioned datasets of another run (default: this project's `data/`).
+`--data-root` reads the versioned datasets of another run (default: this project's `data/toy/`).
 
 Run `kedro run` first (the base model, the SFT model and the preference pairs). Absolute times on a shared
 2-core machine are noise; the ratios are the evidence. When other jobs share the cores, `--threads 1`
@@ -383,8 +383,7 @@ def run_bare(model: Any, tokenizer: Any, convs: list[dict], train: dict[str, Any
                 max_length=train["max_length"],
                 assistant_only_loss=True,
                 packing=train.get("packing", False),
-                # what a user sets for length-grouped batches, if the pipeline's settings ask for them
-                train_sampling_strategy="group_by_length" if train.get("group_by_length") else "random",
+                train_sampling_strategy=train.get("sampling", "random"),  # e.g. length-grouped batches
             ),
             train_dataset=Dataset.from_list(convs),
             processing_class=tokenizer,

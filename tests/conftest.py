@@ -14,6 +14,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One thread per process: `make test` runs one worker per core, and each worker's torch (and each kedro
+# subprocess it starts) spinning up two OpenMP threads on two busy cores makes them wait on each other.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 _EN = [
     "Moscow is a large city. The teacher lives in Moscow and has a cat.",
