@@ -279,7 +279,8 @@ def pretrain(
         raise ValueError(f"token id {int(train_blocks.max())} >= the model's vocabulary size {vocab}")
 
     prev_threads = torch.get_num_threads()
-    if cfg.num_threads is not None:
+    set_threads = cfg.num_threads is not None and cfg.num_threads != prev_threads
+    if set_threads:
         torch.set_num_threads(cfg.num_threads)
     try:
         return _pretrain(
@@ -294,7 +295,8 @@ def pretrain(
             on_log=on_log,
         )
     finally:
-        torch.set_num_threads(prev_threads)
+        if set_threads:  # only when changed: resizing the thread pool costs the next steps their warm threads
+            torch.set_num_threads(prev_threads)
 
 
 def _pretrain(
