@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 import yaml
 
@@ -66,6 +68,9 @@ def test_a_typo_in_any_pipeline_stops_the_run_before_the_first_node(project):
     assert not (project / TINY_DATA / "01_raw").exists() or not any(
         (project / TINY_DATA / "01_raw").rglob("*.jsonl")
     )
+    # checked before kedro-mlflow opens a run: no MLflow run that never ran a node (it ended FINISHED)
+    with sqlite3.connect(project / "mlflow.db") as db:
+        assert db.execute("select count(*) from runs").fetchone()[0] == 0
 
 
 def test_a_rule_across_keys_is_checked_at_start_up_too(tmp_path):

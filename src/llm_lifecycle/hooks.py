@@ -143,9 +143,13 @@ def _saved_path(dataset) -> str | None:
 
 class ParameterValidationHooks:
     """Validate every parameter block the pipelines being run read, before any node starts
-    (`llm_lifecycle.parameters`): a typo fails in the first second, naming the key and its file."""
+    (`llm_lifecycle.parameters`): a typo fails in the first second, naming the key and its file.
 
-    @hook_impl
+    `tryfirst`: before kedro-mlflow opens an MLflow run and the seeding hook imports torch. Kedro calls
+    `before_pipeline_run` outside its error handling, so a run stopped here would otherwise leave an
+    MLflow run that never ran a node, and closed as FINISHED when the process exits."""
+
+    @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         from pathlib import Path
 
@@ -170,10 +174,10 @@ class MissingInputsHooks:
 
     `kedro run --pipelines=dpo` on a fresh clone would otherwise fail deep inside the first node with a
     dataset error (or, for a MemoryDataset, "has not been saved yet"). This names every missing dataset
-    and the registered pipeline(s) that produce it.
+    and the registered pipeline(s) that produce it. `tryfirst`, as `ParameterValidationHooks`.
     """
 
-    @hook_impl
+    @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         missing = [
             name
