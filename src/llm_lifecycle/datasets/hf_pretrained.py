@@ -20,6 +20,7 @@ from typing import Any
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
 from llm_lifecycle.datasets.hub_access import hub_error
+from llm_lifecycle.datasets.versions import newest_version_path
 
 # kind -> class whose from_pretrained loads it. Imported lazily: the catalog must not import torch.
 _LOADERS: dict[str, str] = {
@@ -152,11 +153,8 @@ class HFPretrainedDataset(AbstractVersionedDataset[Any, Any]):
     def _exists(self) -> bool:
         if self.hub_id is not None:
             return True  # resolved on load (local cache or hub); a failed load names the id and token
-        try:
-            path = self._get_load_path()
-        except DatasetError:
-            return False
-        return Path(str(path)).is_dir()
+        path = newest_version_path(self)
+        return path is not None and path.is_dir()
 
     def _describe(self) -> dict[str, Any]:
         return {

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
+from llm_lifecycle.datasets.versions import newest_version_path
+
 logger = logging.getLogger(__name__)
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
@@ -192,11 +194,8 @@ class JSONLinesDataset(AbstractVersionedDataset[list[dict], Records]):
         write_jsonl(data, str(self._get_save_path()))
 
     def _exists(self) -> bool:
-        try:
-            path = self._get_load_path()
-        except DatasetError:
-            return False
-        return Path(str(path)).exists()
+        path = newest_version_path(self)
+        return path is not None and path.exists()
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "load_args": self._load_args, "version": self._version}

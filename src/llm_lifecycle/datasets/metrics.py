@@ -35,6 +35,8 @@ from typing import Any
 
 from kedro.io.core import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
 
+from llm_lifecycle.datasets.versions import newest_version_path
+
 MetricPoint = dict[str, float]
 Metrics = dict[str, MetricPoint | list[MetricPoint]]
 _BATCH = 1000  # MLflow's limit of metrics per log_batch call
@@ -122,11 +124,8 @@ class MetricsDataset(AbstractVersionedDataset[Mapping[str, Any], Metrics]):
         return metrics
 
     def _exists(self) -> bool:
-        try:
-            path = self._get_load_path()
-        except DatasetError:
-            return False
-        return Path(str(path)).exists()
+        path = newest_version_path(self)
+        return path is not None and path.exists()
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "prefix": self._prefix, "version": self._version}
