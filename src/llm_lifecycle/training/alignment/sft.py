@@ -16,8 +16,10 @@ Design
   imitate the user. Conversations are checked and normalised to TRL roles first
   (`training.alignment.conversations`); the template renders `assistant` as Saiga's `bot`.
 - **No packing** by default: each conversation is its own padded row. TRL's packing ("bfd") is
-  padding-free and relies on `position_ids`/FlashAttention to keep packed conversations apart; the
-  toy data is small enough not to need it.
+  padding-free and relies on `position_ids`/FlashAttention to keep packed conversations apart; on a
+  CPU it flattens a batch into one long row and SDPA's masked attention makes it slower than padding.
+  `sampling: group_by_length` (transformers' `LengthGroupedSampler`) batches conversations of similar
+  length instead, which removes most of the padding (docs/benchmarks.md: SFT throughput).
 - **Precision, metrics, saving**: as every stage (`trl_common`): bf16 on a GPU that supports it, fp32 on
   a CPU; `train/loss`, `train/mean_token_accuracy`, `eval/loss`, ... in MLflow; the catalog saves.
 
