@@ -63,45 +63,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars off in every variant (read at tqdm import)
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / yaml.safe_load((ROOT / "conf/base/globals.yml").read_text())["data_dir"]  # data/toy
-
+from bench_common import DATA, latest_version, load_params  # noqa: E402 - after the environment
 
 # --------------------------------------------------------------------------- inputs
 
 
-def _latest(path: Path, required: bool = True) -> Path | None:
-    versions = sorted(p for p in path.iterdir() if p.is_dir()) if path.is_dir() else []
-    if not versions:
+def _latest(entry: Path, required: bool = True) -> Path | None:
+    """The file or folder of `entry`'s newest version (`<entry>/<timestamp>/<entry name>`)."""
+    version = latest_version(entry)
+    if version is None:
         if required:
-            raise SystemExit(f"nothing at {path}: run `kedro run` first")
+            raise SystemExit(f"nothing at {entry}: run `kedro run` first")
         return None
-    return versions[-1] / path.name
-
-
-def _set(params: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    node = params
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[leaf] = value
-
-
-def load_params(overrides: list[str]) -> dict[str, Any]:
-    """conf/base/parameters*.yml merged (no interpolation is used there), then `--override`s."""
-    params: dict[str, Any] = {}
-    for path in sorted((ROOT / "conf/base").glob("parameters*.yml")):
-        params |= yaml.safe_load(path.read_text()) or {}
-    for item in overrides:
-        key, _, value = item.partition("=")
-        _set(params, key.strip(), yaml.safe_load(value))
-    return params
+    return version / entry.name
 
 
 class Inputs:

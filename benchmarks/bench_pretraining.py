@@ -32,7 +32,7 @@ block 128/256/512 × batch 8/16/32; AdamW for-loop (the CPU default) vs foreach 
 model; torch.compile (compile time reported); the model's own GEMM shapes timed alone (what its matmuls
 could reach); and a torch.profiler breakdown by phase and by op category.
 
-Corpus (`--corpus`): `stored` = the latest versioned `tokenizer` and `filtered_documents` under data/
+Corpus (`--corpus`): `stored` = the latest versioned `tokenizer` and `filtered_documents` under data/toy/
 (what `kedro run --pipelines=toy_world,data_filtering,tokenizer` wrote); `build` = the same three
 stages run in-process through the node functions (toy world → filter chain → BPE, ~20 s, no Kedro run
 needed); `auto` (default) = stored if present, else build.
@@ -51,11 +51,10 @@ import re
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
+from bench_common import DATA, latest_version, load_params
 from torch import nn
 
 from llm_lifecycle.benchmarking.ceilings import device_ceiling, measure_cpu_gemm_flops
@@ -69,31 +68,17 @@ from llm_lifecycle.pipelines.pretraining.nodes import (
 )
 from llm_lifecycle.training.pretraining.loop import PretrainLoopSettings, lr_at, param_groups, pretrain
 
-ROOT = Path(__file__).resolve().parents[1]
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 # --------------------------------------------------------------------------- inputs
 
 
-def load_params() -> dict[str, Any]:
-    """conf/base/parameters*.yml merged (no interpolation is used there)."""
-    params: dict[str, Any] = {}
-    for path in sorted((ROOT / "conf" / "base").glob("parameters*.yml")):
-        params |= yaml.safe_load(path.read_text()) or {}
-    return params
-
-
-def _latest(path: Path) -> Path | None:
-    versions = sorted(p for p in path.iterdir() if p.is_dir()) if path.is_dir() else []
-    return versions[-1] if versions else None
-
-
 def load_corpus(mode: str, params: dict[str, Any]) -> tuple[Any, list[dict], str]:
     """(tokenizer, filtered documents, description)."""
     if mode in ("auto", "stored"):
-        tok_v = _latest(ROOT / "data/toy/06_models/tokenizer")
-        docs_v = _latest(ROOT / "data/toy/02_intermediate/filtered_documents.jsonl")
+        tok_v = latest_version(DATA / "06_models/tokenizer")
+        docs_v = latest_version(DATA / "02_intermediate/filtered_documents.jsonl")
         if tok_v and docs_v and (tok_v / "tokenizer").is_dir():
             from transformers import AutoTokenizer
 

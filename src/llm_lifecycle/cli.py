@@ -29,9 +29,10 @@ def _project_settings(project: Path, env: str | None) -> tuple[str, str, str]:
     loader = settings.CONFIG_LOADER_CLASS(
         conf_source=str(project / settings.CONF_SOURCE), env=env, **settings.CONFIG_LOADER_ARGS
     )
+    from llm_lifecycle.config_loader import data_dir
+
     config = loader["mlflow"]
-    data_dir = loader["globals"].get("data_dir", "data")
-    return config["server"]["mlflow_tracking_uri"], config["tracking"]["experiment"]["name"], data_dir
+    return config["server"]["mlflow_tracking_uri"], config["tracking"]["experiment"]["name"], data_dir(loader)
 
 
 @cli.command("compare-runs")

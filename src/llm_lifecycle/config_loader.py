@@ -65,3 +65,9 @@ class ProjectConfigLoader(OmegaConfigLoader):
         # back, or this environment's catalog would resolve to another environment's data folder.
         self._register_globals_resolver()
         return {**value, **local_credentials}
+
+
+def data_dir(loader: Any) -> str:
+    """The environment's data folder, relative to the project: `data_dir` of its `globals.yml`, or `data`
+    where an environment has none (Kedro gives an empty `globals` then)."""
+    return loader["globals"].get("data_dir", "data")

@@ -258,14 +258,11 @@ class LineageHooks:
     def after_context_created(self, context) -> None:
         from kedro.framework.project import settings
 
+        from llm_lifecycle.config_loader import data_dir
         from llm_lifecycle.lineage import LineageLog
 
         self._env = context.env or settings.CONFIG_LOADER_ARGS.get("default_run_env", "local")
-        try:
-            data_dir = context.config_loader["globals"].get("data_dir", "data")
-        except Exception:  # noqa: BLE001 - no globals file: the default folder
-            data_dir = "data"
-        self._log = LineageLog(context.project_path / data_dir)
+        self._log = LineageLog(context.project_path / data_dir(context.config_loader))
 
     @hook_impl
     def after_catalog_created(self, catalog, parameters, save_version, load_versions) -> None:

@@ -58,7 +58,8 @@ class LineageLog:
         if self._index is not None:
             self._index[(provenance.dataset, provenance.version)] = provenance
 
-    def find(self, dataset: str, version: str) -> Provenance | None:
+    def _entries(self) -> dict[tuple[str, str], Provenance]:
+        """(dataset, version) -> provenance, read from the file once."""
         if self._index is None:
             self._index = {}
             if self.path.exists():
@@ -68,13 +69,15 @@ class LineageLog:
                     except (ValueError, TypeError):
                         continue  # a torn line from a killed run: that version simply has no record
                     self._index[(entry.dataset, entry.version)] = entry
-        return self._index.get((dataset, version))
+        return self._index
+
+    def find(self, dataset: str, version: str) -> Provenance | None:
+        return self._entries().get((dataset, version))
 
     def latest(self) -> dict[str, Provenance]:
         """The newest recorded version of each dataset (versions are sortable timestamps)."""
-        self.find("", "")  # loads the index
         out: dict[str, Provenance] = {}
-        for entry in (self._index or {}).values():
+        for entry in self._entries().values():
             if entry.dataset not in out or entry.version > out[entry.dataset].version:
                 out[entry.dataset] = entry
         return out
