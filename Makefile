@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup run test lint viz viz-png mlflow-ui compare notebook bench clean
+.PHONY: setup run test lint viz viz-png mlflow-ui compare seeds notebook bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ mlflow-ui: setup      ## the MLflow UI over ./mlflow.db
 
 compare: setup        ## the newest MLflow runs side by side (CSV + PNG in data/toy/08_reporting/run_comparison)
 	$(BIN)/kedro compare-runs
+
+SEEDS ?= 42,3,5,7,11
+seeds: setup          ## the default run once per seed (those MLflow lacks) and one table + plot: SEEDS=42,3,...
+	$(BIN)/kedro seeds --seeds $(SEEDS)
 
 notebook: setup       ## the analysis notebook in JupyterLab, with the catalog and MLflow runs loaded
 	$(BIN)/pip install --quiet -e ".[notebook]"

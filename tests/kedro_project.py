@@ -26,7 +26,7 @@ TINY_PARAMS = {
     "toy_world": {
         "world": {"n_cities": 4, "n_people": 12},
         "documents": {"n_clean": 120},
-        "instructions": {"n_sft": 20, "n_preference": 8, "n_mt_bench": 8},
+        "instructions": {"n_sft": 20, "n_preference": 8, "n_mt_bench": 8, "n_validation": 8},
     },
     "tokenizer": {"vocab_size": 600, "heldout_fraction": 0.2},
     "pretraining": {

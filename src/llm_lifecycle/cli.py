@@ -72,3 +72,73 @@ def compare_runs(env, filter_string, metrics, params, max_runs, output) -> None:
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         click.echo(table.drop(columns=["start_time"]).to_string(index=False))
     click.echo(f"\nwritten: {folder / 'runs.csv'} and {folder / 'runs.png'}")
+
+
+@cli.command("seeds")
+@click.option("--seeds", "seeds", default="42,1,7,3,5", show_default=True, help="Comma-separated seeds.")
+@click.option("--env", "-e", default=None, help="Kedro env of the runs (and of the runs it starts).")
+@click.option(
+    "--split",
+    type=click.Choice(["test", "validation"]),
+    default="test",
+    show_default=True,
+    help="MT-Bench test questions, or the validation questions settings are chosen on.",
+)
+@click.option(
+    "--run/--no-run",
+    "run_missing",
+    default=True,
+    show_default=True,
+    help="Start `kedro run --params seed=N` for each seed without a finished run.",
+)
+@click.option("--rerun", is_flag=True, help="Run every seed again, even those with a finished run.")
+@click.option("--output", default=None, help="Folder for the table and plot [<data_dir>/08_reporting/seeds].")
+def seeds(seeds, env, split, run_missing, rerun, output) -> None:  # noqa: PLR0913, PLR0917
+    """Run (or collect from MLflow) the default lifecycle once per seed; write one table and one plot."""
+    import subprocess
+    import sys
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from llm_lifecycle.reporting.seeds import find_seed_runs, markdown, seeds_plot, seeds_table
+
+    try:
+        wanted = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError as exc:
+        raise click.ClickException(f"--seeds must be integers separated by commas, got {seeds!r}") from exc
+    project = Path.cwd()
+    uri, experiment, data_dir = _project_settings(project, env)
+    env_tag = env or "local"
+    found = {} if rerun else find_seed_runs(uri, experiment, wanted, env_tag, split)
+    for seed in wanted:
+        if seed in found or not run_missing:
+            continue
+        command = [sys.executable, "-m", "kedro", "run", "--params", f"seed={seed}"]
+        command += ["--env", env] if env else []
+        click.echo(f"seed {seed}: no finished run; running {' '.join(command[2:])}")
+        if subprocess.run(command, cwd=project, check=False).returncode != 0:
+            raise click.ClickException(f"seed {seed}: `kedro run` failed; see its log above")
+    runs = find_seed_runs(uri, experiment, wanted, env_tag, split)
+    missing = [s for s in wanted if s not in runs]
+    if missing:
+        click.echo(f"no finished run with MT-Bench win rates for seeds {missing} (left out)", err=True)
+    if not runs:
+        raise click.ClickException(f"no finished run of env {env_tag!r} for seeds {wanted} in {experiment!r}")
+    table = seeds_table({s: runs[s] for s in wanted if s in runs}, split)
+    folder = project / (output or f"{data_dir}/08_reporting/seeds")
+    folder = folder / datetime.now(timezone.utc).strftime("%Y-%m-%dT%H.%M.%S")
+    folder.mkdir(parents=True, exist_ok=False)  # a new folder per call: earlier tables are kept
+    table.to_csv(folder / "seeds.csv", index=False)
+    seeds_plot(table).savefig(folder / "seeds.png", dpi=110, bbox_inches="tight")
+    text = markdown(table)
+    (folder / "seeds.md").write_text(
+        f"`kedro seeds --seeds {','.join(map(str, wanted))} --split {split}"
+        f"{' --env ' + env if env else ''}`\n\n{text}\n",
+        encoding="utf-8",
+    )
+    with pd.option_context("display.width", 200):
+        click.echo(text)
+    click.echo(f"\nwritten: {folder / 'seeds.csv'}, {folder / 'seeds.png'} and {folder / 'seeds.md'}")

@@ -70,7 +70,8 @@ EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_dev
 
 class RunTagsHooks:
     """Tag the active MLflow run (kedro-mlflow starts it in its own `before_pipeline_run`, which pluggy
-    calls before the project's hooks) with `run_tags`; `params:scale` says toy or real."""
+    calls before the project's hooks) with `run_tags`; `params:scale` says toy or real, `params:seed`
+    becomes the `seed` tag."""
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
@@ -83,6 +84,10 @@ class RunTagsHooks:
         except Exception:  # noqa: BLE001 - a project without the parameter still runs
             scale = "unknown"
         tags = run_tags(run_params, scale)
+        try:  # `kedro seeds` finds each seed's run by this tag
+            tags["seed"] = str(catalog.load("params:seed"))
+        except Exception:  # noqa: BLE001 - a project without the parameter still runs
+            pass
         mlflow.set_tags(tags)
         logger.info("MLflow run tagged %s", tags)
         # An experiment created before mlflow.yml said so (or by hand) opens on MLflow 3's GenAI traces

@@ -17,6 +17,7 @@ DEFAULT_STAGES = (
     "dpo",
     "rlhf",
     "mt_bench",
+    "mt_bench_validation",
     "latency",
     "report",
 )

@@ -137,6 +137,10 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(ti
         assert 1.0 <= metrics[f"mt_bench/{model}/score"] <= 10.0
         assert f"mt_bench/{model}/turn2" in metrics
     assert metrics["mt_bench/parse_failure_rate"] == 0.0
+    # the validation questions, where settings are chosen: the same numbers under validation/
+    for model in ("base", "sft", "dpo", "rlhf"):
+        assert 1.0 <= metrics[f"validation/mt_bench/{model}/score"] <= 10.0
+    assert 0.0 <= metrics["validation/winrate/dpo_vs_sft/adjusted_win_rate"] <= 1.0
     low, rate, high = (metrics[f"winrate/dpo_vs_sft/{k}"] for k in ("ci_low", "adjusted_win_rate", "ci_high"))
     assert 0.0 <= low <= rate <= high <= 1.0
     for pair in ("rlhf_vs_sft", "rlhf_vs_dpo"):
@@ -189,6 +193,12 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(ti
     (table,) = (project / TINY_DATA / "08_reporting/run_comparison").glob("*/runs.csv")
     assert len(table.read_text().strip().splitlines()) == 3  # header + the default and the rejudging run
     assert (table.parent / "runs.png").stat().st_size > 0
+    # The multi-seed table from the runs already in MLflow (--no-run: nothing is trained here)
+    by_seed = kedro(["seeds", "--env", "tiny", "--seeds", "42", "--no-run"], cwd=project)
+    assert by_seed.returncode == 0, by_seed.stdout[-3000:] + by_seed.stderr[-3000:]
+    (seeds_csv,) = (project / TINY_DATA / "08_reporting/seeds").glob("*/seeds.csv")
+    assert [line.split(",")[0] for line in seeds_csv.read_text().splitlines()[1:]] == ["42", "pooled"]
+    assert "| **pooled** |" in by_seed.stdout and (seeds_csv.parent / "seeds.png").stat().st_size > 0
     model_dir = next((project / TINY_DATA / "06_models/base_model").iterdir()) / "base_model"
     assert (model_dir / "model.safetensors").exists() and (model_dir / "tokenizer.json").exists()
     artifacts = [p.name for p in (project / "mlruns").rglob("*") if p.is_file()]

@@ -188,12 +188,14 @@ class WorldChecker:
 # ---------------------------------------------------------------------------------------- config
 def test_config_defaults_and_validation():
     cfg = InstructionsSettings()
-    assert (cfg.n_sft, cfg.n_preference, cfg.n_mt_bench) == (600, 200, 40)
+    assert (cfg.n_sft, cfg.n_preference, cfg.n_mt_bench, cfg.n_validation) == (600, 200, 40, 40)
     assert set(cfg.family_weights) == set(FAMILIES)
     with pytest.raises(ValidationError):
         InstructionsSettings(n_sft=10, unknown=1)
     with pytest.raises(ValidationError):
         InstructionsSettings(mt_bench_fraction=0.6, preference_fraction=0.5)
+    with pytest.raises(ValidationError, match="validation_fraction"):
+        InstructionsSettings(mt_bench_fraction=0.4, validation_fraction=0.3, preference_fraction=0.3)
     with pytest.raises(ValidationError):
         InstructionsSettings(family_weights={"poetry": 1.0})
 
@@ -302,10 +304,16 @@ def test_plan_holds_out_some_of_everything(world, cfg):
     plan = held_out_plan(world, cfg)
     people = collections.Counter(plan.entities[p.name.en] for p in world.people)
     cities = collections.Counter(plan.entities[c.name.en] for c in world.cities)
-    assert people == {"mt_bench": 5, "preference": 5, "sft": 22}
-    assert cities == {"mt_bench": 2, "preference": 2, "sft": 4}
+    assert people == {"mt_bench": 5, "validation": 5, "preference": 5, "sft": 17}
+    assert cities == {"mt_bench": 2, "validation": 2, "preference": 2, "sft": 2}
     sums = collections.Counter(plan.arithmetic(a, "+", b) for a in range(1, 31) for b in range(1, 31))
-    assert 0.1 < sums["mt_bench"] / 900 < 0.2 and 0.1 < sums["preference"] / 900 < 0.2
+    assert all(0.1 < sums[part] / 900 < 0.2 for part in ("mt_bench", "validation", "preference"))
+    # Without a validation part, the test and preference parts are what they were before it existed.
+    before = held_out_plan(world, cfg.model_copy(update={"validation_fraction": 0.0}))
+    assert "validation" not in before.entities.values()
+    assert {k for k, v in before.entities.items() if v == "mt_bench"} == {
+        k for k, v in plan.entities.items() if v == "mt_bench"
+    }
     assert held_out_plan(make_world(SEED), cfg) == plan
 
 
@@ -345,7 +353,7 @@ def test_heldout_units_by_split(world, cfg):
     """Every turn of every family draws only on its own part: entities, sums and words."""
     plan = held_out_plan(world, cfg)
     words = {f"{lang}:{w}": plan.words[f"{lang}:{w}"] for lang, ws in game_words(world).items() for w in ws}
-    for split in ("sft", "preference", "mt_bench"):
+    for split in ("sft", "preference", "validation", "mt_bench"):
         for family in FAMILIES:
             for d in sample_dialogues(world, cfg, SEED, split, family=family, n=30, n_turns=3):
                 for t in d.turns:
@@ -414,3 +422,69 @@ def test_properties_hold_for_other_seeds(seed, cfg):
     test_heldout_texts_never_in_sft(sft, prefs, mt)
     test_heldout_subjects_facts_never_in_sft(w, cfg, sft)
     test_sft_covers_every_template(w, sft, prefs, mt)
+
+
+# ---------------------------------------------------------------------------------------- validation
+def test_validation_questions_have_subjects_of_their_own(world, cfg, mt, sft, prefs):
+    val = generate_mt_bench_questions(world, cfg, SEED, "validation")
+    assert len(val) == cfg.n_validation and val[0]["question_id"] == 1001
+    assert collections.Counter(q["category"] for q in val) == {
+        c: cfg.n_validation // 8 for c in MT_BENCH_CATEGORIES
+    }
+    plan = held_out_plan(world, cfg)
+    names = {
+        lang: {getattr(s.name, lang): plan.entities[s.name.en] for s in [*world.people, *world.cities]}
+        for lang in ("ru", "en")
+    }
+    asked = collections.Counter()
+    for q in val:
+        # game words (code) have a split of their own; an extraction text states cities as values
+        if q["category"] not in FACT_FAMILIES - {"extraction"}:
+            continue
+        for name, part in names[q["lang"]].items():
+            if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", q["turns"][0]):
+                asked[part] += 1
+    assert set(asked) == {"validation"}  # the people and cities it asks about are validation ones
+    test_firsts = {q["turns"][0] for q in mt}
+    assert not test_firsts & {q["turns"][0] for q in val}
+    assert not {q["turns"][0] for q in val} & set(_user_texts(sft))
+    with pytest.raises(ValueError, match="`mt_bench` or `validation`"):
+        generate_mt_bench_questions(world, cfg, SEED, "sft")
+
+
+# ---------------------------------------------------------------------------------------- mediocre answers
+def test_mediocre_share_replaces_that_share_of_sft_answers_and_nothing_else(world, cfg, sft):
+    noisy = generate_instructions(world, cfg.model_copy(update={"mediocre_share": 0.3}), SEED)
+    answers = [m for r in noisy for m in r["messages"] if m["role"] in BOT_ROLES]
+    kinds = collections.Counter(k for r in noisy for k in r.get("mediocre", []))
+    assert 0.25 < sum(kinds.values()) / len(answers) < 0.35
+    assert set(kinds) == {"vague", "wrong_relation", "wrong_language", "wrong_entity"}
+    # the same conversations, questions and order: only answers change, and only where marked
+    assert [[m["content"] for m in r["messages"] if m["role"] == "user"] for r in noisy] == [
+        [m["content"] for m in r["messages"] if m["role"] == "user"] for r in sft
+    ]
+    changed = sum(
+        a != b
+        for r, o in zip(noisy, sft, strict=True)
+        for a, b in zip(r["messages"], o["messages"], strict=True)
+    )
+    assert changed <= sum(kinds.values()) and changed > 0.8 * sum(kinds.values())
+    assert all("mediocre" not in r for r in sft)  # the default share is 0
+    by_kind = {k: 0 for k in kinds}
+    for r, o in zip(noisy, sft, strict=True):
+        for m, orig in zip(r["messages"], o["messages"], strict=True):
+            if m["content"] != orig["content"]:
+                lang_changed = bool(re.search("[а-яё]", m["content"], re.I)) != bool(
+                    re.search("[а-яё]", orig["content"], re.I)
+                )
+                by_kind["wrong_language"] += lang_changed
+    assert by_kind["wrong_language"] >= kinds["wrong_language"]  # English for Russian, and back
+
+
+def test_preference_prompts_can_have_their_own_mixture(world, cfg):
+    own = cfg.model_copy(
+        update={"preference_family_weights": {"reasoning": 1.0}, "preference_share_multi_turn": 1.0}
+    )
+    prompts = generate_preference_prompts(world, own, SEED)
+    assert {p["category"] for p in prompts} == {"reasoning"}
+    assert all(len(p["messages"]) > 2 for p in prompts if p["messages"][0]["role"] != "system")

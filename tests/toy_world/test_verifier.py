@@ -99,7 +99,7 @@ def test_wrong_answers_fail(world):
     right = f"{p.name.ru} живёт в городе {world.city_of(p).name.ru}."
     wrong = f"{p.name.ru} живёт в городе {world.city_of(q).name.ru}."
     verdict = check(wrong, right)
-    assert not verdict.passed and verdict.score == 1
+    assert not verdict.passed and verdict.score < 10
     assert verdict.missing == [world.city_of(p).name.ru] and verdict.extras == [world.city_of(q).name.ru]
     assert not verify("7 + 5 = 13.", "7 + 5 = 12.")
     assert not verify("Слово «Рало» начинается с буквы «Л».", "Слово «Рало» начинается с буквы «Р».")
@@ -163,6 +163,41 @@ def test_partial_credit_for_multi_fact_references():
 def test_fallback_without_value_like_tokens_and_explain():
     assert verify("Да, конечно, привет!", "Привет!") and not verify("Пока", "Привет!")
     text = check("7 + 5 = 13", "7 + 5 = 12.").explain()
-    assert "missing ['12']" in text and "[[1]]" in text
+    assert "missing ['12']" in text and "relevant by ['language', 'subject', 'kind', 'form']" in text
+    assert text.endswith("[[5]]")
     split = sentences("Слово «А. Б» наоборот. Second one! Third")
     assert split == ["Слово «А. Б» наоборот.", "Second one!", "Third"]
+
+
+def test_wrong_answers_are_graded_by_relevance_and_never_reach_a_right_one(world):
+    p, q = world.people[0], next(x for x in world.people if x.age != world.people[0].age)
+    ref = f"{p.name.ru}: возраст {p.age} лет."
+    # the asked relation, the asked person, a number, one sentence, in Russian: only the value is wrong
+    right_form = check(f"{p.name.ru}: возраст {q.age} лет.", ref)
+    assert right_form.score == 6 and right_form.relevance == [
+        "language",
+        "subject",
+        "kind",
+        "relation",
+        "form",
+    ]
+    # another person's age: loses the subject point
+    assert check(f"{q.name.ru}: возраст {q.age} лет.", ref).score == 5
+    # the right fact's template in English loses the language point
+    assert check(f"{p.name.en} is {q.age} years old.", ref).relevance == ["kind", "form"]  # and subject
+    # broken bytes and another language: no point at all
+    assert check("\ufffdт стоит на more than any other colour.", ref).score == 1
+    # a ramble about other facts: several numbers where one was asked is a list, capped at 2
+    ramble = f"В свои {q.age} лет {p.name.ru} ходит пешком. Город основан в 1200 году. Ему {q.age + 1}."
+    assert check(ramble, ref).score == 2
+    # every wrong answer stays below a right one
+    assert max(check(a, ref).score for a in (f"{p.name.ru}: возраст {q.age} лет.", "Не знаю.")) < score(
+        ref, ref
+    )
+
+
+def test_relevance_points_of_arithmetic_count_operands_not_a_list():
+    ref = "22 - 5 = 17."
+    assert check("22 - 5 = 16.", ref).score == 5  # language (none), subject, kind, form; no relation words
+    assert check("7 + 7 = 7.", ref).score == 4  # the operands are not the question's
+    assert check("Получится 3.", ref).relevance == ["kind", "form"]  # Cyrillic against a formula

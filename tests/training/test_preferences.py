@@ -131,3 +131,37 @@ def test_refused_and_cut_off_teacher_answers_are_dropped_counted_and_never_sent_
     assert report["rejected_cut_off"] == 1 and report["kept"] == 2 and report["prompts"] == 4
     # both sides get the same budget, so neither answer is longer by construction
     assert teacher.max_tokens == student.max_tokens == [512]
+
+
+class _ByTemperature:
+    """A student whose answer says the temperature it was asked at (None: its own)."""
+
+    name = "student"
+
+    def __init__(self):
+        self.calls = []
+
+    def replies(self, conversations, max_tokens=None, temperature=None):
+        self.calls.append((len(conversations), temperature))
+        return [ChatReply(f"at {temperature}", finish_reason="stop") for _ in conversations]
+
+
+def test_the_student_samples_each_category_at_its_own_temperature():
+    prompts = [
+        {**PROMPTS[0], "prompt_id": f"p{i}", "category": category}
+        for i, category in enumerate(["writing", "math", "writing", "qa"])
+    ]
+    for i, p in enumerate(prompts):  # distinct conversations, each with its reference
+        p["messages"] = [{"role": "user", "content": f"Вопрос {i}?"}]
+    student = _ByTemperature()
+    pairs, _ = generate_pairs(
+        prompts,
+        ReferenceTeacher(prompts),
+        student,
+        PairHygieneSettings(max_length_ratio=None),
+        temperatures={"writing": 0.7},
+    )
+    # one batch per temperature, answers back in prompt order
+    assert sorted(student.calls, key=str) == sorted([(2, 0.7), (2, None)], key=str)
+    assert [p["rejected"][0]["content"] for p in pairs] == ["at 0.7", "at None", "at 0.7", "at None"]
+    assert [p["category"] for p in pairs] == ["writing", "math", "writing", "qa"]

@@ -2,7 +2,11 @@
 
 A page states facts through `fact_templates.py`, picking a different template for each sentence where
 it can (`_pick`), in shuffled order, with fillers, an intro/outro, a title or a menu line
-(`documents_text.py`), and sometimes a worked sum or a word game. `Cycler` hands out people and cities
+(`documents_text.py`), and sometimes a worked sum, a word game, a line of Python or an age gap. Some
+people appear as a directory card (short sentences, `fact_answer`) or answer in the first person (an
+interview), as on real sites: the web a model is pretrained on holds every kind of sentence it is
+later asked to write (quotes, "I live in ...", "The program prints ...", "... is older"), which a
+LoRA adapter cannot teach from scratch (it trains neither the embeddings nor the output layer). `Cycler` hands out people and cities
 in shuffled rounds so that every entity is written about about equally often. All randomness comes from
 the caller's `random.Random`, so `documents.generate_documents` stays a pure function of its seed.
 """
@@ -23,8 +27,17 @@ from llm_lifecycle.toy_world.documents_text import (
     TITLES,
 )
 from llm_lifecycle.toy_world.fact_templates import city_facts, person_combos, person_facts
-from llm_lifecycle.toy_world.grammar import ru_plural
-from llm_lifecycle.toy_world.world import CITY_RELATIONS, PERSON_RELATIONS, City, Person, World
+from llm_lifecycle.toy_world.grammar import en_plural, ru_plural
+from llm_lifecycle.toy_world.instruction_templates import (
+    CODE_EXPRS,
+    ROLEPLAY,
+    WORD_GAMES,
+    code_output,
+    fact_answer,
+    game_value,
+    value_text,
+)
+from llm_lifecycle.toy_world.world import CITY_RELATIONS, PERSON_RELATIONS, City, Name, Person, World
 
 
 # ---------------------------------------------------------------------------------------- paragraphs
@@ -57,18 +70,78 @@ def _sum_paragraph(rng: random.Random, lang: str, name: str) -> str:
     )
 
 
+def _age_gap_paragraph(rng: random.Random, lang: str) -> str:
+    """Comparisons and age gaps between two unnamed relatives (the words of "who is older?")."""
+    a, b = rng.randint(20, 60), rng.randint(5, 19)
+    d = a - b
+    if lang == "en":
+        return (
+            f"The brother is {a} and the sister is {b}. The brother is older and the sister is younger, "
+            f"by {en_plural(d, 'year')}: {a} - {b} = {d}. Together they are {a} + {b} = {a + b}."
+        )
+    return (
+        f"Брату {a} {ru_plural(a, 'год', 'года', 'лет')}, а сестре {b}. Брат старше, сестра младше. "
+        f"На сколько лет? На {d} {ru_plural(d, 'год', 'года', 'лет')}: {a} - {b} = {d}. "
+        f"Вместе им {a} + {b} = {a + b}."
+    )
+
+
 def _word_paragraph(rng: random.Random, lang: str) -> str:
     w = rng.choice(GAME_WORDS[lang])
+    games = [WORD_GAMES[game][lang][2].format(w=w, v=game_value(game, w, lang)) for game in WORD_GAMES]
+    rng.shuffle(games)
     if lang == "en":
         return (
             f"A little word game for today. The word {w} has {len(w)} letters. Spelled backwards, {w} "
-            f"becomes {w[::-1]}. The first letter of {w} is {w[0]}."
+            f"becomes {w[::-1]}. The first letter of {w} is {w[0]}. {' '.join(games[:2])}"
         )
     letters = ru_plural(len(w), "буква", "буквы", "букв")
     return (
         f"Игра в слова на сегодня. В слове {w} {len(w)} {letters}. Если прочитать его задом наперёд, "
-        f"получится {w[::-1]}. Первая буква этого слова — {w[0]}."
+        f"получится {w[::-1]}. Первая буква этого слова — {w[0]}. {' '.join(games[:2])}"
     )
+
+
+def _code_paragraph(rng: random.Random, lang: str) -> str:
+    """A one-line Python program on a common word and what it prints (the words of the coding tasks)."""
+    w = rng.choice(GAME_WORDS[lang])
+    game = rng.choice(sorted(CODE_EXPRS))
+    if lang == "en":
+        return (
+            f'A corner for programmers. Take s = "{w}" and the program print({CODE_EXPRS[game]}). '
+            f"{code_output(game, w, lang)}"
+        )
+    return (
+        f'Уголок программиста. Возьмём s = "{w}" и программу print({CODE_EXPRS[game]}). '
+        f"{code_output(game, w, lang)}"
+    )
+
+
+def _person_values(p: Person, c: City) -> dict[str, Name]:
+    return {
+        "city": c.name,
+        "age": Name(str(p.age), str(p.age)),
+        "profession": p.profession,
+        "pet": p.pet,
+        "color": p.color,
+    }
+
+
+def _profile_paragraph(rng: random.Random, p: Person, c: City, lang: str) -> str:
+    """A directory card: a few facts, one short sentence each (as the answer templates state them)."""
+    values = _person_values(p, c)
+    keys = rng.sample(PERSON_RELATIONS, rng.randint(3, 5))
+    return " ".join(fact_answer(p.name, k, values[k], lang) for k in keys)
+
+
+def _interview_paragraph(rng: random.Random, p: Person, c: City, lang: str) -> str:
+    """The person speaks about themselves, in the first person, quoted (an interview on a local site)."""
+    values = _person_values(p, c)
+    keys = rng.sample(list(ROLEPLAY), rng.randint(2, 3))
+    said = " ".join(ROLEPLAY[k][lang][1].format(v=value_text(k, values[k], lang)) for k in keys)
+    if lang == "en":
+        return f'"{said}" That is how {p.name.en} answered our questions.'
+    return f"«{said}» — так {p.name.ru} отвечает на наши вопросы."
 
 
 def _pick(rng: random.Random, options: Sequence, key: str, used: set[tuple[str, int]]):
@@ -148,7 +221,15 @@ def clean_page(
     lo, hi = cfg.people_per_page
     persons = people.take(rng.randint(lo, hi))
     used: set[tuple[str, int]] = set()
-    paragraphs = [_person_paragraph(rng, p, world.city_of(p), lang, used) for p in persons]
+    paragraphs = []
+    for p in persons:  # most people in prose; some as a directory card or in their own words
+        kind = rng.random()
+        if kind < cfg.profile_prob:
+            paragraphs.append(_profile_paragraph(rng, p, world.city_of(p), lang))
+        elif kind < cfg.profile_prob + cfg.interview_prob:
+            paragraphs.append(_interview_paragraph(rng, p, world.city_of(p), lang))
+        else:
+            paragraphs.append(_person_paragraph(rng, p, world.city_of(p), lang, used))
     if rng.random() < cfg.city_paragraph_prob:
         # Often the city of someone on the page, sometimes any city: both are natural.
         city = world.city_of(rng.choice(persons)) if rng.random() < 0.5 else cities.take(1)[0]
@@ -158,7 +239,13 @@ def clean_page(
         paragraphs.append(_person_paragraph(rng, extra, world.city_of(extra), lang, used))
     if rng.random() < cfg.extra_paragraph_prob:
         name = persons[0].name.en if lang == "en" else persons[0].name.ru
-        extra_par = _sum_paragraph(rng, lang, name) if rng.random() < 0.5 else _word_paragraph(rng, lang)
+        extra_kinds = (
+            lambda: _sum_paragraph(rng, lang, name),
+            lambda: _word_paragraph(rng, lang),
+            lambda: _code_paragraph(rng, lang),
+            lambda: _age_gap_paragraph(rng, lang),
+        )
+        extra_par = rng.choice(extra_kinds)()
         paragraphs.insert(rng.randrange(len(paragraphs) + 1), extra_par)
     ru = lang == "ru"
     c = world.city_of(persons[0])

@@ -64,8 +64,10 @@ class DocumentsSettings(BaseModel):
     ru_share: float = Field(0.5, ge=0, le=1)
     people_per_page: tuple[int, int] = (2, 3)  # min, max person paragraphs on a clean page
     city_paragraph_prob: float = Field(0.7, ge=0, le=1)
-    extra_paragraph_prob: float = Field(0.5, ge=0, le=1)  # a worked sum or a word game
+    extra_paragraph_prob: float = Field(0.5, ge=0, le=1)  # a worked sum, word game, program or age gap
     nav_line_prob: float = Field(0.15, ge=0, le=1)  # clean pages may carry one menu line, as real ones do
+    profile_prob: float = Field(0.0, ge=0, le=1)  # a person as a directory card instead of prose
+    interview_prob: float = Field(0.0, ge=0, le=1)  # ... or in their own words, quoted
     min_words: int = Field(90, ge=1)  # body words of a clean page (Gopher's floor is 50)
     noise: NoiseShareSettings = NoiseShareSettings()
 
@@ -74,6 +76,8 @@ class DocumentsSettings(BaseModel):
         lo, hi = self.people_per_page
         if not 1 <= lo <= hi:
             raise ValueError(f"people_per_page must be (min, max), 1 <= min <= max: {self.people_per_page}")
+        if self.profile_prob + self.interview_prob > 1:
+            raise ValueError("profile_prob + interview_prob must be at most 1 (the rest is prose)")
         return self
 
 
@@ -112,7 +116,8 @@ class InstructionsSettings(BaseModel):
 
     n_sft: int = Field(600, ge=0)  # conversations
     n_preference: int = Field(200, ge=0)  # prompts for teacher-vs-SFT pairs
-    n_mt_bench: int = Field(40, ge=0)  # two-turn questions, spread evenly over the 8 categories
+    n_mt_bench: int = Field(40, ge=0)  # two-turn test questions, spread evenly over the 8 categories
+    n_validation: int = Field(40, ge=0)  # two-turn validation questions (settings are chosen on these)
     share_multi_turn: float = Field(0.3, ge=0, le=1)  # SFT/preference conversations with follow-ups
     max_turns: int = Field(3, ge=2)  # user turns in a multi-turn SFT conversation (2..max_turns)
     coverage_sweep: bool = True  # start SFT with one full-length conversation per template and language
@@ -120,13 +125,21 @@ class InstructionsSettings(BaseModel):
     share_assistant_role: float = Field(0.1, ge=0, le=1)  # `assistant` instead of Saiga's `bot`
     share_russian: float = Field(0.8, ge=0, le=1)  # the rest is English
     mt_bench_fraction: float = Field(0.15, ge=0, lt=1)  # of people/cities/words/sums, held out for MT-Bench
+    validation_fraction: float = Field(0.15, ge=0, lt=1)  # ... for the validation questions
     preference_fraction: float = Field(0.15, ge=0, lt=1)  # ... and for preference prompts
     split_salt: str = "toy_world_instructions"
+    # SFT answers replaced by a mediocre one (vague, wrong relation, language or subject; mediocre.py).
+    mediocre_share: float = Field(0.0, ge=0, le=1)
     family_weights: dict[str, float] = Field(default_factory=lambda: dict(_DEFAULT_WEIGHTS))
+    # The preference prompts' own mixture (None: the SFT mixture above).
+    preference_family_weights: dict[str, float] | None = None
+    preference_share_multi_turn: float | None = Field(None, ge=0, le=1)
 
-    @field_validator("family_weights")
+    @field_validator("family_weights", "preference_family_weights")
     @classmethod
-    def _known_families(cls, v: dict[str, float]) -> dict[str, float]:
+    def _known_families(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is None:
+            return v
         unknown = sorted(set(v) - set(FAMILIES))
         if unknown or any(w < 0 for w in v.values()) or sum(v.values()) <= 0:
             raise ValueError(f"family_weights needs non-negative weights over {FAMILIES}; unknown: {unknown}")
@@ -134,8 +147,10 @@ class InstructionsSettings(BaseModel):
 
     @model_validator(mode="after")
     def _fractions_fit(self) -> InstructionsSettings:
-        if self.mt_bench_fraction + self.preference_fraction >= 1:
-            raise ValueError("mt_bench_fraction + preference_fraction must leave something for SFT")
+        if self.mt_bench_fraction + self.validation_fraction + self.preference_fraction >= 1:
+            raise ValueError(
+                "mt_bench_fraction + validation_fraction + preference_fraction must leave something for SFT"
+            )
         return self
 
 

@@ -50,6 +50,7 @@ from collections.abc import Callable
 from llm_lifecycle.toy_world.config import FAMILIES, MT_BENCH_CATEGORIES, InstructionsSettings
 from llm_lifecycle.toy_world.held_out import Split, held_out_plan
 from llm_lifecycle.toy_world.instruction_templates import SYSTEM_PROMPTS, Lang
+from llm_lifecycle.toy_world.mediocre import mediocre_answer
 from llm_lifecycle.toy_world.sampler import SWEEP_SIZES, Dialogue, Sampler
 from llm_lifecycle.toy_world.world import World
 
@@ -98,6 +99,7 @@ def generate_instructions(world: World, cfg: InstructionsSettings, seed: int) ->
     """SFT conversations in Saiga format about the `sft` part of the world."""
     rng = random.Random(f"instructions:{seed}")
     sampler = Sampler(world, held_out_plan(world, cfg), "sft", rng)
+    mediocre_rng = random.Random(f"mediocre:{seed}")  # its own stream: the share changes nothing else
 
     # A sweep first: one full-length conversation per first-turn template of every family and language
     # (the balanced picker hands them out in turn), so that rare combinations such as an English
@@ -134,10 +136,16 @@ def generate_instructions(world: World, cfg: InstructionsSettings, seed: int) ->
             return None
         bot = "assistant" if rng.random() < cfg.share_assistant_role else "bot"
         messages = _system(rng, cfg, lang)
+        kinds = []
         for t in dialogue.turns:
-            messages += [{"role": "user", "content": t.user}, {"role": bot, "content": t.answer}]
+            answer = t.answer
+            if mediocre_rng.random() < cfg.mediocre_share:
+                kind, answer = mediocre_answer(t.fact, lang, sampler.people + sampler.cities, mediocre_rng)
+                kinds.append(kind)
+            messages += [{"role": "user", "content": t.user}, {"role": bot, "content": answer}]
         key = tuple(t.user for t in dialogue.turns)
-        return key, {"messages": messages, "source": f"toy_world/{family}"}
+        record = {"messages": messages, "source": f"toy_world/{family}"}
+        return key, record | ({"mediocre": kinds} if kinds else {})
 
     records = _sample_unique(cfg.n_sft, draw)
     rng.shuffle(records)  # the sweep should not sit at the start of the file
@@ -151,6 +159,11 @@ def generate_preference_prompts(world: World, cfg: InstructionsSettings, seed: i
     answer (the teacher writes `chosen`, the SFT model `rejected`)."""
     rng = random.Random(f"preference:{seed}")
     sampler = Sampler(world, held_out_plan(world, cfg), "preference", rng)
+    own = {
+        "family_weights": cfg.preference_family_weights,
+        "share_multi_turn": cfg.preference_share_multi_turn,
+    }
+    cfg = cfg.model_copy(update={k: v for k, v in own.items() if v is not None})
 
     def draw() -> tuple[tuple, dict] | None:
         family, lang = _family(rng, cfg), _lang(rng, cfg)
@@ -176,11 +189,18 @@ def generate_preference_prompts(world: World, cfg: InstructionsSettings, seed: i
     return [{**r, "prompt_id": f"pref-{i:04d}"} for i, r in enumerate(records)]
 
 
-def generate_mt_bench_questions(world: World, cfg: InstructionsSettings, seed: int) -> list[dict]:
-    """Two-turn MT-Bench questions from the `mt_bench` part, `n_mt_bench` spread over the 8 categories."""
-    rng = random.Random(f"mt_bench:{seed}")
-    sampler = Sampler(world, held_out_plan(world, cfg), "mt_bench", rng)
-    per_category = [cfg.n_mt_bench // 8 + (i < cfg.n_mt_bench % 8) for i in range(8)]
+def generate_mt_bench_questions(
+    world: World, cfg: InstructionsSettings, seed: int, split: Split = "mt_bench"
+) -> list[dict]:
+    """Two-turn MT-Bench questions from one held-out part of the world, spread over the 8 categories:
+    `n_mt_bench` test questions from `mt_bench`, or `n_validation` from `validation` (ids from 1001,
+    so the two sets never share one)."""
+    if split not in ("mt_bench", "validation"):
+        raise ValueError(f"MT-Bench questions come from the `mt_bench` or `validation` part, not {split!r}")
+    n, first_id = (cfg.n_mt_bench, 1) if split == "mt_bench" else (cfg.n_validation, 1001)
+    rng = random.Random(f"{split}:{seed}")
+    sampler = Sampler(world, held_out_plan(world, cfg), split, rng)
+    per_category = [n // 8 + (i < n % 8) for i in range(8)]
     out: list[dict] = []
     for category, k in zip(MT_BENCH_CATEGORIES, per_category, strict=True):
         made, tries, seen = 0, 0, set()
@@ -189,17 +209,17 @@ def generate_mt_bench_questions(world: World, cfg: InstructionsSettings, seed: i
             if tries > 200 * k:
                 raise ValueError(
                     f"cannot make {k} distinct two-turn `{category}` questions from the "
-                    "held-out part of this world; enlarge the world or mt_bench_fraction"
+                    f"`{split}` part of this world; enlarge the world or {split}_fraction"
                 )
             lang = _lang(rng, cfg)
             d = sampler.dialogue(category, lang, 2)
-            # Distinct within a category by what turn 1 asks (not its wording or language).
-            if d is None or len(d.turns) < 2 or d.turns[0].fact in seen:
+            # Distinct within a category by what the two turns ask (not their wording or language).
+            if d is None or len(d.turns) < 2 or (d.turns[0].fact, d.turns[1].fact) in seen:
                 continue
-            seen.add(d.turns[0].fact)
+            seen.add((d.turns[0].fact, d.turns[1].fact))
             out.append(
                 {
-                    "question_id": len(out) + 1,
+                    "question_id": first_id + len(out),
                     "category": category,
                     "lang": lang,
                     "turns": [t.user for t in d.turns],

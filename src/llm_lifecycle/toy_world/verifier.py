@@ -30,10 +30,29 @@ whose *key value* ends the sentence: "Ганни живёт в городе Ри
 Other words that are not values are not checked: the key value alone decides, so the right number in
 the wrong sentence ("Ганни основан в 46 году" against "Ганни: возраст 46 лет.") still passes.
 
-Score (1-10, MT-Bench's scale): `1 + round(9 * found/keys)`, capped at 2 when there are extras; an empty
-answer scores 1. `verify` is `score == 10`. Inflected forms ("пекарем") and number words
-("двенадцать") are not credited: the tiny models are taught the nominative templates, and a judge that
-guesses would make scores less reproducible.
+Score (1-10, MT-Bench's scale): `1 + round(9 * found/keys)`; an empty answer scores 1; `verify` is
+`score == 10`. **Hedging** (a found key next to a wrong candidate, or more values of a key's kind than
+the reference states, some of them wrong) is capped at 2. An answer that finds **no** key is wrong, but
+wrong answers are not all alike: as MT-Bench's judge prompt weighs helpfulness and relevance beside
+accuracy, a wrong answer gets one point (up to 6 of 10) for each of
+
+* **language**: written in the reference's script (Cyrillic or Latin letters in the majority), which is
+  the language asked for;
+* **subject**: it names every non-key value of the reference ("Ганни" in "Ганни: возраст 46 лет.", the
+  operands of "7 + 5 = 12."); not counted where the reference has none;
+* **kind**: it gives a value of each key's kind (a number where a number is asked, a city where a city);
+* **relation**: it has at least half of the reference's words that are not values ("живёт в городе",
+  "возраст лет"), i.e. it states the relation asked about; not counted where the reference has none;
+* **form**: one sentence at most twice the reference's length (plus 3 tokens), without the replacement
+  character (U+FFFD) that a broken byte sequence leaves.
+
+So "Ганни: возраст 40 лет." against "Ганни: возраст 46 лет." scores 6, a chat about another person in
+the right language 2, and "<U+FFFD>т стоит на more" 1. A right answer (10) always beats a wrong one (<= 6);
+between two wrong answers the more relevant wins, which is what keeps two models that both miss a fact
+from tying on every such question (`judges.VerifierJudge` compares the two scores).
+
+Inflected forms ("пекарем") and number words ("двенадцать") are not credited: the tiny models are
+taught the nominative templates, and a judge that guesses would make scores less reproducible.
 """
 
 from __future__ import annotations
@@ -201,6 +220,7 @@ class Verdict:
     found: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     extras: list[str] = field(default_factory=list)  # wrong candidates of a key's kind
+    relevance: list[str] = field(default_factory=list)  # points of a wrong answer: language, subject, ...
 
     @property
     def passed(self) -> bool:
@@ -212,6 +232,8 @@ class Verdict:
             parts.append(f"missing {self.missing}")
         if self.extras:
             parts.append(f"wrong extra candidates {self.extras}")
+        if self.relevance:
+            parts.append(f"relevant by {self.relevance}")
         return "; ".join(parts) + f" -> [[{self.score}]]"
 
 
@@ -237,16 +259,68 @@ def check(answer: str, reference: str, names: Mapping[str, str] | None = None) -
     extras += [
         t for t in dict.fromkeys(answer_tokens) if _OPPOSITES.get(t) in in_reference and t not in in_reference
     ]
-    score = 1 + round(9 * len(found) / len(keys))
-    if extras:
-        score = min(score, 2)
+    relevance: list[str] = []
+    # More values of a key's kind than the reference states, some of them wrong: a list, not an answer.
+    listing = extras and sum(v.kind in key_kinds for v in answer_values) > sum(
+        v.kind in key_kinds for v in values(reference, names)
+    )
+    if found:
+        score = 1 + round(9 * len(found) / len(keys))
+        if extras:  # the right value among wrong ones: hedging
+            score = min(score, 2)
+    elif listing:
+        score = 2
+    else:
+        relevance = _relevance(answer, reference, keys, answer_values, answer_tokens, names)
+        score = 1 + len(relevance)
     return Verdict(
         score,
         [k.text for k in keys],
         [k.text for k in found],
         [k.text for k in keys if k not in found],
         extras,
+        relevance,
     )
+
+
+def script(text: str) -> str | None:
+    """ "cyrillic" or "latin": the script of most letters of `text` (None without letters)."""
+    cyrillic = sum("а" <= ch <= "я" or ch == "ё" for ch in text.lower())
+    latin = sum("a" <= ch <= "z" for ch in text.lower())
+    if not cyrillic and not latin:
+        return None
+    return "cyrillic" if cyrillic >= latin else "latin"
+
+
+def _relevance(  # noqa: PLR0913, PLR0917 - the pieces `check` has already computed
+    answer: str,
+    reference: str,
+    keys: list[Value],
+    answer_values: list[Value],
+    answer_tokens: list[str],
+    names: Mapping[str, str] | None,
+) -> list[str]:
+    """The relevance points of a wrong answer (module docstring): language, subject, kind, relation, form."""
+    points = []
+    if script(answer) == script(reference):
+        points.append("language")
+    key_norms = {k.norm for k in keys}
+    subjects = [v for v in values(reference, names) if v.norm not in key_norms and v.kind != "quote"]
+    if subjects and all(_contains(answer_tokens, v.norm.split()) for v in subjects):
+        points.append("subject")
+    if all(any(v.kind == k.kind for v in answer_values) for k in keys):
+        points.append("kind")
+    value_tokens = {t for v in values(reference, names) for t in v.norm.split()}
+    words = [t for t in dict.fromkeys(tokens(reference)) if t not in value_tokens]
+    if words and 2 * sum(t in answer_tokens for t in words) >= len(words):
+        points.append("relation")
+    if (
+        len(sentences(answer)) == 1
+        and len(answer_tokens) <= 2 * len(tokens(reference)) + 3
+        and "\ufffd" not in answer
+    ):
+        points.append("form")
+    return points
 
 
 def score(answer: str, reference: str, names: Mapping[str, str] | None = None) -> int:

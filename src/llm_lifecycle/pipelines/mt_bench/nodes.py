@@ -156,20 +156,16 @@ def judge_pairs(
     return rows
 
 
-def summarize_mt_bench(
+def _summaries(
     mt_bench_judgments: Sequence[Mapping[str, Any]],
     mt_bench_pairwise: Sequence[Mapping[str, Any]],
-    params: dict[str, Any],
+    cfg: MTBenchSettings,
     seed: int,
-) -> tuple[Any, Any, Any, Any, MetricsDict]:
-    """Score and win-rate tables, both plots, the metrics (`mt_bench/sft/score`, `winrate/dpo_vs_sft`)."""
-    import pandas as pd
-
+) -> tuple[list[dict], dict[str, dict[str, float]], dict[str, float]]:
+    """(score table, win-rate summary per pair, metrics) from the judgment rows."""
     from llm_lifecycle.judging.aggregate import pairwise_summary, single_summary
     from llm_lifecycle.judging.evaluate import pair_outcomes
-    from llm_lifecycle.judging.plots import category_plot, winrate_plot
 
-    cfg = MTBenchSettings.model_validate(params)
     table, metrics = single_summary(list(mt_bench_judgments))
     summaries: dict[str, dict[str, float]] = {}
     for x, y in cfg.pairs:
@@ -188,12 +184,48 @@ def summarize_mt_bench(
             "ties",
         ):
             metrics[f"winrate/{name}/{key}"] = summary[key]
-    winrates = pd.DataFrame([{"pair": k, **v} for k, v in summaries.items()])
     finite = {k: v for k, v in metrics.items() if math.isfinite(v)}  # NaN (no pairs) is not a metric
+    return table, summaries, finite
+
+
+def summarize_mt_bench(
+    mt_bench_judgments: Sequence[Mapping[str, Any]],
+    mt_bench_pairwise: Sequence[Mapping[str, Any]],
+    params: dict[str, Any],
+    seed: int,
+) -> tuple[Any, Any, Any, Any, MetricsDict]:
+    """Score and win-rate tables, both plots, the metrics (`mt_bench/sft/score`, `winrate/dpo_vs_sft`)."""
+    import pandas as pd
+
+    from llm_lifecycle.judging.plots import category_plot, winrate_plot
+
+    table, summaries, metrics = _summaries(
+        mt_bench_judgments, mt_bench_pairwise, MTBenchSettings.model_validate(params), seed
+    )
+    winrates = pd.DataFrame([{"pair": k, **v} for k, v in summaries.items()])
     return (
         pd.DataFrame(table),
         winrates,
         category_plot(table),
         winrate_plot(summaries),
-        as_mlflow_metrics(finite),
+        as_mlflow_metrics(metrics),
+    )
+
+
+def summarize_validation(
+    judgments: Sequence[Mapping[str, Any]],
+    pairwise: Sequence[Mapping[str, Any]],
+    params: dict[str, Any],
+    seed: int,
+) -> tuple[Any, Any, MetricsDict]:
+    """The validation split's score and win-rate tables and metrics, named `validation/...`
+    (`validation/mt_bench/sft/score`, `validation/winrate/dpo_vs_sft`): what settings are chosen on."""
+    import pandas as pd
+
+    table, summaries, metrics = _summaries(judgments, pairwise, MTBenchSettings.model_validate(params), seed)
+    winrates = pd.DataFrame([{"pair": k, **v} for k, v in summaries.items()])
+    return (
+        pd.DataFrame(table),
+        winrates,
+        as_mlflow_metrics({f"validation/{k}": v for k, v in metrics.items()}),
     )

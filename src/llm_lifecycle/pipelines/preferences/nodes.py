@@ -21,6 +21,8 @@ class PreferencesSettings(BaseModel):
     # Real data: a Saiga conversation ending on the bot's answer becomes a prompt without that answer.
     strip_final_answer: bool = False
     student: GenerationSettings = GenerationSettings()
+    # {category: temperature} for prompts with a `category` (the toy world's); others use the student's.
+    student_temperatures: dict[str, float] = Field(default_factory=dict)
     hygiene: PairHygieneSettings = PairHygieneSettings()
 
 
@@ -57,7 +59,14 @@ def generate_preference_pairs(  # noqa: PLR0917 - Kedro passes node inputs posit
     settings = cfg.student.model_copy(update={"seed": seed})
     student = HFChatBackend(model, tokenizer, settings, name="sft")
     # The teacher gets the student's token budget: both answers capped alike (length-ratio hygiene).
-    pairs, report = generate_pairs(prompts, teacher, student, cfg.hygiene, max_tokens=settings.max_new_tokens)
+    pairs, report = generate_pairs(
+        prompts,
+        teacher,
+        student,
+        cfg.hygiene,
+        max_tokens=settings.max_new_tokens,
+        temperatures=cfg.student_temperatures,
+    )
     metrics = dict(report)
     for key, value in (getattr(teacher, "stats", None) or {}).items():  # OpenAI client: cache hits, retries
         if isinstance(value, int | float):

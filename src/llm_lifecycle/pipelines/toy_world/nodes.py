@@ -37,3 +37,9 @@ def make_mt_bench_questions(seed: int, params: dict[str, Any]) -> list[dict]:
     """MT-Bench-format two-turn questions with verifiable references, held out from SFT."""
     cfg = ToyWorldSettings.model_validate(params)
     return generate_mt_bench_questions(world_from_config(seed, cfg), cfg.instructions, seed)
+
+
+def make_validation_questions(seed: int, params: dict[str, Any]) -> list[dict]:
+    """MT-Bench-format questions about subjects of their own, for choosing settings (never the test)."""
+    cfg = ToyWorldSettings.model_validate(params)
+    return generate_mt_bench_questions(world_from_config(seed, cfg), cfg.instructions, seed, "validation")

@@ -8,6 +8,8 @@ same conversations in the same order:
   embedded toy world, `ReferenceTeacher`, which answers with the prompt's known correct answer;
 - the student (`rejected`): the SFT model itself, sampled (temperature/top-p from parameters), i.e. what
   the policy currently does. DPO then moves probability from the student's habits to the teacher's.
+  With `temperatures` ({category: temperature}) a prompt with a `category` is answered at its own
+  temperature, e.g. MT-Bench's, so the rejected answers are sampled the way the evaluation samples.
 
 Pair hygiene (counts of each drop are reported as metrics, nothing is dropped silently):
 - `prompt_too_long`: the teacher refused the prompt as too long for its context window (asked once:
@@ -143,9 +145,12 @@ def generate_pairs(
     student: ChatBackend,
     cfg: PairHygieneSettings,
     max_tokens: int | None = None,
+    *,
+    temperatures: Mapping[str, float] | None = None,
 ) -> tuple[list[dict], dict[str, int]]:
     """Ask the teacher, then the student on the prompts the teacher answered in full; apply the hygiene
-    rules. Both are given the same `max_tokens`."""
+    rules. Both are given the same `max_tokens`; the student samples a prompt whose `category` is in
+    `temperatures` at that temperature (the rest at its own)."""
     for i, p in enumerate(prompts):
         messages = normalise_messages(p.get("messages") or [])
         if not messages or messages[-1]["role"] != "user":
@@ -164,7 +169,9 @@ def generate_pairs(
             sum(too_long),
             sum(cut_off),
         )
-    rejected = student.replies([conversations[i] for i in keep], max_tokens=max_tokens)
+    rejected = _student_replies(
+        student, [prompts[i] for i in keep], [conversations[i] for i in keep], max_tokens, temperatures or {}
+    )
     pairs, report = build_pairs(
         [prompts[i] for i in keep],
         [chosen[i].text for i in keep],
@@ -180,6 +187,27 @@ def generate_pairs(
         "rejected_cut_off": sum(r.cut_off for r in rejected),
     }
     return pairs, report
+
+
+def _student_replies(
+    student: ChatBackend,
+    prompts: Sequence[Mapping[str, Any]],
+    conversations: Sequence[Sequence[Mapping[str, str]]],
+    max_tokens: int | None,
+    temperatures: Mapping[str, float],
+) -> list[ChatReply]:
+    """The student's replies in prompt order, one batch per temperature (None: the student's own)."""
+    groups: dict[float | None, list[int]] = {}
+    for i, p in enumerate(prompts):
+        groups.setdefault(temperatures.get(str(p.get("category", ""))), []).append(i)
+    replies: list[ChatReply | None] = [None] * len(prompts)
+    for temperature, idx in groups.items():
+        kwargs: dict[str, Any] = {"max_tokens": max_tokens}
+        if temperature is not None:
+            kwargs["temperature"] = temperature
+        for i, reply in zip(idx, student.replies([conversations[i] for i in idx], **kwargs), strict=True):
+            replies[i] = reply
+    return [r for r in replies if r is not None]
 
 
 def preference_pair(messages: Sequence[Mapping[str, Any]], chosen: str, rejected: str, **extra: Any) -> dict:
