@@ -6,8 +6,9 @@ it can (`_pick`), in shuffled order, with fillers, an intro/outro, a title or a 
 people appear as a directory card (short sentences, `fact_answer`) or answer in the first person (an
 interview), as on real sites: the web a model is pretrained on holds every kind of sentence it is
 later asked to write (quotes, "I live in ...", "The program prints ...", "... is older"), which a
-LoRA adapter cannot teach from scratch (it trains neither the embeddings nor the output layer). `Cycler` hands out people and cities
-in shuffled rounds so that every entity is written about about equally often. All randomness comes from
+LoRA adapter cannot teach from scratch (it trains neither the embeddings nor the output layer).
+`Cycler` hands out people and cities in shuffled rounds so that every entity is written about about
+equally often. All randomness comes from
 the caller's `random.Random`, so `documents.generate_documents` stays a pure function of its seed.
 """
 
