@@ -38,7 +38,7 @@ from llm_lifecycle.toy_world.instruction_templates import (
     game_value,
     value_text,
 )
-from llm_lifecycle.toy_world.world import CITY_RELATIONS, PERSON_RELATIONS, City, Name, Person, World
+from llm_lifecycle.toy_world.world import CITY_RELATIONS, PERSON_RELATIONS, City, Person, World, person_values
 
 
 # ---------------------------------------------------------------------------------------- paragraphs
@@ -118,26 +118,16 @@ def _code_paragraph(rng: random.Random, lang: str) -> str:
     )
 
 
-def _person_values(p: Person, c: City) -> dict[str, Name]:
-    return {
-        "city": c.name,
-        "age": Name(str(p.age), str(p.age)),
-        "profession": p.profession,
-        "pet": p.pet,
-        "color": p.color,
-    }
-
-
 def _profile_paragraph(rng: random.Random, p: Person, c: City, lang: str) -> str:
     """A directory card: a few facts, one short sentence each (as the answer templates state them)."""
-    values = _person_values(p, c)
+    values = person_values(p, c)
     keys = rng.sample(PERSON_RELATIONS, rng.randint(3, 5))
     return " ".join(fact_answer(p.name, k, values[k], lang) for k in keys)
 
 
 def _interview_paragraph(rng: random.Random, p: Person, c: City, lang: str) -> str:
     """The person speaks about themselves, in the first person, quoted (an interview on a local site)."""
-    values = _person_values(p, c)
+    values = person_values(p, c)
     keys = rng.sample(list(ROLEPLAY), rng.randint(2, 3))
     said = " ".join(ROLEPLAY[k][lang][1].format(v=value_text(k, values[k], lang)) for k in keys)
     if lang == "en":

@@ -251,7 +251,8 @@ def check(answer: str, reference: str, names: Mapping[str, str] | None = None) -
     # Values inside quotes count as candidates too: «Рисадор Лодор Велдувен» must not hide a list.
     answer_values += [inner for v in answer_values if v.kind == "quote" for inner in values(v.text, names)]
     found = [k for k in keys if _found(k, answer_tokens, answer_quotes)]
-    in_reference = {v.norm for v in values(reference, names)} | set(tokens(reference))
+    reference_values = values(reference, names)
+    in_reference = {v.norm for v in reference_values} | set(tokens(reference))
     key_kinds = {k.kind for k in keys}
     extras = list(
         dict.fromkeys(v.text for v in answer_values if v.kind in key_kinds and v.norm not in in_reference)
@@ -262,7 +263,7 @@ def check(answer: str, reference: str, names: Mapping[str, str] | None = None) -
     relevance: list[str] = []
     # More values of a key's kind than the reference states, some of them wrong: a list, not an answer.
     listing = extras and sum(v.kind in key_kinds for v in answer_values) > sum(
-        v.kind in key_kinds for v in values(reference, names)
+        v.kind in key_kinds for v in reference_values
     )
     if found:
         score = 1 + round(9 * len(found) / len(keys))
@@ -271,7 +272,7 @@ def check(answer: str, reference: str, names: Mapping[str, str] | None = None) -
     elif listing:
         score = 2
     else:
-        relevance = _relevance(answer, reference, keys, answer_values, answer_tokens, names)
+        relevance = _relevance(answer, reference, keys, reference_values, answer_values, answer_tokens)
         score = 1 + len(relevance)
     return Verdict(
         score,
@@ -296,21 +297,21 @@ def _relevance(  # noqa: PLR0913, PLR0917 - the pieces `check` has already compu
     answer: str,
     reference: str,
     keys: list[Value],
+    reference_values: list[Value],
     answer_values: list[Value],
     answer_tokens: list[str],
-    names: Mapping[str, str] | None,
 ) -> list[str]:
     """The relevance points of a wrong answer (module docstring): language, subject, kind, relation, form."""
     points = []
     if script(answer) == script(reference):
         points.append("language")
     key_norms = {k.norm for k in keys}
-    subjects = [v for v in values(reference, names) if v.norm not in key_norms and v.kind != "quote"]
+    subjects = [v for v in reference_values if v.norm not in key_norms and v.kind != "quote"]
     if subjects and all(_contains(answer_tokens, v.norm.split()) for v in subjects):
         points.append("subject")
     if all(any(v.kind == k.kind for v in answer_values) for k in keys):
         points.append("kind")
-    value_tokens = {t for v in values(reference, names) for t in v.norm.split()}
+    value_tokens = {t for v in reference_values for t in v.norm.split()}
     words = [t for t in dict.fromkeys(tokens(reference)) if t not in value_tokens]
     if words and 2 * sum(t in answer_tokens for t in words) >= len(words):
         points.append("relation")

@@ -142,13 +142,20 @@ def _facts(cities: list[City], people: list[Person]) -> list[Fact]:
         ]
     for p in people:
         facts += [
-            Fact(p.name, "city", cities[p.city].name),
-            Fact(p.name, "age", Name(str(p.age), str(p.age))),
-            Fact(p.name, "profession", p.profession),
-            Fact(p.name, "pet", p.pet),
-            Fact(p.name, "color", p.color),
+            Fact(p.name, relation, value) for relation, value in person_values(p, cities[p.city]).items()
         ]
     return facts
+
+
+def person_values(p: Person, city: City) -> dict[str, Name]:
+    """The values of `p`'s facts by relation (`PERSON_RELATIONS` order); `city` is the one `p` lives in."""
+    return {
+        "city": city.name,
+        "age": Name(str(p.age), str(p.age)),
+        "profession": p.profession,
+        "pet": p.pet,
+        "color": p.color,
+    }
 
 
 def make_world(seed: int, n_cities: int = 8, n_people: int = 32) -> World:
