@@ -120,7 +120,7 @@ def test_the_launch_log_streams_to_a_file_and_the_log_and_a_hang_is_killed(tmp_p
 
     from llm_lifecycle.training.alignment.distributed import LaunchTimeoutError, run_logged
 
-    caplog.set_level(logging.INFO, logger="llm_lifecycle.training.alignment.distributed")
+    caplog.set_level(logging.INFO, logger="llm_lifecycle.training.launch")
     talk = "import sys, time\nfor i in range(3): print('step', i, flush=True)\nsys.exit(3)"
     assert run_logged([sys.executable, "-c", talk], {}, tmp_path / "ok.log", timeout_s=60) == 3
     assert (tmp_path / "ok.log").read_text().splitlines() == ["step 0", "step 1", "step 2"]

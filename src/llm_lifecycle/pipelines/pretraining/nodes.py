@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llm_lifecycle.metrics import MetricsDict, as_mlflow_metrics
 from llm_lifecycle.modeling.config import ModelSettings, ModelSettingsForTokenizer
+from llm_lifecycle.training.launch import DistributedSettings
 from llm_lifecycle.training.pretraining.settings import PretrainLoopSettings
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class PretrainingSettings(BaseModel):
     train: PretrainLoopSettings = PretrainLoopSettings()
     checkpoint_dir: str | None = "data/toy/06_models/pretraining_checkpoints"
     measure_ceiling: bool = True
+    distributed: DistributedSettings = DistributedSettings()
     generation: SampleGenerationSettings = SampleGenerationSettings()
     fact_eval: FactEvalSettings = FactEvalSettings()
     report: ArchitectureReportSettings = ArchitectureReportSettings()
@@ -107,19 +109,26 @@ def pretrain_base_model(
 ) -> tuple[tuple[Any, Any], MetricsDict, pd.DataFrame]:
     """Build the configured decoder from `seed`, pretrain it (resuming a killed run), measure MFU.
 
-    Returns (model, tokenizer) for the versioned `base_model` entry, per-step metrics for MLflow and
-    the per-step log as a table.
+    With `distributed.num_processes > 1` the ranks run under `accelerate launch` (DDP, or FSDP from the
+    accelerate config) and this node gets back what rank 0 saved. Returns (model, tokenizer) for the
+    versioned `base_model` entry, per-step metrics for MLflow and the per-step log as a table.
     """
     from llm_lifecycle.training.pretraining.base_model import train_base_model
+    from llm_lifecycle.training.pretraining.distributed import train_distributed
 
     cfg = PretrainingSettings.model_validate(params)
-    run = train_base_model(
-        cfg.model.for_tokenizer(tokenizer),
-        pretraining_blocks,
-        cfg.train.model_copy(update={"seed": seed}),
-        cfg.checkpoint_dir,
-        cfg.measure_ceiling,
-    )
+    model_cfg, loop = cfg.model.for_tokenizer(tokenizer), cfg.train.model_copy(update={"seed": seed})
+    if cfg.distributed.num_processes > 1:
+        run = train_distributed(
+            model_cfg,
+            pretraining_blocks,
+            loop,
+            checkpoint_root=cfg.checkpoint_dir,
+            measure_ceiling=cfg.measure_ceiling,
+            settings=cfg.distributed,
+        )
+    else:
+        run = train_base_model(model_cfg, pretraining_blocks, loop, cfg.checkpoint_dir, cfg.measure_ceiling)
     metrics: MetricsDict = dict(run.history)  # per step: {name: [{step, value}]}
     metrics |= as_mlflow_metrics(run.summary, step=run.final_step)
     return (run.model, tokenizer), metrics, run.log

@@ -31,37 +31,33 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import socket
-import subprocess
-import sys
-import threading
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from llm_lifecycle.datasets.jsonl import write_jsonl
 from llm_lifecycle.training.alignment.trl_common import TrainInputs
+from llm_lifecycle.training.launch import (  # re-exported: the launcher is shared with pretraining
+    DistributedSettings,
+    LaunchTimeoutError,
+    launch_command,
+    launch_env,
+    run_logged,
+)
+
+__all__ = [
+    "DistributedSettings",
+    "LaunchTimeoutError",
+    "launch_command",
+    "model_source",
+    "run_distributed",
+    "run_logged",
+    "train_adapter",
+    "train_here",
+]
 
 logger = logging.getLogger(__name__)
 
 Kind = Literal["sft", "dpo"]
-
-
-class DistributedSettings(BaseModel):
-    """`<stage>.distributed` in parameters. `num_processes: 1` trains in the node's own process."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    num_processes: int = Field(1, ge=1)
-    accelerate_config: str | None = Field(
-        None, description="accelerate config file (DDP/FSDP/DeepSpeed), relative to the project root"
-    )
-    main_process_port: int | None = Field(None, ge=1, le=65535, description="None: a free port")
-    timeout_s: float | None = Field(
-        86_400.0, gt=0, description="kill the launch after this many seconds (None: never)"
-    )
 
 
 def model_source(model: Any) -> str | None:
@@ -83,85 +79,6 @@ def model_source(model: Any) -> str | None:
         if isinstance(cached, str):
             return str(Path(cached).parent)
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def launch_command(job_dir: Path, settings: DistributedSettings) -> list[str]:
-    """`python -m accelerate.commands.launch ... -m llm_lifecycle.training.alignment.worker <job_dir>`."""
-    cmd = [sys.executable, "-m", "accelerate.commands.launch"]
-    if settings.accelerate_config:
-        config = Path(settings.accelerate_config)
-        if not config.is_file():
-            raise FileNotFoundError(f"distributed.accelerate_config: no such file {config.resolve()}")
-        cmd += ["--config_file", str(config)]
-    else:
-        # Plain DDP; `--multi_gpu` is accelerate's torchrun launcher, which also serves CPU ranks (gloo).
-        cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    cmd += [
-        "--num_processes",
-        str(settings.num_processes),
-        "--main_process_port",
-        str(settings.main_process_port or _free_port()),
-        "-m",
-        "llm_lifecycle.training.alignment.worker",
-        str(job_dir),
-    ]
-    return cmd
-
-
-class LaunchTimeoutError(RuntimeError):
-    """The launched job ran past its `timeout_s` and was killed."""
-
-
-def run_logged(cmd: list[str], env: dict[str, str], log_path: Path, timeout_s: float | None) -> int:
-    """Run `cmd`, copying every line it prints to `log_path` and to this logger as it comes; return its
-    exit code. After `timeout_s` its whole process group (the launcher and every rank) is killed and
-    `LaunchTimeoutError` names the log."""
-    timed_out = threading.Event()
-    with (
-        log_path.open("w", encoding="utf-8") as log,
-        subprocess.Popen(
-            cmd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            bufsize=1,
-            start_new_session=True,  # its own process group: a timeout ends the ranks too
-        ) as proc,
-    ):
-
-        def kill() -> None:
-            timed_out.set()
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-        timer = threading.Timer(timeout_s, kill) if timeout_s else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                log.write(line)
-                log.flush()
-                logger.info("| %s", line.rstrip())
-            returncode = proc.wait()
-        finally:
-            if timer is not None:
-                timer.cancel()
-    if timed_out.is_set():
-        raise LaunchTimeoutError(f"killed after {timeout_s:g} s (distributed.timeout_s); log: {log_path}")
-    return returncode
 
 
 def run_distributed(
@@ -198,9 +115,7 @@ def run_distributed(
 
     cmd = launch_command(job, settings)
     logger.info("%s on %d processes: %s", kind.upper(), settings.num_processes, " ".join(cmd))
-    per_rank = max(1, (os.cpu_count() or 1) // settings.num_processes)  # N ranks must not oversubscribe
-    threads = os.environ.get("OMP_NUM_THREADS") or str(per_rank)
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": threads}
+    env = launch_env(settings.num_processes)  # N ranks must not oversubscribe the cores
     log = job / "launch.log"
     returncode = run_logged(cmd, env, log, settings.timeout_s)
     if returncode != 0:

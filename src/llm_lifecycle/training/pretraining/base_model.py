@@ -31,6 +31,7 @@ class BaseModelRun:
     summary: dict[str, float]
     final_step: int
     log: pd.DataFrame  # one row per step
+    state_dict: dict[str, Any] | None = None  # full weights gathered from the ranks (FSDP), else None
 
 
 def history_table(history: Mapping[str, list[Mapping[str, float]]]) -> pd.DataFrame:
@@ -48,9 +49,15 @@ def train_base_model(
     cfg: PretrainLoopSettings,
     checkpoint_root: str | None,
     measure_ceiling: bool,
+    *,
+    parallel: Any = None,
 ) -> BaseModelRun:
     """Pretrain a fresh decoder (seeded with `cfg.seed`) on `blocks` (`{"train", "val", "stats"}` from
-    `packing.pack_corpus`); see the module docstring."""
+    `packing.pack_corpus`, or memory-mapped `shards.ShardBlocks`); see the module docstring.
+
+    `parallel` (`parallel.Parallel`): this process is one rank of a data-parallel job (started by
+    `pretraining.distributed`); the returned model is then the unwrapped module, its `state_dict`
+    gathered from every rank into `BaseModelRun.state_dict`."""
     import torch
 
     from llm_lifecycle.benchmarking.ceilings import device_ceiling
@@ -58,13 +65,15 @@ def train_base_model(
     from llm_lifecycle.modeling.calculator import parameter_counts, training_flops_per_token
     from llm_lifecycle.training.pretraining.checkpoints import run_fingerprint
     from llm_lifecycle.training.pretraining.loop import pretrain
+    from llm_lifecycle.training.pretraining.parallel import Parallel
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    par = parallel or Parallel()
+    device = par.accelerator.device if par.active else "cuda" if torch.cuda.is_available() else "cpu"
     model = build_model(model_cfg, seed=cfg.seed).to(device)
     train, val, stats = blocks["train"], blocks["val"], blocks["stats"]
     checkpoint_dir = None
     if checkpoint_root is not None:
-        checkpoint_dir = Path(checkpoint_root) / run_fingerprint(model, cfg, train, val)
+        checkpoint_dir = Path(checkpoint_root) / run_fingerprint(model, cfg, train, val, par.world)
         logger.info("checkpoints in %s (a killed run started again resumes from there)", checkpoint_dir)
     peak = None
     if measure_ceiling:
@@ -73,7 +82,15 @@ def train_base_model(
         logger.info("ceiling for MFU: %.1f GFLOP/s (%s, %s)", peak / 1e9, ceiling.source, ceiling.dtype)
     flops_per_token = training_flops_per_token(model_cfg, cfg.block_size)
     result = pretrain(
-        model, train, val, cfg, checkpoint_dir, flops_per_token=flops_per_token, peak_flops=peak
+        model,
+        train,
+        val,
+        cfg,
+        checkpoint_dir,
+        flops_per_token=flops_per_token,
+        peak_flops=peak,
+        progress=par.is_main,
+        parallel=par,
     )
     counts = parameter_counts(model_cfg)
     summary = {
@@ -89,5 +106,9 @@ def train_base_model(
         summary["peak_flops"] = peak
     if "val_loss_final" in summary:
         summary["val_loss_below_unigram"] = stats["unigram_val_cross_entropy"] - summary["val_loss_final"]
+    if par.active:
+        summary["world_size"] = par.world
     log = history_table(result.history).assign(unigram_val_loss=stats["unigram_val_cross_entropy"])
-    return BaseModelRun(model.to("cpu"), result.history, summary, result.final_step, log)
+    state_dict = par.full_state_dict(result.model)  # a collective under FSDP: every rank gathers
+    model = par.unwrap(result.model)
+    return BaseModelRun(model.to("cpu"), result.history, summary, result.final_step, log, state_dict)

@@ -94,6 +94,9 @@ def list_checkpoints(checkpoint_dir: str | Path) -> list[tuple[int, Path]]:
 def _data_fingerprint(blocks: torch.Tensor | None) -> str:
     if blocks is None or blocks.numel() == 0:
         return "none"
+    stored = getattr(blocks, "fingerprint", None)  # memory-mapped shards: computed once, when written
+    if stored is not None:
+        return f"{list(blocks.shape)}:{stored}"
     arr = blocks.detach().to("cpu", torch.int64).contiguous().numpy()
     return f"{list(arr.shape)}:{hashlib.sha1(memoryview(arr).cast('B')).hexdigest()}"
 
@@ -110,9 +113,16 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def config_guard(
-    model: nn.Module, cfg: PretrainLoopSettings, train_blocks: torch.Tensor, val_blocks: torch.Tensor | None
+    model: nn.Module,
+    cfg: PretrainLoopSettings,
+    train_blocks: torch.Tensor,
+    val_blocks: torch.Tensor | None,
+    world_size: int = 1,
 ) -> dict[str, Any]:
-    """Flat, JSON-normalised dict of everything that must match for a resume to be the same run."""
+    """Flat, JSON-normalised dict of everything that must match for a resume to be the same run.
+
+    `world_size` (number of data-parallel ranks) joins it only when above 1, so one-process runs keep
+    the fingerprint they always had."""
     model_cfg = {
         k: v
         for k, v in model.config.to_dict().items()
@@ -124,15 +134,21 @@ def config_guard(
         "model": {"class": type(model).__name__, "param_dtype": param_dtype, **model_cfg},
         "data": {"train": _data_fingerprint(train_blocks), "val": _data_fingerprint(val_blocks)},
     }
+    if world_size > 1:
+        guard["distributed"] = {"world_size": world_size}
     # JSON round trip: tuples become lists, exactly as they come back from a saved guard.
     return json.loads(json.dumps(_flatten(guard), sort_keys=True, default=str))
 
 
 def run_fingerprint(
-    model: nn.Module, cfg: PretrainLoopSettings, train_blocks: torch.Tensor, val_blocks: torch.Tensor | None
+    model: nn.Module,
+    cfg: PretrainLoopSettings,
+    train_blocks: torch.Tensor,
+    val_blocks: torch.Tensor | None,
+    world_size: int = 1,
 ) -> str:
     """A short hash of `config_guard`: the checkpoint folder of this run (a changed setting, another one)."""
-    guard = config_guard(model, cfg, train_blocks, val_blocks)
+    guard = config_guard(model, cfg, train_blocks, val_blocks, world_size)
     return hashlib.sha256(json.dumps(guard, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -168,15 +184,18 @@ def save_checkpoint(
     *,
     guard: dict[str, Any],
     keep: int,
+    state_dict: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write `checkpoint_dir/step_<step>` atomically (temp dir + rename) and keep the newest `keep`."""
+    """Write `checkpoint_dir/step_<step>` atomically (temp dir + rename) and keep the newest `keep`.
+
+    `state_dict`: the full weights when `model` holds only a shard of them (FSDP)."""
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     tmp = checkpoint_dir / f"{_TMP_PREFIX}{step}"
     final = checkpoint_dir / f"step_{step}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     with _quiet_hf_progress():
-        model.save_pretrained(tmp)  # safetensors weights + config.json
+        model.save_pretrained(tmp, state_dict=state_dict)  # safetensors weights + config.json
     torch.save(state, tmp / STATE_FILE)
     (tmp / GUARD_FILE).write_text(json.dumps(guard, indent=2, sort_keys=True))
     if final.exists():  # the same step written again (e.g. a re-run after a resume): replace it
@@ -200,7 +219,7 @@ def _load_weights(model: nn.Module, path: Path) -> None:
 def restore_latest(
     ckpt_root: Path,
     model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | None,
     scaler: torch.amp.GradScaler,
     *,
     guard: dict[str, Any],
@@ -208,7 +227,8 @@ def restore_latest(
 ) -> tuple[int, int, int, dict[str, list[dict[str, float | int]]], Path] | None:
     """Load the newest complete checkpoint into model/optimizer/scaler/RNG after checking its guard.
 
-    Returns (step, epoch, cursor, history, path), or None when there is nothing to resume.
+    Returns (step, epoch, cursor, history, path), or None when there is nothing to resume. With
+    `optimizer=None` the caller loads `STATE_FILE`'s "optimizer" itself (FSDP: after sharding).
     """
     for leftover in ckpt_root.glob(f"{_TMP_PREFIX}*") if ckpt_root.is_dir() else []:
         logger.warning("removing incomplete checkpoint %s (a write was interrupted)", leftover)
@@ -240,7 +260,8 @@ def restore_latest(
             lr_at(ckpt_step, cfg),
         )
     _load_weights(model, path)
-    optimizer.load_state_dict(state["optimizer"])
+    if optimizer is not None:
+        optimizer.load_state_dict(state["optimizer"])
     if state["scaler"] is not None:
         scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["rng_cpu"])

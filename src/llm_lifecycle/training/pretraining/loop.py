@@ -33,6 +33,10 @@ Recipe:
 
 Checkpoints and resuming (`checkpoints.py`): every `checkpoint_every` steps and at `max_steps`; a run
 started again resumes from the newest checkpoint if, and only if, it is the same run.
+
+Several processes (`parallel.py`): with a `Parallel` built from an `accelerate.Accelerator`, each rank
+trains on its slice of every global micro-batch under DDP (or FSDP, from the accelerate config), losses and
+throughput count every rank, and rank 0 alone writes checkpoints. `Parallel()` is the one-process loop.
 """
 
 from __future__ import annotations
@@ -53,12 +57,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from llm_lifecycle.training.pretraining.checkpoints import (
+    STATE_FILE,
     CheckpointMismatchError,
     config_guard,
     list_checkpoints,
     restore_latest,
     save_checkpoint,
 )
+from llm_lifecycle.training.pretraining.parallel import Parallel
 from llm_lifecycle.training.pretraining.settings import PretrainLoopSettings, lr_at
 
 __all__ = [  # the loop's public names, including the settings and checkpoint helpers it re-exports
@@ -84,6 +90,7 @@ class PretrainResult:
     history: dict[str, list[dict[str, float | int]]]
     summary: dict[str, float]
     final_step: int
+    model: Any = None  # the trained module, wrapped for DDP/FSDP when `parallel` was
     resumed_from: int | None = None
     last_checkpoint: Path | None = None
     flops_per_token: float | None = None
@@ -198,6 +205,47 @@ def evaluate(
     return float(total.item() / blocks.shape[0])
 
 
+@torch.no_grad()
+def evaluate_ranks(
+    model: nn.Module,
+    blocks: Any,
+    batch_size: int,
+    parallel: Parallel,
+    *,
+    max_batches: int | None = None,
+    seed: int = 0,
+    autocast_dtype: torch.dtype | None = None,
+) -> float:
+    """`evaluate` with the blocks dealt to the ranks (rank r: r, r+world, ...) and the sums all-reduced.
+
+    Every rank runs the same number of forward passes (a rank with nothing left runs one with weight 0),
+    because under FSDP each forward is a collective.
+    """
+    device = next(model.parameters()).device
+    n = blocks.shape[0]
+    chosen = torch.arange(n)
+    if max_batches is not None and max_batches * batch_size < n:
+        g = torch.Generator().manual_seed(seed)
+        chosen = torch.randperm(n, generator=g)[: max_batches * batch_size].sort().values
+    mine = chosen[list(parallel.rank_indices(len(chosen)))]  # [≈ n / world]
+    per_rank = math.ceil(len(chosen) / parallel.world)  # the busiest rank's share
+    n_batches = math.ceil(per_rank / batch_size)
+    was_training = model.training
+    model.eval()
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    for b in range(n_batches):
+        idx = mine[b * batch_size : (b + 1) * batch_size]
+        weight = len(idx)
+        if weight == 0:
+            idx = chosen[:1]
+        x = blocks[idx].to(device, non_blocking=True)  # [b, T]
+        with _autocast(device, autocast_dtype):
+            loss = model(input_ids=x, labels=x).loss
+        total += loss.double() * weight
+    model.train(was_training)
+    return float(parallel.sum(total).item() / len(chosen))
+
+
 def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
     if dtype is None:
         return contextlib.nullcontext()
@@ -219,6 +267,7 @@ def _summary(
     n_train: int,
     session_time: float,
     n_params: int,
+    world: int = 1,
 ) -> dict[str, float]:
     def values(name: str) -> list[float]:
         return [float(e["value"]) for e in history.get(name, [])]
@@ -226,8 +275,8 @@ def _summary(
     train = values("train_loss")
     summary: dict[str, float] = {
         "steps": float(step),
-        "tokens_seen": float(step * cfg.tokens_per_step),
-        "epochs": step * cfg.batch_size * cfg.grad_accum_steps / n_train,
+        "tokens_seen": float(step * cfg.tokens_per_step * world),
+        "epochs": step * cfg.batch_size * cfg.grad_accum_steps * world / n_train,
         "n_params": float(n_params),
         "train_time_s": session_time,
     }
@@ -255,10 +304,13 @@ def pretrain(
     peak_flops: float | None = None,
     progress: bool = True,
     on_log: Callable[[int, dict[str, float]], None] | None = None,
+    parallel: Parallel | None = None,
 ) -> PretrainResult:
     """Train `model` (any HF causal LM, in place) on packed blocks; resume from `checkpoint_dir` if any.
 
-    train_blocks / val_blocks: int64 [n, cfg.block_size] (see `packing.pack_corpus`); val may be None.
+    train_blocks / val_blocks: int64 [n, cfg.block_size] (see `packing.pack_corpus`), or any object with
+    `.shape`, `.ndim` and tensor indexing (`shards.ShardBlocks`, memory-mapped); val may be None.
+    parallel: the ranks of a multi-process run (see `parallel.py`); None is one process.
     flops_per_token: a number, or a callable `(model, seq_len) -> float`; with `peak_flops` (FLOP/s)
     it gives MFU. on_log(step, metrics) is called at each logging point, after evaluation and
     checkpointing of that step (e.g. for live MLflow logging).
@@ -275,8 +327,11 @@ def pretrain(
     if max_pos is not None and cfg.block_size > max_pos:
         raise ValueError(f"block_size {cfg.block_size} exceeds max_position_embeddings {max_pos}")
     vocab = model.get_input_embeddings().num_embeddings
-    if int(train_blocks.max()) >= vocab:
-        raise ValueError(f"token id {int(train_blocks.max())} >= the model's vocabulary size {vocab}")
+    # Memory-mapped shards carry their largest id in metadata: never scan a corpus for it.
+    max_id = getattr(train_blocks, "max_token_id", None)
+    max_id = int(train_blocks.max()) if max_id is None else int(max_id)
+    if max_id >= vocab:
+        raise ValueError(f"token id {max_id} >= the model's vocabulary size {vocab}")
 
     prev_threads = torch.get_num_threads()
     set_threads = cfg.num_threads is not None and cfg.num_threads != prev_threads
@@ -293,6 +348,7 @@ def pretrain(
             peak_flops=peak_flops,
             progress=progress,
             on_log=on_log,
+            parallel=parallel or Parallel(),
         )
     finally:
         if set_threads:  # only when changed: resizing the thread pool costs the next steps their warm threads
@@ -310,7 +366,9 @@ def _pretrain(
     peak_flops: float | None,
     progress: bool,
     on_log: Callable[[int, dict[str, float]], None] | None,
+    parallel: Parallel,
 ) -> PretrainResult:
+    par = parallel
     device = next(model.parameters()).device
     amp_dtype = resolve_precision(cfg.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
@@ -319,7 +377,7 @@ def _pretrain(
     )
     fpt = flops_per_token(model, cfg.block_size) if callable(flops_per_token) else flops_per_token
     n_params = sum(p.numel() for p in model.parameters())
-    guard = config_guard(model, cfg, train_blocks, val_blocks)
+    guard = config_guard(model, cfg, train_blocks, val_blocks, world_size=par.world)
     guard["pretrain.resolved_precision"] = str(amp_dtype or torch.float32)
 
     step, epoch, cursor = 0, 0, 0
@@ -328,22 +386,33 @@ def _pretrain(
     ckpt_root = Path(checkpoint_dir) if checkpoint_dir is not None else None
     last_ckpt: Path | None = None
     if ckpt_root is not None:
-        restored = restore_latest(ckpt_root, model, optimizer, scaler, guard=guard, cfg=cfg)
+        # Under FSDP the optimizer state is a gathered one: it is loaded after sharding, below.
+        opt = None if par.fsdp else optimizer
+        restored = restore_latest(ckpt_root, model, opt, scaler, guard=guard, cfg=cfg)
         if restored is not None:
             step, epoch, cursor, history, last_ckpt = restored
             resumed_from = step
     if resumed_from is None:
         torch.manual_seed(cfg.seed)  # dropout and any other global-RNG use: reproducible from the seed
+    model, optimizer = par.prepare(model, optimizer)  # DDP/FSDP wrappers; one process: unchanged
+    if par.fsdp and last_ckpt is not None:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
-    sampler = BlockSampler(train_blocks.shape[0], cfg.batch_size, cfg.seed, epoch, cursor)
+        saved = torch.load(last_ckpt / STATE_FILE, map_location="cpu", weights_only=True)["optimizer"]
+        opts = StateDictOptions(full_state_dict=True)
+        set_optimizer_state_dict(model, optimizer, optim_state_dict=saved, options=opts)
+
+    # The sampler draws global micro-batches (batch_size × world); each rank trains on its slice.
+    sampler = BlockSampler(train_blocks.shape[0], cfg.batch_size * par.world, cfg.seed, epoch, cursor)
     logger.info(
-        "pretraining %s (%.2fM params) on %s, %s: %d steps x %d tokens; %d train / %d val blocks",
-        type(model).__name__,
+        "pretraining %s (%.2fM params) on %s x %d, %s: %d steps x %d tokens; %d train / %d val blocks",
+        type(par.unwrap(model)).__name__,
         n_params / 1e6,
         device,
+        par.world,
         amp_dtype or torch.float32,
         cfg.max_steps,
-        cfg.tokens_per_step,
+        cfg.tokens_per_step * par.world,
         train_blocks.shape[0],
         0 if val_blocks is None else val_blocks.shape[0],
     )
@@ -351,14 +420,25 @@ def _pretrain(
     def run_eval(at_step: int) -> None:
         if val_blocks is None:
             return
-        val = evaluate(
-            model,
-            val_blocks,
-            cfg.batch_size,
-            max_batches=cfg.eval_batches,
-            seed=cfg.seed,
-            autocast_dtype=amp_dtype,
-        )
+        if par.active:
+            val = evaluate_ranks(
+                model,
+                val_blocks,
+                cfg.batch_size,
+                par,
+                max_batches=cfg.eval_batches,
+                seed=cfg.seed,
+                autocast_dtype=amp_dtype,
+            )
+        else:
+            val = evaluate(
+                model,
+                val_blocks,
+                cfg.batch_size,
+                max_batches=cfg.eval_batches,
+                seed=cfg.seed,
+                autocast_dtype=amp_dtype,
+            )
         _append(history, "val_loss", at_step, val)
         _append(history, "val_perplexity", at_step, math.exp(min(val, 700.0)))
         logger.info("step %d: val loss %.4f (perplexity %.2f)", at_step, val, math.exp(min(val, 700.0)))
@@ -371,23 +451,28 @@ def _pretrain(
     window_start, window_steps = time.perf_counter(), 0
     pending: list[tuple[int, float, torch.Tensor, torch.Tensor]] = []  # (step, lr, loss, grad norm)
     params = [p for p in model.parameters() if p.requires_grad]
-    bar = tqdm(total=cfg.max_steps, initial=step, disable=not progress, desc="pretrain", unit="step")
+    quiet = not (progress and par.is_main)
+    bar = tqdm(total=cfg.max_steps, initial=step, disable=quiet, desc="pretrain", unit="step")
     try:
         while step < cfg.max_steps:
             lr = lr_at(step, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss_sum: torch.Tensor | None = None
-            for _ in range(cfg.grad_accum_steps):
-                idx = sampler.next_indices().to(train_blocks.device)
-                x = train_blocks[idx].to(device, non_blocking=True)  # [batch_size, block_size]
-                with _autocast(device, amp_dtype):
-                    # labels = inputs: the HF model shifts them (token t predicts t+1).
-                    loss = model(input_ids=x, labels=x).loss / cfg.grad_accum_steps
-                scaler.scale(loss).backward()
+            for micro in range(cfg.grad_accum_steps):
+                idx = par.local_slice(sampler.next_indices(), cfg.batch_size)
+                x = train_blocks[idx.to(getattr(train_blocks, "device", "cpu"))]
+                x = x.to(device, non_blocking=True)  # [batch_size, block_size]
+                with par.no_sync(model, last_micro_batch=micro == cfg.grad_accum_steps - 1):
+                    with _autocast(device, amp_dtype):
+                        # labels = inputs: the HF model shifts them (token t predicts t+1).
+                        loss = model(input_ids=x, labels=x).loss / cfg.grad_accum_steps
+                    scaler.scale(loss).backward()
                 loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
             scaler.unscale_(optimizer)  # no-op unless fp16: norms and clipping must see true gradients
-            if cfg.grad_clip is not None:
+            if par.active:  # DDP: gradients already averaged; FSDP: the norm spans every rank's shard
+                grad_norm = par.clip_grad_norm(model, cfg.grad_clip)
+            elif cfg.grad_clip is not None:
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)  # norm before clipping
             else:  # still worth logging: spikes in the norm precede loss spikes
                 grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
@@ -406,7 +491,7 @@ def _pretrain(
                 continue
 
             # --- one host-device sync for the whole window
-            losses = torch.stack([p[2] for p in pending]).float().tolist()
+            losses = par.mean(torch.stack([p[2] for p in pending]).float()).tolist()  # every rank's
             norms = torch.stack([p[3] for p in pending]).float().tolist()
             elapsed = time.perf_counter() - window_start
             for i, (s, lr_s, _, _) in enumerate(pending):
@@ -416,11 +501,11 @@ def _pretrain(
                 _append(history, "lr", s, lr_s)
                 _append(history, "grad_norm", s, norms[i])
             pending.clear()
-            tok_s = window_steps * cfg.tokens_per_step / max(elapsed, 1e-9)
+            tok_s = window_steps * cfg.tokens_per_step * par.world / max(elapsed, 1e-9)  # all ranks
             _append(history, "tokens_per_s", step, tok_s)
             logged = {"train_loss": losses[-1], "lr": lr, "tokens_per_s": tok_s}
             if fpt is not None and peak_flops:
-                logged["mfu"] = fpt * tok_s / peak_flops
+                logged["mfu"] = fpt * tok_s / (peak_flops * par.world)  # peak is per device
                 _append(history, "mfu", step, logged["mfu"])
             bar.set_postfix(loss=f"{losses[-1]:.3f}", lr=f"{lr:.2e}", tok_s=f"{tok_s:.0f}")
 
@@ -430,23 +515,34 @@ def _pretrain(
                     logged["val_loss"] = float(history["val_loss"][-1]["value"])
             if is_ckpt:
                 assert ckpt_root is not None
+                weights = par.full_state_dict(model)  # a collective under FSDP: every rank calls it
                 state = {
                     "format": _STATE_FORMAT,
                     "step": step,
                     "epoch": sampler.epoch,
                     "cursor": sampler.cursor,
                     "max_steps": cfg.max_steps,
-                    "optimizer": optimizer.state_dict(),
+                    "optimizer": _optimizer_state(optimizer, model, par),
                     "scaler": scaler.state_dict() if scaler.is_enabled() else None,
                     "rng_cpu": torch.get_rng_state(),
                     "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                     "history": history,
                     "guard": json.dumps(guard, sort_keys=True),
                 }
-                last_ckpt = save_checkpoint(
-                    ckpt_root, step, model, state, guard=guard, keep=cfg.keep_checkpoints
-                )
-                logger.debug("checkpoint %s", last_ckpt)
+                if par.is_main:  # rank 0 alone writes; the others wait for the rename to land
+                    last_ckpt = save_checkpoint(
+                        ckpt_root,
+                        step,
+                        par.unwrap(model),
+                        state,
+                        guard=guard,
+                        keep=cfg.keep_checkpoints,
+                        state_dict=weights,
+                    )
+                    logger.debug("checkpoint %s", last_ckpt)
+                else:
+                    last_ckpt = ckpt_root / f"step_{step}"
+                par.barrier()
             if on_log is not None:
                 on_log(step, logged)
             # evaluation and checkpoint time is not training throughput: restart the window after them
@@ -462,9 +558,11 @@ def _pretrain(
         n_train=train_blocks.shape[0],
         session_time=time.perf_counter() - session_start,
         n_params=n_params,
+        world=par.world,
     )
     logger.info("pretraining done at step %d: %s", step, {k: round(v, 4) for k, v in summary.items()})
     return PretrainResult(
+        model=model,
         history=history,
         summary=summary,
         final_step=step,
@@ -472,3 +570,13 @@ def _pretrain(
         last_checkpoint=last_ckpt,
         flops_per_token=fpt,
     )
+
+
+def _optimizer_state(optimizer: torch.optim.Optimizer, model: nn.Module, par: Parallel) -> dict[str, Any]:
+    """The optimizer's full state: its own under DDP (every rank holds all of it), gathered under FSDP."""
+    if not par.fsdp:
+        return optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return get_optimizer_state_dict(model, optimizer, options=opts)

@@ -1,0 +1,131 @@
+"""Starting a training job on N processes with `accelerate launch`, from a Kedro node.
+
+Kedro runs a node in one process; data parallelism needs N (REFERENCE: `accelerate launch kedro run` would
+run every node on every rank and open N MLflow runs). So a node writes a job folder and starts
+`accelerate launch [--config_file <accelerate yaml>] --num_processes N -m <worker module> <job>` as a
+subprocess: DDP by default, FSDP or DeepSpeed from the accelerate config file, several machines through
+the config's `num_machines`/`machine_rank`/`main_process_ip` (or one `srun` per node, see README). The
+worker ranks never touch the catalog or MLflow; rank 0 alone writes into the job folder and the node
+reads it back. SFT/DPO (`alignment.distributed`) and pretraining (`pretraining.distributed`) share this.
+
+`run_logged` streams the launch's output line by line to `launch.log` and the node's log, and kills its
+whole process group after `timeout_s` (a hung collective inside is ended sooner by torch's watchdog).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+logger = logging.getLogger(__name__)
+
+
+class DistributedSettings(BaseModel):
+    """`<stage>.distributed` in parameters. `num_processes: 1` trains in the node's own process."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_processes: int = Field(1, ge=1)
+    accelerate_config: str | None = Field(
+        None, description="accelerate config file (DDP/FSDP/DeepSpeed), relative to the project root"
+    )
+    main_process_port: int | None = Field(None, ge=1, le=65535, description="None: a free port")
+    timeout_s: float | None = Field(
+        86_400.0, gt=0, description="kill the launch after this many seconds (None: never)"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def launch_command(
+    job_dir: Path, settings: DistributedSettings, module: str = "llm_lifecycle.training.alignment.worker"
+) -> list[str]:
+    """`python -m accelerate.commands.launch ... -m <module> <job_dir>`: one rank of the job per process."""
+    cmd = [sys.executable, "-m", "accelerate.commands.launch"]
+    if settings.accelerate_config:
+        config = Path(settings.accelerate_config)
+        if not config.is_file():
+            raise FileNotFoundError(f"distributed.accelerate_config: no such file {config.resolve()}")
+        cmd += ["--config_file", str(config)]
+    else:
+        # Plain DDP; `--multi_gpu` is accelerate's torchrun launcher, which also serves CPU ranks (gloo).
+        cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    cmd += [
+        "--num_processes",
+        str(settings.num_processes),
+        "--main_process_port",
+        str(settings.main_process_port or free_port()),
+        "-m",
+        module,
+        str(job_dir),
+    ]
+    return cmd
+
+
+class LaunchTimeoutError(RuntimeError):
+    """The launched job ran past its `timeout_s` and was killed."""
+
+
+def run_logged(cmd: list[str], env: dict[str, str], log_path: Path, timeout_s: float | None) -> int:
+    """Run `cmd`, copying every line it prints to `log_path` and to this logger as it comes; return its
+    exit code. After `timeout_s` its whole process group (the launcher and every rank) is killed and
+    `LaunchTimeoutError` names the log."""
+    timed_out = threading.Event()
+    with (
+        log_path.open("w", encoding="utf-8") as log,
+        subprocess.Popen(
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            start_new_session=True,  # its own process group: a timeout ends the ranks too
+        ) as proc,
+    ):
+
+        def kill() -> None:
+            timed_out.set()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(timeout_s, kill) if timeout_s else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                logger.info("| %s", line.rstrip())
+            returncode = proc.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+    if timed_out.is_set():
+        raise LaunchTimeoutError(f"killed after {timeout_s:g} s (distributed.timeout_s); log: {log_path}")
+    return returncode
+
+
+def launch_env(num_processes: int) -> dict[str, str]:
+    """The environment of a launch: N ranks share this machine's cores instead of each taking all."""
+    per_rank = max(1, (os.cpu_count() or 1) // num_processes)
+    threads = os.environ.get("OMP_NUM_THREADS") or str(per_rank)
+    return {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": threads}
