@@ -18,7 +18,12 @@ Conventions (nanoGPT's DDP recipe, torchtitan's data-parallel one):
   window, tokens/s is the global batch's tokens over wall time, MFU divides by `world ×` the per-device
   peak.
 - Only rank 0 writes (checkpoints, final model, result); every rank takes part in gathering the full
-  state dict first, which is a collective under FSDP.
+  state dict first, which is a collective under FSDP (optimizer state too, through
+  `torch.distributed.checkpoint.state_dict`, so a checkpoint loads into any number of ranks' shards).
+
+FSDP needs CUDA: on a machine without it, accelerate runs an FSDP config file as plain CPU data
+parallelism (`use_cpu`), so the CPU tests prove DDP, and the FSDP branches (`fsdp`, gathered optimizer
+state) run only on GPUs. The worker logs the distributed type it got.
 """
 
 from __future__ import annotations

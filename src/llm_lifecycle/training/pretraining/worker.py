@@ -26,9 +26,10 @@ def main(job_dir: str) -> None:
 
     job = Path(job_dir)
     spec = json.loads((job / "job.json").read_text(encoding="utf-8"))
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())  # no CUDA: CPU ranks over gloo
     par = Parallel.from_accelerator(accelerator)
     logging.basicConfig(level=logging.INFO, format=f"[rank {par.rank}] %(name)s: %(message)s")
+    logging.getLogger(__name__).info("%s, %d ranks", accelerator.distributed_type, par.world)
     blocks = {
         "train": load_blocks(spec["data"]["train"]),
         "val": load_blocks(spec["data"]["val"]),
