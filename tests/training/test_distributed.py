@@ -140,60 +140,27 @@ def test_the_launch_log_streams_to_a_file_and_the_log_and_a_hang_is_killed(tmp_p
     assert (tmp_path / "hang.log").read_text() == "rank 0 waiting\n"
 
 
-# accelerate runs an FSDP config on CPU ranks as DDP (a CPU rank is MULTI_CPU, and only GPU-type ranks
-# become FSDP). This start-up file, put on every rank's PYTHONPATH, makes them FSDP, and makes a gather of
-# the whole model's state dict (what `Trainer.save_model` does under FSDP) fail the job.
-FORCE_FSDP_ON_CPU = """
-import accelerate
-import accelerate.state as st
-from accelerate.utils import DistributedType
-
-_init = st.AcceleratorState.__init__
-
-
-def _fsdp_on_cpu(self, *args, **kwargs):
-    _init(self, *args, **kwargs)
-    plugin = kwargs.get("fsdp_plugin")
-    if plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
-        self.distributed_type = DistributedType.FSDP
-        self.fsdp_plugin = plugin
-        st.PartialState._shared_state["distributed_type"] = DistributedType.FSDP
-
+# On top of FSDP on CPU (tests/fsdp_on_cpu.py): a gather of the whole model's state dict (what
+# `Trainer.save_model` does under FSDP) fails the job.
+NO_FULL_GATHER = """
 
 def _no_full_gather(self, *args, **kwargs):
     raise RuntimeError("the full model state dict was gathered")
 
 
-st.AcceleratorState.__init__ = _fsdp_on_cpu
 accelerate.Accelerator.get_state_dict = _no_full_gather
 """
 
 
 @pytest.mark.slow
 def test_fsdp2_ranks_save_the_adapter_without_gathering_the_model(tiny_model_dir, tmp_path, monkeypatch):
-    import os
+    from tests.fsdp_on_cpu import fsdp_on_cpu
 
-    import yaml
-
-    from tests.kedro_project import ROOT
-
-    startup = tmp_path / "startup"
-    startup.mkdir()
-    (startup / "sitecustomize.py").write_text(FORCE_FSDP_ON_CPU)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(startup), os.environ.get("PYTHONPATH", "")]))
-    # The environment's own FSDP2 file, with what a CPU cannot do switched off (bf16 autocast, loading on
-    # rank 0 only, which needs a GPU-type device to broadcast from).
-    config = yaml.safe_load((ROOT / "conf/llama3_8b/accelerate/fsdp.yaml").read_text())
-    config |= {"use_cpu": True, "mixed_precision": "no"}
-    config["fsdp_config"] |= {"fsdp_cpu_ram_efficient_loading": False, "fsdp_sync_module_states": False}
-    (tmp_path / "fsdp_cpu.yaml").write_text(yaml.safe_dump(config))
-
+    config = fsdp_on_cpu(tmp_path, monkeypatch, extra_startup=NO_FULL_GATHER)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     train, _ = check_conversations(CONVS * 4, tokenizer)
-    settings = DistributedSettings(
-        num_processes=2, accelerate_config=str(tmp_path / "fsdp_cpu.yaml"), timeout_s=300
-    )
+    settings = DistributedSettings(num_processes=2, accelerate_config=str(config), timeout_s=300)
     job = tmp_path / "job"
     peft_model, history, summary = run_distributed(
         "sft", TrainInputs(model, tokenizer, train), SETTINGS, settings, job

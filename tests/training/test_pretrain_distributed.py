@@ -158,3 +158,33 @@ def test_sigkill_of_the_launch_then_restart_resumes_with_the_same_batches(runs, 
     ):
         torch.testing.assert_close(p1, p2, rtol=1e-5, atol=1e-6, msg=n1)
     assert Path(job / "launch.log").is_file()
+
+
+def test_fsdp2_from_the_accelerate_config_trains_the_same_and_resumes(runs, tmp_path, monkeypatch):
+    """FSDP2 from the environment's accelerate file (every decoder layer sharded over the 2 ranks, forced
+    on CPU by tests/fsdp_on_cpu.py): the one-process loss curve; checkpoints hold the gathered weights and
+    optimizer state, and a restart that lost the last checkpoint resumes from the one before it and ends
+    where the first run ended."""
+    import shutil
+
+    from tests.fsdp_on_cpu import fsdp_on_cpu
+
+    _, one, _ = runs
+    fsdp = DistributedSettings(num_processes=2, accelerate_config=str(fsdp_on_cpu(tmp_path, monkeypatch)))
+    cfg = PretrainLoopSettings(batch_size=4, **LOOP)
+    ckpt = tmp_path / "ckpt"
+    job = write_job(tmp_path / "job", MODEL, _blocks(), cfg, checkpoint_root=str(ckpt), measure_ceiling=False)
+    first = run_job(job, fsdp)
+    assert (job / "launch.log").read_text().count("DistributedType.FSDP, 2 ranks") == 2
+    loss_fsdp = _values(first.history, "train_loss")
+    assert max(abs(a - b) for a, b in zip(_values(one.history, "train_loss"), loss_fsdp, strict=True)) < 1e-4
+
+    (run_dir,) = [p for p in ckpt.iterdir() if p.is_dir()]
+    saved = load_file(run_dir / "step_30" / "model.safetensors")
+    assert {k: v.shape for k, v in saved.items()} == {k: v.shape for k, v in first.model.state_dict().items()}
+    shutil.rmtree(run_dir / "step_30")
+    again = run_job(job, fsdp)
+    assert "resuming pretraining from" in (job / "launch.log").read_text()
+    assert _values(again.history, "train_loss") == pytest.approx(loss_fsdp, abs=1e-6)
+    for name, p in again.model.state_dict().items():
+        torch.testing.assert_close(p, first.model.state_dict()[name], rtol=1e-5, atol=1e-6, msg=name)

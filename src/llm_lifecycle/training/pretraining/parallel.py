@@ -78,7 +78,8 @@ class Parallel:
 
     def clip_grad_norm(self, model: nn.Module, max_norm: float | None) -> torch.Tensor:
         """Global gradient norm before clipping (all ranks' shards under FSDP)."""
-        return self.accelerator.clip_grad_norm_(model.parameters(), max_norm or float("inf"))
+        norm = self.accelerator.clip_grad_norm_(model.parameters(), max_norm or float("inf"))
+        return norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP2: a DTensor
 
     def mean(self, t: torch.Tensor) -> torch.Tensor:
         """Mean over ranks (a no-op for one process)."""
