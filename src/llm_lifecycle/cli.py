@@ -1,4 +1,4 @@
-"""Project commands for the `kedro` CLI: `kedro compare-runs` (and Kedro's own `run`).
+"""Project commands for the `kedro` CLI: `compare-runs`, `seeds`, `join-job` (and Kedro's own `run`).
 
 Kedro adds the `cli` group of `<package>.cli` to its commands; `run` is re-exported because Kedro then
 also takes the project's run command from this module (`python -m llm_lifecycle` uses it).
@@ -142,3 +142,55 @@ def seeds(seeds, env, split, run_missing, rerun, output) -> None:  # noqa: PLR09
     with pd.option_context("display.width", 200):
         click.echo(text)
     click.echo(f"\nwritten: {folder / 'seeds.csv'}, {folder / 'seeds.png'} and {folder / 'seeds.md'}")
+
+
+WORKERS = {  # stage parameter block -> the worker module its node launches
+    "pretraining": "llm_lifecycle.training.pretraining.worker",
+    "sft": "llm_lifecycle.training.alignment.worker",
+    "dpo": "llm_lifecycle.training.alignment.worker",
+}
+
+
+@cli.command("join-job")
+@click.option("--stage", type=click.Choice(sorted(WORKERS)), required=True, help="Whose job to join.")
+@click.option("--machine-rank", type=int, required=True, help="This machine's rank (1 .. num_machines-1).")
+@click.option("--env", "-e", default=None, help="Kedro env whose <stage>.distributed block to use.")
+@click.option("--dry-run", is_flag=True, help="Print the launch command instead of running it.")
+def join_job(stage, machine_rank, env, dry_run) -> None:
+    """On machines 1..N-1: start this machine's ranks of the job that `kedro run` on machine 0 starts.
+
+    The job folder (`<stage>.distributed.job_dir`) must be one every machine sees; the ranks wait for
+    machine 0's node to write the job into it.
+    """
+    from kedro.framework.project import settings
+    from kedro.framework.startup import bootstrap_project
+
+    from llm_lifecycle.training.launch import DistributedSettings, launch_command, launch_env, run_logged
+
+    project = Path.cwd()
+    bootstrap_project(project)
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=str(project / settings.CONF_SOURCE), env=env, **settings.CONFIG_LOADER_ARGS
+    )
+    dist = DistributedSettings.model_validate(loader["parameters"][stage].get("distributed", {}))
+    if dist.num_machines < 2 or not 0 < machine_rank < dist.num_machines:
+        raise click.ClickException(
+            f"{stage}.distributed.num_machines is {dist.num_machines}: --machine-rank must be 1 .. "
+            f"{dist.num_machines - 1} (machine 0 runs `kedro run`)"
+        )
+    job = Path(str(dist.job_dir))
+    command = launch_command(job, dist, module=WORKERS[stage], machine_rank=machine_rank)
+    if dry_run:
+        click.echo(" ".join(command))
+        return
+    job.mkdir(parents=True, exist_ok=True)
+    code = run_logged(
+        command,
+        launch_env(dist.num_processes // dist.num_machines),
+        job / f"launch-machine{machine_rank}.log",
+        dist.timeout_s,
+    )
+    if code != 0:
+        raise click.ClickException(
+            f"the ranks of machine {machine_rank} failed (exit {code}); see the log above"
+        )

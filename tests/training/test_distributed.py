@@ -112,6 +112,27 @@ def test_launch_command_uses_the_config_file_and_names_a_missing_one(tmp_path):
         launch_command(tmp_path, missing)
 
 
+def test_several_machines_need_one_address_port_and_shared_job_folder(tmp_path):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="needs main_process_ip, main_process_port, job_dir"):
+        DistributedSettings(num_processes=16, num_machines=2)
+    with pytest.raises(ValidationError, match="multiple of num_machines"):
+        DistributedSettings(
+            num_processes=3, num_machines=2, main_process_ip="10.0.0.1", main_process_port=29500, job_dir="/x"
+        )
+    two = DistributedSettings(
+        num_processes=16, num_machines=2, main_process_ip="10.0.0.1", main_process_port=29500, job_dir="/x"
+    )
+    cmd = launch_command(tmp_path, two, module="llm_lifecycle.training.pretraining.worker", machine_rank=1)
+
+    def arg(name: str) -> str:
+        return cmd[cmd.index(name) + 1]
+
+    assert (arg("--num_machines"), arg("--machine_rank"), arg("--main_process_ip")) == ("2", "1", "10.0.0.1")
+    assert (arg("--num_processes"), arg("--main_process_port")) == ("16", "29500")
+
+
 @pytest.mark.slow
 def test_the_launch_log_streams_to_a_file_and_the_log_and_a_hang_is_killed(tmp_path, caplog):
     import logging
@@ -177,3 +198,43 @@ def test_fsdp2_ranks_save_the_adapter_without_gathering_the_model(tiny_model_dir
     lora = {n: p for n, p in peft_model.named_parameters() if "lora_B" in n}
     assert lora and all(p.abs().sum() > 0 for p in lora.values())  # the full matrices came back, not shards
     assert all(p.shape[-1] == 8 for p in lora.values())  # r = 8
+
+
+@pytest.mark.slow
+def test_join_job_starts_the_other_machines_ranks_from_the_environments_parameters(tmp_path):
+    """`kedro join-job` on machine k builds the launch of machine k's ranks from `<stage>.distributed`."""
+    import subprocess
+    import sys
+
+    from tests.kedro_project import make_project
+
+    project = make_project(tmp_path / "project")
+    (project / "conf/local/parameters.yml").write_text(
+        "pretraining:\n  distributed:\n    num_processes: 16\n    num_machines: 2\n"
+        "    main_process_ip: 10.1.2.3\n    main_process_port: 29500\n    job_dir: /shared/job\n"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "kedro",
+        "join-job",
+        "--stage",
+        "pretraining",
+        "--machine-rank",
+        "1",
+        "--dry-run",
+    ]
+    out = subprocess.run(cmd, check=False, cwd=project, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = out.stdout.strip().splitlines()[-1]
+    assert "--machine_rank 1 --main_process_ip 10.1.2.3" in line and "--num_processes 16" in line
+    assert line.endswith("-m llm_lifecycle.training.pretraining.worker /shared/job")
+    bad = subprocess.run(
+        cmd[:-3] + ["--machine-rank", "0"],
+        check=False,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode != 0 and "machine 0 runs `kedro run`" in bad.stderr

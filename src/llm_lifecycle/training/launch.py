@@ -23,7 +23,7 @@ import sys
 import threading
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class DistributedSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    num_processes: int = Field(1, ge=1)
+    num_processes: int = Field(1, ge=1, description="ranks in all, over every machine")
     accelerate_config: str | None = Field(
         None, description="accelerate config file (DDP/FSDP/DeepSpeed), relative to the project root"
     )
@@ -41,6 +41,30 @@ class DistributedSettings(BaseModel):
     timeout_s: float | None = Field(
         86_400.0, gt=0, description="kill the launch after this many seconds (None: never)"
     )
+    # Several machines: this node runs on machine 0 and starts its ranks; every other machine starts
+    # the same worker on the same job folder (README, "Several machines").
+    num_machines: int = Field(1, ge=1)
+    main_process_ip: str | None = Field(None, description="machine 0's address, with several machines")
+    job_dir: str | None = Field(
+        None, description="the job folder; with several machines one they all see (None: a temporary one)"
+    )
+
+    @model_validator(mode="after")
+    def _check_machines(self) -> DistributedSettings:
+        if self.num_machines > 1:
+            missing = [
+                k for k in ("main_process_ip", "main_process_port", "job_dir") if getattr(self, k) is None
+            ]
+            if missing:
+                raise ValueError(
+                    f"num_machines={self.num_machines} needs {', '.join(missing)} (every machine must agree)"
+                )
+            if self.num_processes % self.num_machines:
+                raise ValueError(
+                    f"num_processes={self.num_processes} is the total over {self.num_machines} machines: "
+                    "it must be a multiple of num_machines"
+                )
+        return self
 
 
 def free_port() -> int:
@@ -50,9 +74,14 @@ def free_port() -> int:
 
 
 def launch_command(
-    job_dir: Path, settings: DistributedSettings, module: str = "llm_lifecycle.training.alignment.worker"
+    job_dir: Path,
+    settings: DistributedSettings,
+    module: str = "llm_lifecycle.training.alignment.worker",
+    machine_rank: int = 0,
 ) -> list[str]:
-    """`python -m accelerate.commands.launch ... -m <module> <job_dir>`: one rank of the job per process."""
+    """`python -m accelerate.commands.launch ... -m <module> <job_dir>`: one rank of the job per process.
+
+    With `num_machines > 1` it is machine `machine_rank`'s share of the ranks (the node runs machine 0's)."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch"]
     if settings.accelerate_config:
         config = Path(settings.accelerate_config)
@@ -61,7 +90,11 @@ def launch_command(
         cmd += ["--config_file", str(config)]
     else:
         # Plain DDP; `--multi_gpu` is accelerate's torchrun launcher, which also serves CPU ranks (gloo).
-        cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        cmd += ["--multi_gpu", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    if settings.num_machines > 1 or not settings.accelerate_config:
+        cmd += ["--num_machines", str(settings.num_machines)]
+    if settings.num_machines > 1:
+        cmd += ["--machine_rank", str(machine_rank), "--main_process_ip", str(settings.main_process_ip)]
     cmd += [
         "--num_processes",
         str(settings.num_processes),
@@ -124,8 +157,20 @@ def run_logged(cmd: list[str], env: dict[str, str], log_path: Path, timeout_s: f
     return returncode
 
 
-def launch_env(num_processes: int) -> dict[str, str]:
-    """The environment of a launch: N ranks share this machine's cores instead of each taking all."""
-    per_rank = max(1, (os.cpu_count() or 1) // num_processes)
+def launch_env(local_processes: int) -> dict[str, str]:
+    """The environment of a launch: this machine's ranks share its cores instead of each taking all."""
+    per_rank = max(1, (os.cpu_count() or 1) // local_processes)
     threads = os.environ.get("OMP_NUM_THREADS") or str(per_rank)
     return {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": threads}
+
+
+def wait_for_job(job_dir: Path, timeout_s: float = 3600.0) -> None:
+    """Wait for `job_dir/job.json`: with several machines, the ranks of machines 1..N-1 may start first."""
+    import time
+
+    path = Path(job_dir) / "job.json"
+    deadline = time.monotonic() + timeout_s
+    while not path.is_file():
+        if time.monotonic() > deadline:
+            raise FileNotFoundError(f"{path}: no job was written in {timeout_s:g} s (is machine 0 running?)")
+        time.sleep(2.0)

@@ -115,7 +115,9 @@ def run_distributed(
 
     cmd = launch_command(job, settings)
     logger.info("%s on %d processes: %s", kind.upper(), settings.num_processes, " ".join(cmd))
-    env = launch_env(settings.num_processes)  # N ranks must not oversubscribe the cores
+    env = launch_env(
+        settings.num_processes // settings.num_machines
+    )  # N ranks must not oversubscribe the cores
     log = job / "launch.log"
     returncode = run_logged(cmd, env, log, settings.timeout_s)
     if returncode != 0:
@@ -164,6 +166,8 @@ def train_adapter(
     import tempfile
 
     settings = settings or DistributedSettings()
+    if settings.num_processes > 1 and settings.job_dir is not None:  # a folder every machine sees
+        return run_distributed(kind, inputs, train_settings, settings, settings.job_dir)
     with tempfile.TemporaryDirectory(prefix=f"{kind}-") as scratch:
         if settings.num_processes > 1:
             return run_distributed(kind, inputs, train_settings, settings, scratch)

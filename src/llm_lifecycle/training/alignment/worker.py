@@ -25,8 +25,10 @@ def main(job_dir: str) -> None:
     from llm_lifecycle.training.alignment.adapters import adapter_state_dict, digest, write_adapter
     from llm_lifecycle.training.alignment.distributed import train_here
     from llm_lifecycle.training.alignment.trl_common import TrainInputs
+    from llm_lifecycle.training.launch import wait_for_job
 
     job = Path(job_dir)
+    wait_for_job(job)  # machines > 0 (`kedro join-job`) may start before machine 0 has written the job
     spec = json.loads((job / "job.json").read_text(encoding="utf-8"))
     state = PartialState(cpu=not torch.cuda.is_available())
     logging.basicConfig(level=logging.INFO, format=f"[rank {state.process_index}] %(name)s: %(message)s")

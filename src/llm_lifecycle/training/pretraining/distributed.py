@@ -100,7 +100,9 @@ def run_job(job_dir: str | Path, settings: DistributedSettings) -> BaseModelRun:
     cmd = launch_command(job, settings, module=WORKER)
     logger.info("pretraining on %d processes: %s", settings.num_processes, " ".join(cmd))
     log = job / "launch.log"
-    returncode = run_logged(cmd, launch_env(settings.num_processes), log, settings.timeout_s)
+    returncode = run_logged(
+        cmd, launch_env(settings.num_processes // settings.num_machines), log, settings.timeout_s
+    )
     if returncode != 0:
         tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-40:])
         raise RuntimeError(
@@ -131,6 +133,7 @@ def train_distributed(
 ) -> BaseModelRun:
     """`base_model.train_base_model` on `settings.num_processes` ranks (job folder temporary unless given)."""
     job = {"checkpoint_root": checkpoint_root, "measure_ceiling": measure_ceiling}
+    work_dir = work_dir if work_dir is not None else settings.job_dir
     if work_dir is not None:
         return run_job(write_job(work_dir, model_cfg, blocks, cfg, **job), settings)
     with tempfile.TemporaryDirectory(prefix="pretrain-") as scratch:

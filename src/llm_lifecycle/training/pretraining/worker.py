@@ -19,12 +19,14 @@ def main(job_dir: str) -> None:
     from accelerate import Accelerator
 
     from llm_lifecycle.modeling.config import ModelSettings
+    from llm_lifecycle.training.launch import wait_for_job
     from llm_lifecycle.training.pretraining.base_model import train_base_model
     from llm_lifecycle.training.pretraining.distributed import load_blocks
     from llm_lifecycle.training.pretraining.parallel import Parallel
     from llm_lifecycle.training.pretraining.settings import PretrainLoopSettings
 
     job = Path(job_dir)
+    wait_for_job(job)  # machines > 0 may start before machine 0's node has written the job
     spec = json.loads((job / "job.json").read_text(encoding="utf-8"))
     accelerator = Accelerator(cpu=not torch.cuda.is_available())  # no CUDA: CPU ranks over gloo
     par = Parallel.from_accelerator(accelerator)
