@@ -144,3 +144,28 @@ def test_plot_pretraining_draws_the_unigram_baseline(tmp_path):
 def test_unknown_parameter_is_named():
     with pytest.raises(ValueError, match="checkpoint_dri"):
         nodes.PretrainingSettings.model_validate({"checkpoint_dri": "x"})
+
+
+def test_one_parameter_switches_to_token_shards_with_the_same_blocks(
+    tiny_tokenizer, bilingual_docs, tmp_path
+):
+    """`data.format: shards` (datatrove token files, memory-mapped) gives the in-memory path's blocks and
+    stats; a second call with the same inputs reuses the folder, changed documents get a new one."""
+    import torch
+
+    memory, memory_metrics = nodes.pack_pretraining_data(tiny_tokenizer, bilingual_docs, _params(tmp_path))
+    shards_params = _params(tmp_path, data={"format": "shards", "shards_dir": str(tmp_path / "shards")})
+    shards, shard_metrics = nodes.pack_pretraining_data(tiny_tokenizer, bilingual_docs, shards_params)
+
+    assert type(shards["train"]).__name__ == "ShardBlocks"
+    for split in ("train", "val"):
+        assert torch.equal(shards[split][torch.arange(shards[split].shape[0])], memory[split])
+    assert shards["stats"] == pytest.approx(memory["stats"], rel=1e-12)
+    assert shard_metrics.keys() == memory_metrics.keys()
+
+    (folder,) = [p for p in (tmp_path / "shards").iterdir() if not p.name.startswith(".")]
+    stamp = (folder / "shards.json").stat().st_mtime_ns
+    again, _ = nodes.pack_pretraining_data(tiny_tokenizer, bilingual_docs, shards_params)
+    assert again["train"].folder == folder and (folder / "shards.json").stat().st_mtime_ns == stamp
+    nodes.pack_pretraining_data(tiny_tokenizer, bilingual_docs[:-5], shards_params)
+    assert len([p for p in (tmp_path / "shards").iterdir() if not p.name.startswith(".")]) == 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,10 +23,21 @@ logger = logging.getLogger(__name__)
 
 
 class PackingSettings(BaseModel):
+    """`pretraining.data`: how documents become training blocks (`training.pretraining.data`)."""
+
     model_config = ConfigDict(extra="forbid")
 
     val_fraction: float = Field(0.05, gt=0, lt=1)
     salt: str = "pretrain"
+    format: Literal["memory", "shards"] = Field(
+        "memory",
+        description="memory: one tensor in this process; shards: datatrove token files, memory-mapped",
+    )
+    shards_dir: str = Field(
+        "data/toy/04_feature/token_shards", description="shards: <shards_dir>/<fingerprint of the inputs>/"
+    )
+    tasks: int = Field(1, ge=1, description="shards: datatrove tasks (input files per task: contiguous)")
+    workers: int = Field(1, ge=1, description="shards: tasks run at once by the local executor")
 
 
 class SampleGenerationSettings(BaseModel):
@@ -39,6 +50,7 @@ class SampleGenerationSettings(BaseModel):
 class FactEvalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    enabled: bool = Field(True, description="the toy world's fact cloze; off for a real corpus")
     max_prompts: int = Field(400, ge=1)
 
 
@@ -89,10 +101,27 @@ def report_architectures(
 def pack_pretraining_data(
     tokenizer: Any, filtered_documents: Sequence[Mapping[str, Any]], params: dict[str, Any]
 ) -> tuple[dict[str, Any], MetricsDict]:
-    """Tokenize, split by document and pack into [n, block_size] blocks; the unigram baseline with them."""
+    """Tokenize, split by document and pack into [n, block_size] blocks; the unigram baseline with them.
+
+    `data.format: shards`: datatrove token files under `data.shards_dir`, memory-mapped blocks."""
     from llm_lifecycle.training.pretraining.packing import pack_corpus
 
     cfg = PretrainingSettings.model_validate(params)
+    if cfg.data.format == "shards":
+        from llm_lifecycle.training.pretraining.data import token_shards
+        from llm_lifecycle.training.pretraining.shards import open_shard_blocks
+
+        folder = token_shards(
+            tokenizer,
+            filtered_documents,
+            cfg.data.shards_dir,
+            val_fraction=cfg.data.val_fraction,
+            salt=cfg.data.salt,
+            tasks=cfg.data.tasks,
+            workers=cfg.data.workers,
+        )
+        blocks = open_shard_blocks(folder, cfg.train.block_size)
+        return blocks, as_mlflow_metrics(blocks["stats"])
     packed = pack_corpus(
         tokenizer,
         filtered_documents,
@@ -158,6 +187,8 @@ def evaluate_base_model(
     samples = generate_samples(
         base_model, tokenizer, cfg.generation.prompts, cfg.generation.max_new_tokens, seed=seed
     )
+    if not cfg.fact_eval.enabled:  # a real corpus has no toy-world facts to ask about
+        return samples, pd.DataFrame(), {}
     items = cloze_items(world_from_config(seed, world_cfg), seed=seed, max_items=cfg.fact_eval.max_prompts)
     scored = score_cloze(base_model, tokenizer, items)
     summary = cloze_summary(scored)
