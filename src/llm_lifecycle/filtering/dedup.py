@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
@@ -26,10 +27,32 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 _SPACE = re.compile(r"\s+")
 
 
+class _PunctSymbolToSpace(dict):
+    """`str.translate` table: punctuation and symbol code points (Unicode P*, S*) -> " ", others kept.
+
+    Filled on first sight of each character (`__missing__`), so `translate` runs at C speed over a table
+    of the characters the corpus actually uses, with `unicodedata`'s exact categories (a Unicode property
+    class of the `regex` module would follow that module's Unicode version, not Python's). It grows to
+    the number of distinct characters seen (thousands for real text).
+    """
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        out = " " if unicodedata.category(ch)[0] in "PS" else ch
+        self[code] = out
+        return out
+
+
+_TO_SPACE = _PunctSymbolToSpace()
+
+
+@lru_cache(maxsize=4)
 def normalise(text: str) -> str:
-    """Text as dedup compares it: NFKC, lower case, punctuation/symbols -> space, one space between words."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text)
+    """Text as dedup compares it: NFKC, lower case, punctuation/symbols -> space, one space between words.
+
+    Memoised for the last few texts: exact and near dedup normalise the same page one after the other.
+    """
+    text = unicodedata.normalize("NFKC", text).lower().translate(_TO_SPACE)
     return _SPACE.sub(" ", text).strip()
 
 

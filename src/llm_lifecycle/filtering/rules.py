@@ -11,10 +11,18 @@
   not worth keeping at all.
 - `SymbolFilter`: share of symbol characters (Unicode category S*, plus '#', '|', '*', '~', '…').
   Gopher (Rae et al. 2021) counts only '#' and ellipses per word; symbol soup glued to words escapes it.
-- `SharedTokenizer`: the language's datatrove word tokenizer, remembering the last document it split.
-  Gopher quality, Gopher repetition, C4 and FineWeb each split the same page into words or sentences
-  (six spaCy passes per page, most of the filtering time); datatrove's filters accept a tokenizer in
-  place of a language name, so one instance per language answers the repeats from memory.
+- `SharedTokenizer`: the language's datatrove word tokenizer, shared by the four datatrove rules of
+  that language (datatrove's filters accept a tokenizer in place of a language name), with a memo of
+  the last page it split and, for spaCy languages, a `ZonelessSpaCyTokenizer`: datatrove opens a spaCy
+  memory zone per call, which throws away spaCy's vocabulary and tokenizer cache after every call and
+  was ~75% of the filtering time on the toy corpus; the zoneless one keeps them (bounded by
+  `max_vocab`) and returns the same tokens and sentences.
+
+Speed (issue #19, `benchmarks/bench_filtering.py`): the symbol share and dedup's normalisation use
+`str.translate` with per-character tables filled from `unicodedata` on first sight (same categories,
+C speed), and exact and near dedup share one normalisation per page. Language id is lingua's as
+configured: for texts of 120+ characters lingua already scores trigrams only, so its low-accuracy
+mode gains nothing there and changes the verdicts on short texts.
 
 Every block carries `name` = its rule name, which the chain reports in the funnel and in each rejected
 document's "rule". Blocks must pickle (datatrove's local executor ships them to worker processes), so
@@ -23,31 +31,126 @@ the lingua detector is built lazily in the process that uses it.
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from typing import Any
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
-from datatrove.utils.word_tokenizers import WordTokenizer, load_word_tokenizer
+from datatrove.utils.word_tokenizers import (
+    SpaCyTokenizer,
+    WordTokenizer,
+    chunk_text_on_bytes,
+    load_word_tokenizer,
+    strip_strings,
+)
+
+logger = logging.getLogger(__name__)
+
+# Lexemes a chain's spaCy vocabulary may hold before it is rebuilt (a few hundred bytes each with the
+# tokenizer cache: ~100 MB at the cap). A toy run adds ~4k per language; a web crawl adds words forever.
+DEFAULT_MAX_VOCAB = 200_000
+_BREAKS_SPACY = "IS_ALPHA"  # see ZonelessSpaCyTokenizer
+
+
+class ZonelessSpaCyTokenizer(SpaCyTokenizer):
+    """datatrove's `SpaCyTokenizer` without a spaCy memory zone per call: the same tokens, ~10x faster.
+
+    datatrove wraps every call in `nlp.memory_zone()`, which frees the words the call added to spaCy's
+    vocabulary and tokenizer cache when it ends. Every call therefore builds a fresh lexeme (lexical
+    attributes: `like_num`, `word_shape`, ...) for each word outside spaCy's small built-in vocabulary,
+    and re-splits every prefix/suffix/infix: on the toy corpus that was ~75% of the filtering time.
+    Here the vocabulary and cache persist across calls, so a word costs a hash lookup the second time.
+    Memory stays bounded: when the vocabulary exceeds `max_vocab` lexemes the spaCy pipeline is dropped
+    and rebuilt on the next call (`spacy.blank` takes ~40 ms). Tokens and sentences do not depend on
+    what is cached (spaCy's caches are memos of pure functions of the text), so results are identical
+    to datatrove's; `tests/filtering/test_speed_tokenizer.py` checks it.
+
+    Text handling follows datatrove's `_do_tokenize` (byte chunks for Japanese, `max_length`); word
+    splits run the tokenizer alone (`make_doc`): the sentencizer only marks sentence starts, it never
+    changes a token. A text containing "IS_ALPHA" (a spaCy attribute name that breaks spaCy inside a
+    memory zone, which datatrove answers by retrying without it) goes through datatrove's own methods,
+    memory zone and retry included, so its answer is datatrove's too.
+    """
+
+    def __init__(self, language: str, config=None, max_vocab: int = DEFAULT_MAX_VOCAB):
+        super().__init__(language, config)
+        self.max_vocab = max_vocab
+
+    def _docs(self, text: str, sentences: bool) -> list:
+        nlp = self.tokenizer
+        run = nlp if sentences else nlp.make_doc
+        texts = [text] if self.language != "ja" else chunk_text_on_bytes(text, 40000)
+        nlp.max_length = len(text) + 10
+        docs = [run(t) for t in texts]
+        if len(nlp.vocab) > self.max_vocab:  # docs own their tokens' memory: safe to drop the pipeline
+            logger.debug("spaCy %s vocabulary over %d lexemes: rebuilding", self.language, self.max_vocab)
+            self._tokenizer = None
+        return docs
+
+    def word_tokenize(self, text: str) -> list[str]:
+        if _BREAKS_SPACY in text:
+            return super().word_tokenize(text)
+        return strip_strings([token.text for doc in self._docs(text, False) for token in doc])
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        if _BREAKS_SPACY in text:
+            return super().sent_tokenize(text)
+        return strip_strings([sent.text for doc in self._docs(text, True) for sent in doc.sents])
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        if _BREAKS_SPACY in text:
+            return super().span_tokenize(text)
+        spans: list[tuple[int, int]] = []
+        for doc in self._docs(text, True):
+            start = spans[-1][1] if spans else 0  # datatrove's offsets for chunked (Japanese) text
+            spans.extend((start + sent.start_char, start + sent.end_char) for sent in doc.sents)
+        return spans
 
 
 class SharedTokenizer(WordTokenizer):
-    """`load_word_tokenizer(language)` with its answers for the most recent text kept (see the docstring).
+    """datatrove's word tokenizer for `language`, shared by the per-language rules of one language.
+
+    - Backend: when datatrove assigns spaCy's rule-based tokenizer to the language (en, ru and most
+      others), a `ZonelessSpaCyTokenizer` of the same spaCy language and config, owned by this instance,
+      so its vocabulary holds only the words of the pages this chain reads; with `reuse_vocab=False`,
+      or for a language datatrove splits otherwise, datatrove's own tokenizer.
+    - Memo: the answer for the most recent text of each kind (words, sentences, spans). Gopher quality
+      and Gopher repetition split the same page into words (datatrove's 5-entry `split_into_parts`
+      cache answers the second), and FineWeb splits it again after C4's per-line sentence splits have
+      flushed that cache: unless C4 edited the page, the memo answers. A longer memo measured no gain:
+      spaCy's own tokenizer cache already makes a repeated line cheap.
 
     Results are copied out, so a filter that changes its list cannot change another's. Pickles with its
-    language only: the spaCy tokenizer is loaded in the process that uses it.
+    settings only: the spaCy pipeline is built in the process that uses it.
     """
 
-    def __init__(self, language: str):
+    def __init__(self, language: str, reuse_vocab: bool = True, max_vocab: int = DEFAULT_MAX_VOCAB):
         super().__init__(language)
+        self.reuse_vocab, self.max_vocab = reuse_vocab, max_vocab
+        self._backend: WordTokenizer | None = None
         self._last: dict[str, tuple[str, list]] = {}
+
+    @property
+    def backend(self) -> WordTokenizer:
+        if self._backend is None:
+            assigned = load_word_tokenizer(self.language)
+            self._backend = assigned
+            if self.reuse_vocab and type(assigned) is SpaCyTokenizer:
+                from spacy.tokenizer import Tokenizer
+
+                zoneless = ZonelessSpaCyTokenizer(assigned.language, assigned.config, self.max_vocab)
+                # Only spaCy's rule-based tokenizer, whose caches are memos of the text alone; languages
+                # with a custom segmenter (ja, zh, vi: sudachi, jieba, pyvi) keep datatrove's.
+                if type(zoneless.tokenizer.tokenizer) is Tokenizer:
+                    self._backend = zoneless
+        return self._backend
 
     def _cached(self, kind: str, text: str) -> list:
         hit = self._last.get(kind)
         if hit is None or hit[0] != text:
-            tokenizer = load_word_tokenizer(self.language)
-            hit = (text, getattr(tokenizer, kind)(text))
+            hit = (text, getattr(self.backend, kind)(text))
             self._last[kind] = hit
         return list(hit[1])
 
@@ -61,7 +164,7 @@ class SharedTokenizer(WordTokenizer):
         return self._cached("span_tokenize", text)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"language": self.language, "_last": {}}
+        return self.__dict__ | {"_backend": None, "_last": {}}
 
 
 class LanguageIdFilter(BaseFilter):
@@ -170,13 +273,30 @@ class BoilerplateFilter(BaseFilter):
 _EXTRA_SYMBOLS = frozenset("#|*~•…_^")
 
 
+class _DeleteSymbols(dict):
+    """`str.translate` table: symbol code points (Unicode S*, `_EXTRA_SYMBOLS`) -> deleted, others kept.
+
+    Filled on first sight of each character, so counting symbols is one C-speed `translate` instead of
+    a `unicodedata.category` call per character. No symbol is whitespace, so
+    `len(text) - len(text.translate(table))` counts symbols among the non-space characters.
+    """
+
+    def __missing__(self, code: int) -> str | None:
+        ch = chr(code)
+        out = None if ch in _EXTRA_SYMBOLS or unicodedata.category(ch).startswith("S") else ch
+        self[code] = out
+        return out
+
+
+_DELETE_SYMBOLS = _DeleteSymbols()
+
+
 def symbol_char_ratio(text: str) -> float:
     """Share of non-space characters that are symbols (Unicode S* categories or a few ASCII markers)."""
-    chars = [ch for ch in text if not ch.isspace()]
-    if not chars:
+    n_chars = sum(map(len, text.split()))  # str.split() and str.isspace() share one definition of space
+    if not n_chars:
         return 0.0
-    n = sum(1 for ch in chars if ch in _EXTRA_SYMBOLS or unicodedata.category(ch).startswith("S"))
-    return n / len(chars)
+    return (len(text) - len(text.translate(_DELETE_SYMBOLS))) / n_chars
 
 
 class SymbolFilter(BaseFilter):

@@ -1,0 +1,104 @@
+"""The faster tokenizer path (issue #19) gives datatrove's answers: tokens, sentences, spans, decisions.
+
+`ZonelessSpaCyTokenizer` keeps spaCy's vocabulary and tokenizer cache between calls instead of opening a
+memory zone per call; `SharedTokenizer(reuse_vocab=False)` is datatrove's stock tokenizer, the reference.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import get_filter_result
+from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+from llm_lifecycle.filtering.chain import build_blocks, build_dedup_blocks
+from llm_lifecycle.filtering.config import FilteringSettings
+from llm_lifecycle.filtering.rules import SharedTokenizer, ZonelessSpaCyTokenizer
+from llm_lifecycle.toy_world.documents import DocumentsSettings, generate_documents
+from llm_lifecycle.toy_world.world import make_world
+
+TEXTS = {
+    "en": [
+        "Kalomira lives in Ventorsa. She bakes bread!  Does she?\n\nYes: 7 + 5 = 12, see https://example.com/a?b=1.",
+        'Home | News | Contact\n\n\n© 2024 Example Inc. All rights reserved... "Quoted," she said (twice).',
+        "U.S.A. e-mail: kalo@example.org — don't stop; it's 3.5km or 12,000 ft. #tag ★★★ IS_ALPHA",
+        "IS_ALPHA",
+        "(IS_ALPHA). A sentence, then IS_ALPHA again. xIS_ALPHA",  # datatrove's retry without the string
+        "",
+        "   \n\t ",
+        "word",
+    ],
+    "ru": [
+        "Каломира живёт в городе Венторса. Она печёт хлеб!  Правда?\n\nДа: 7 + 5 = 12, см. https://пример.рф.",
+        "Главная » Люди » Венторса\nВойти | Регистрация\n«Я живу в городе Рисадор. Мне 46 лет.»",
+        "Т.е. т.д. и т.п. — 1 000 руб., 3,5 км… ну-ка, кто-нибудь! IS_ALPHA",
+    ],
+}
+KINDS = ("word_tokenize", "sent_tokenize", "span_tokenize")
+
+
+@pytest.mark.parametrize("lang", sorted(TEXTS))
+def test_same_tokens_sentences_and_spans_as_datatrove(lang):
+    fast, stock = SharedTokenizer(lang), SharedTokenizer(lang, reuse_vocab=False)
+    assert isinstance(fast.backend, ZonelessSpaCyTokenizer)
+    assert stock.backend is load_word_tokenizer(lang)
+    for _ in range(2):  # the second pass is answered from spaCy's kept vocabulary and cache
+        for text in TEXTS[lang]:
+            for kind in KINDS:
+                assert getattr(fast, kind)(text) == getattr(stock, kind)(text), (kind, text)
+
+
+def test_vocabulary_persists_between_calls_and_is_capped():
+    tok = SharedTokenizer("en")
+    tok.word_tokenize("warm")
+    nlp = tok.backend.tokenizer
+    before = len(nlp.vocab)
+    words = tok.word_tokenize("Zorblat quexes vindrapple")  # words no vocabulary holds
+    assert len(nlp.vocab) > before  # no memory zone: the new words stay (that is the speed-up)
+
+    capped = SharedTokenizer("en", max_vocab=before + 1)
+    capped.word_tokenize("warm")
+    first = capped.backend.tokenizer
+    assert capped.word_tokenize("Zorblat quexes vindrapple") == words
+    assert capped.backend._tokenizer is None  # over the cap: the pipeline is dropped ...
+    assert capped.word_tokenize("Zorblat quexes vindrapple") == words
+    assert capped.backend.tokenizer is not first  # ... and rebuilt, with the same answers
+
+
+def test_memo_hands_out_copies_and_pickles_without_state():
+    tok = SharedTokenizer("ru", max_vocab=5000)
+    words = tok.word_tokenize(TEXTS["ru"][0])
+    words.append("mutated")
+    assert tok.word_tokenize(TEXTS["ru"][0])[-1] != "mutated"
+    clone = pickle.loads(pickle.dumps(tok))
+    assert (clone.language, clone.reuse_vocab, clone.max_vocab) == ("ru", True, 5000)
+    assert clone._backend is None and clone._last == {}
+    assert clone.word_tokenize(TEXTS["ru"][0]) == tok.word_tokenize(TEXTS["ru"][0])
+
+
+def _decisions(records: list[dict], reuse_vocab: bool) -> list[tuple]:
+    cfg = FilteringSettings(progress=False)
+    blocks = build_blocks(cfg) + build_dedup_blocks(cfg)
+    for block in blocks:
+        for inner in getattr(block, "filters", {}).values():
+            inner.language.reuse_vocab = reuse_vocab
+    out = []
+    for r in records:
+        doc = Document(text=r["text"], id=r["id"])
+        for block in blocks:
+            keep, why = get_filter_result(block.filter(doc))
+            if not keep:
+                out.append((doc.id, block.name, why))
+                break
+        else:
+            out.append((doc.id, None, doc.text))
+    return out
+
+
+def test_chain_takes_the_same_decisions_with_either_tokenizer():
+    records, _ = generate_documents(make_world(7), DocumentsSettings(n_clean=40), 7)
+    fast = _decisions(records, reuse_vocab=True)
+    assert fast == _decisions(records, reuse_vocab=False)
+    assert {rule for _, rule, _ in fast} >= {None, "language_id", "gopher_quality", "near_dedup"}
