@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from matplotlib.figure import Figure
 
@@ -71,3 +72,48 @@ def test_without_labels_the_funnel_is_reported_and_precision_recall_are_not():
     values = {k: v["value"] for k, v in metrics.items()}
     assert isinstance(fig, Figure) and values["docs_kept"] == len(kept)
     assert not {"precision", "recall", "f1"} & set(values)
+
+
+@pytest.mark.slow  # two `kedro run`s of a tiny world in subprocesses (~40 s)
+def test_kedro_run_streams_with_a_datatrove_executor_chosen_by_parameter(tmp_path):
+    import json
+
+    from tests.kedro_project import TINY_DATA, kedro, make_project
+
+    project = make_project(tmp_path / "project")
+    runs = [
+        ["run", "--env", "tiny", "--pipelines", "toy_world,data_filtering"],
+        [
+            "run",
+            "--env",
+            "tiny",
+            "--pipelines",
+            "data_filtering",
+            "--params",
+            f"data_filtering.executor=local,data_filtering.datatrove.work_dir={tmp_path / 'work'}",
+        ],
+    ]
+    for args in runs:
+        done = kedro(args, cwd=project)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    data = project / TINY_DATA
+
+    def versions(name: str) -> list:
+        return sorted((data / name).iterdir())
+
+    in_process, streamed = versions("02_intermediate/filtered_documents.jsonl")
+    assert (in_process / "filtered_documents.jsonl").is_file()  # the default: one JSONL file
+    shards = sorted((streamed / "filtered_documents.jsonl").glob("*.jsonl"))  # datatrove: a folder of shards
+    assert (
+        len(shards) == 2
+        and b"".join(p.read_bytes() for p in shards) == (in_process / "filtered_documents.jsonl").read_bytes()
+    )
+    metrics = [
+        json.loads((v / "filter_metrics.json").read_text())["metrics"]
+        for v in versions("09_tracking/filter_metrics.json")
+    ]
+    assert metrics[0] == metrics[1] and "data_filtering.precision" in metrics[0]
+    funnels = [(v / "filter_funnel.csv").read_text() for v in versions("08_reporting/filter_funnel.csv")]
+    assert funnels[0] == funnels[1]
+    (run,) = (tmp_path / "work").iterdir()  # what stays of the run: datatrove's stats and logs
+    assert sorted(p.name for p in run.iterdir()) == ["logs"]

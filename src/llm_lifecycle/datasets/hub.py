@@ -13,10 +13,16 @@ config first (`load_dataset(..., streaming=True).take(N)`): a 200k-document slic
 config costs those documents' bytes, not the config's hundreds of GB. A split slice such as
 `train[-2000:]` needs the whole split and does not stream. A failed load names the dataset and the
 state of `HF_TOKEN` (`datasets.hub_access`).
+
+`lazy: true` makes `load()` return a `HubDocuments` handle instead of a list: iterating it reads the
+same rows in the same order, one at a time (nothing is fetched before the first row is asked for), and
+`.hub_options()` describes the dataset, so the streaming filter can hand it to datatrove's
+`HuggingFaceDatasetReader` instead of reading it in the Kedro process (`llm_lifecycle.filtering.streaming`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
@@ -25,7 +31,7 @@ from llm_lifecycle.datasets.hub_access import hub_error, looks_like_hub_id
 from llm_lifecycle.datasets.jsonl import Records
 
 
-class HubDataset(AbstractDataset[None, Records]):
+class HubDataset(AbstractDataset[None, "Records | HubDocuments"]):
     def __init__(  # noqa: PLR0913
         self,
         dataset_name: str,
@@ -37,6 +43,7 @@ class HubDataset(AbstractDataset[None, Records]):
         streaming: bool = False,
         take: int | None = None,
         load_args: dict[str, Any] | None = None,
+        lazy: bool = False,
         metadata: dict[str, Any] | None = None,
     ):
         if streaming and "[" in split:
@@ -54,37 +61,59 @@ class HubDataset(AbstractDataset[None, Records]):
         self._streaming = streaming
         self._take = take
         self._load_args = dict(load_args or {})
+        self._lazy = lazy
         self.metadata = metadata
 
-    def load(self) -> Records:
-        from datasets import load_dataset
-
+    def load(self) -> Records | HubDocuments:
+        if self._lazy:
+            return HubDocuments(self)
         try:
-            data = load_dataset(
-                self._name,
-                self._config_name,
-                split=self._split,
-                revision=self._revision,
-                streaming=self._streaming,
-                **self._load_args,
-            )
-            if self._columns:
-                missing = sorted(set(self._columns) - set(data.column_names or self._columns))
-                if missing:
-                    raise DatasetError(
-                        f"{self._name}[{self._split}]: no column(s) {missing}; has {data.column_names}"
-                    )
-                data = data.select_columns(self._columns)
-            if self._take is not None:
-                data = data.take(self._take)  # the first N rows (a streaming read stops there)
-            rows = list(self._rows(data))
+            rows = list(self._rows(self._open()))
         except DatasetError:
             raise
         except Exception as exc:  # noqa: BLE001 - re-raised with the entry's identity
-            if looks_like_hub_id(self._name):
-                raise hub_error(f"dataset (split {self._split!r})", self._name, exc) from exc
-            raise DatasetError(f"{self}: cannot load {self._name!r} split {self._split!r}: {exc}") from exc
+            raise self._error(exc) from exc
         return Records(rows, source=f"{self._name}[{self._split}]", lines=list(range(len(rows))))
+
+    def _open(self) -> Any:
+        from datasets import load_dataset
+
+        data = load_dataset(
+            self._name,
+            self._config_name,
+            split=self._split,
+            revision=self._revision,
+            streaming=self._streaming,
+            **self._load_args,
+        )
+        if self._columns:
+            missing = sorted(set(self._columns) - set(data.column_names or self._columns))
+            if missing:
+                raise DatasetError(
+                    f"{self._name}[{self._split}]: no column(s) {missing}; has {data.column_names}"
+                )
+            data = data.select_columns(self._columns)
+        if self._take is not None:
+            data = data.take(self._take)  # the first N rows (a streaming read stops there)
+        return data
+
+    def _error(self, exc: Exception) -> Exception:
+        if looks_like_hub_id(self._name):
+            return hub_error(f"dataset (split {self._split!r})", self._name, exc)
+        return DatasetError(f"{self}: cannot load {self._name!r} split {self._split!r}: {exc}")
+
+    def hub_options(self) -> dict[str, Any]:
+        """What `datasets.load_dataset` is called with, plus `columns` and `take`."""
+        return {
+            "dataset_name": self._name,
+            "config_name": self._config_name,
+            "split": self._split,
+            "revision": self._revision,
+            "streaming": self._streaming,
+            "columns": self._columns,
+            "take": self._take,
+            "load_args": dict(self._load_args),
+        }
 
     def _rows(self, data: Any) -> Any:
         if not self._streaming:
@@ -106,4 +135,27 @@ class HubDataset(AbstractDataset[None, Records]):
             "config_name": self._config_name,
             "streaming": self._streaming,
             "take": self._take,
+            "lazy": self._lazy,
         }
+
+
+class HubDocuments:
+    """`HubDataset(lazy=True).load()`: the entry's rows, read only when iterated (each pass reads again)."""
+
+    def __init__(self, dataset: HubDataset):
+        self._dataset = dataset
+        self.skipped: list[str] = []  # a hub dataset has no bad lines to skip (the funnel reads this)
+
+    def hub_options(self) -> dict[str, Any]:
+        return self._dataset.hub_options()
+
+    def __iter__(self) -> Iterator[dict]:
+        try:
+            yield from self._dataset._rows(self._dataset._open())
+        except DatasetError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - re-raised with the entry's identity
+            raise self._dataset._error(exc) from exc
+
+    def __repr__(self) -> str:
+        return f"HubDocuments({self._dataset._name!r}, split={self._dataset._split!r})"

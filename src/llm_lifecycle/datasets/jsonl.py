@@ -122,7 +122,7 @@ def read_jsonl(
     return Records(records, skipped, source=str(path), lines=lines)
 
 
-def _parse_line(raw: bytes, required: dict[str, str]) -> tuple[str | None, dict | None]:  # noqa: PLR0911
+def _parse_line(raw: bytes, required: dict[str, str]) -> tuple[str | None, dict | None]:
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -135,14 +135,20 @@ def _parse_line(raw: bytes, required: dict[str, str]) -> tuple[str | None, dict 
         return f"malformed JSON ({exc.msg} at column {exc.colno})", None
     if not isinstance(record, dict):
         return f"expected a JSON object, got {type(record).__name__}", None
+    problem = field_problem(record, required)
+    return (problem, None) if problem else (None, record)
+
+
+def field_problem(record: Mapping[str, Any], required: Mapping[str, str]) -> str | None:
+    """What is wrong with `record`'s required fields (`{field: type name}`), or None."""
     for field, type_name in required.items():
         if field not in record:
-            return f"missing required field {field!r}", None
+            return f"missing required field {field!r}"
         expected = _TYPES[type_name]
         value = record[field]
         if not isinstance(value, expected) or (type_name in ("int", "float") and isinstance(value, bool)):
-            return f"field {field!r} must be {type_name}, got {type(value).__name__}", None
-    return None, record
+            return f"field {field!r} must be {type_name}, got {type(value).__name__}"
+    return None
 
 
 def write_jsonl(records: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> None:

@@ -8,9 +8,14 @@ copy is kept" is well defined.
 The per-language rules get one datatrove filter per kept language (stop words, spaCy tokenizer).
 
 `run_filters` accepts any iterable of mappings with a string `text` (a list of dicts, a HF
-`datasets.Dataset`, the project's JSONL `Records`, whose `.skipped` bad lines are counted in the
-funnel). Kept documents keep their fields, with `text` as the rules left it (C4 drops some lines) and
-`lang` as detected; rejected documents keep their original fields plus `rule` and `reason`.
+`datasets.Dataset`, the project's JSONL `Records` or lazily read `DocumentShards`, whose `.skipped` bad
+lines are counted in the funnel). Kept documents keep their fields, with `text` as the rules left it
+(C4 drops some lines) and `lang` as detected; rejected documents keep their original fields plus `rule`
+and `reason`. With `executor: in_process` (the default) it runs the blocks in this process over a list;
+with a datatrove executor (`local`, `slurm`, `ray`) it stages the documents as a JSONL shard and runs
+the streaming filter (`llm_lifecycle.filtering.streaming`), then reads the outputs back: kept documents
+in input order, rejected ones grouped by rule (in chain order), in input order within a rule.
+The funnel (`funnel_table`) is built the same way on both paths, from per-rule counts.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from llm_lifecycle.filtering.config import FilteringSettings
 from llm_lifecycle.filtering.dedup import ExactDedupFilter, MinHashDedupFilter
-from llm_lifecycle.filtering.executors import INDEX_KEY, Outcome, run_datatrove_local, run_in_process
+from llm_lifecycle.filtering.executors import INDEX_KEY, Outcome, run_in_process
 from llm_lifecycle.filtering.rules import (
     BoilerplateFilter,
     ByLanguage,
@@ -112,22 +117,24 @@ def rule_names(cfg: FilteringSettings) -> list[str]:
     return [b.name for b in build_blocks(cfg) + build_dedup_blocks(cfg)]
 
 
+def validate_record(raw: Any, i: int) -> dict:
+    """A plain dict copy of document #`i` with a string `id` (its index when missing) and a string `text`."""
+    if not isinstance(raw, Mapping):
+        raise TypeError(f"document #{i} is a {type(raw).__name__}, not a mapping with a 'text' field")
+    rec = dict(raw)
+    doc_id = rec.get("id")
+    where = f"document {doc_id!r} (#{i})" if doc_id is not None else f"document #{i} (no id)"
+    if "text" not in rec:
+        raise ValueError(f"{where} has no 'text' field (fields: {sorted(rec)})")
+    if not isinstance(rec["text"], str):
+        raise TypeError(f"{where}: 'text' must be a string, got {type(rec['text']).__name__}")
+    rec["id"] = str(i) if doc_id is None else str(doc_id)
+    return rec
+
+
 def as_records(documents: Iterable[Mapping[str, Any]]) -> list[dict]:
     """Validated plain dicts, each with a string `id` (its index when missing) and a string `text`."""
-    records = []
-    for i, raw in enumerate(documents):
-        if not isinstance(raw, Mapping):
-            raise TypeError(f"document #{i} is a {type(raw).__name__}, not a mapping with a 'text' field")
-        rec = dict(raw)
-        doc_id = rec.get("id")
-        where = f"document {doc_id!r} (#{i})" if doc_id is not None else f"document #{i} (no id)"
-        if "text" not in rec:
-            raise ValueError(f"{where} has no 'text' field (fields: {sorted(rec)})")
-        if not isinstance(rec["text"], str):
-            raise TypeError(f"{where}: 'text' must be a string, got {type(rec['text']).__name__}")
-        rec["id"] = str(i) if doc_id is None else str(doc_id)
-        records.append(rec)
-    return records
+    return [validate_record(raw, i) for i, raw in enumerate(documents)]
 
 
 def run_filters(
@@ -135,35 +142,48 @@ def run_filters(
 ) -> FilterResult:
     """Filter `documents` with the configured rules; see the module docstring for what comes back."""
     cfg = cfg if isinstance(cfg, FilteringSettings) else FilteringSettings.model_validate(cfg)
-    skipped = len(getattr(documents, "skipped", None) or [])
+    if cfg.executor != "in_process":
+        return _run_streaming(documents, cfg)
     records = as_records(documents)
+    skipped = len(getattr(documents, "skipped", None) or [])  # after reading: a lazy input fills it then
     if not records:
         raise ValueError("no documents to filter (the input is empty)")
     docs = [Document(text=r["text"], id=r["id"], metadata={INDEX_KEY: i}) for i, r in enumerate(records)]
     quality, dedup = build_blocks(cfg), build_dedup_blocks(cfg)
     rules = [b.name for b in quality + dedup]
     logger.info("filtering %d documents with %s (%s)", len(docs), rules, cfg.executor)
-    if cfg.executor == "in_process":
-        outcomes = run_in_process(docs, quality + dedup, progress=cfg.progress)
-    else:
-        outcomes = run_datatrove_local(docs, quality, cfg.workers, cfg.work_dir)
-        survivors = [o for o in outcomes if o.rule is None]
-        # Dedup in this process, in input order, over the survivors (they come back sorted by index).
-        redo = [Document(text=o.text, id=records[o.index]["id"], metadata=o.metadata) for o in survivors]
-        deduped = {o.index: o for o in run_in_process(redo, dedup, progress=False)}
-        outcomes = [deduped.get(o.index, o) for o in outcomes]
+    outcomes = run_in_process(docs, quality + dedup, progress=cfg.progress)
     funnel = _funnel(records, outcomes, rules, skipped)
     kept, rejected = _split(records, outcomes, cfg.default_language)
     if not kept:
-        removed = funnel[funnel["docs_removed"] > 0]
-        last = removed.iloc[-1]
-        by_rule = dict(zip(removed["rule"], removed["docs_removed"].astype(int), strict=True))
-        raise ValueError(
-            f"all {len(records)} documents were removed; rule {last['rule']!r} removed the last "
-            f"{int(last['docs_removed'])} (removed by rule: {by_rule})"
-        )
+        raise all_removed_error(funnel)
     logger.info("kept %d of %d documents (%.1f%%)", len(kept), len(records), 100 * len(kept) / len(records))
     return FilterResult(kept, rejected, funnel)
+
+
+def _run_streaming(documents: Iterable[Mapping[str, Any]], cfg: FilteringSettings) -> FilterResult:
+    """The datatrove path for in-memory documents: stage them, stream, read the outputs back."""
+    import shutil
+
+    from llm_lifecycle.filtering.streaming import stream_filter
+
+    out = stream_filter(documents, cfg)
+    try:
+        return FilterResult(list(out.kept), list(out.rejected), out.funnel)
+    finally:
+        if cfg.datatrove.work_dir is None:  # a temporary folder: nothing of it is needed any more
+            shutil.rmtree(out.root, ignore_errors=True)
+
+
+def all_removed_error(funnel: pd.DataFrame) -> ValueError:
+    """The error for a configuration that removed every document: which rule removed the last ones."""
+    removed = funnel[funnel["docs_removed"] > 0]
+    last = removed.iloc[-1]
+    by_rule = dict(zip(removed["rule"], removed["docs_removed"].astype(int), strict=True))
+    return ValueError(
+        f"all {int(funnel['docs_remaining'].iloc[0])} documents were removed; rule {last['rule']!r} removed "
+        f"the last {int(last['docs_removed'])} (removed by rule: {by_rule})"
+    )
 
 
 def _split(
@@ -182,13 +202,33 @@ def _split(
 
 def _funnel(records: list[dict], outcomes: list[Outcome], rules: list[str], skipped: int) -> pd.DataFrame:
     """One row per stage: documents and characters (of the input text) left after it."""
-    n_in, chars_in = len(records), sum(len(r["text"]) for r in records)
     removed_docs = dict.fromkeys(rules, 0)
     removed_chars = dict.fromkeys(rules, 0)
     for o in outcomes:
         if o.rule is not None:
             removed_docs[o.rule] += 1
             removed_chars[o.rule] += len(records[o.index]["text"])
+    n_in, chars_in = len(records), sum(len(r["text"]) for r in records)
+    return funnel_table(
+        n_in,
+        chars_in,
+        rules=rules,
+        removed_docs=removed_docs,
+        removed_chars=removed_chars,
+        skipped=skipped,
+    )
+
+
+def funnel_table(
+    n_in: int,
+    chars_in: int,
+    *,
+    rules: list[str],
+    removed_docs: Mapping[str, int],
+    removed_chars: Mapping[str, int],
+    skipped: int,
+) -> pd.DataFrame:
+    """The funnel from counts: an `input` row, then one row per rule with what is left after it."""
     rows = [
         {
             "rule": "input",

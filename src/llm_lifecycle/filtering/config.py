@@ -5,13 +5,21 @@ blocks, which follow the papers: Gopher quality/repetition (Rae et al. 2021, tab
 al. 2020), FineWeb (Penedo et al. 2024); near-dedup is MinHash LSH (Broder 1997). Everything is
 `extra="forbid"`: a misspelt threshold in YAML is an error at the node boundary, not a silent default.
 This module imports nothing heavy, so Kedro can validate parameters without loading datatrove.
+
+`executor` picks where the chain runs: `in_process` (the default: a loop in the Kedro process, the
+documents as a list) or one of datatrove's executors, `local`, `slurm`, `ray` (the documents stream from
+a reader to shards on disk; `llm_lifecycle.filtering.streaming`), configured by the `datatrove` block
+(`llm_lifecycle.filtering.executors.ExecutorOptions`). `datatrove_local`, the earlier name of `local`,
+is still accepted.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from llm_lifecycle.filtering.executors import ExecutorKind, ExecutorOptions, ExecutorSettings
 
 # Gopher's English stop words (Rae et al. 2021, appendix A1.1) as datatrove ships them.
 EN_STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]
@@ -194,9 +202,8 @@ class NearDedupSettings(_Strict):
 class FilteringSettings(_Strict):
     """`data_filtering` parameters. Rules run in the order of the fields below (dedup last)."""
 
-    executor: Literal["in_process", "datatrove_local"] = "in_process"
-    workers: int = Field(2, ge=1)  # datatrove_local: tasks = workers = this
-    work_dir: str | None = None  # datatrove_local: JSONL shards and logs; None = a temporary folder
+    executor: ExecutorKind = "in_process"  # in_process | local | slurm | ray
+    datatrove: ExecutorOptions = ExecutorOptions()  # tasks, workers, work_dir, local/slurm/ray options
     progress: bool = True  # tqdm bar over documents (in_process)
     default_language: str = "en"  # used for documents without a detected language (language_id off)
     stop_words: dict[str, list[str]] = {"en": EN_STOP_WORDS, "ru": RU_STOP_WORDS}
@@ -210,6 +217,36 @@ class FilteringSettings(_Strict):
     fineweb_quality: FineWebQualitySettings = FineWebQualitySettings()
     exact_dedup: ExactDedupSettings = ExactDedupSettings()
     near_dedup: NearDedupSettings = NearDedupSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        moved = sorted({"workers", "work_dir"} & set(data)) if isinstance(data, dict) else []
+        if moved:
+            raise ValueError(
+                f"data_filtering.{moved[0]} moved: set data_filtering.datatrove.{moved[0]} "
+                "(with tasks, workers, work_dir and the local/slurm/ray options)"
+            )
+        return data
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _former_name(cls, value: Any) -> Any:
+        return "local" if value == "datatrove_local" else value
+
+    @model_validator(mode="after")
+    def _executor_has_its_settings(self) -> FilteringSettings:
+        if self.executor != "in_process":
+            try:
+                self.executor_settings()
+            except ValueError as exc:  # pydantic's error, re-raised under this block's key
+                errors = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+                raise ValueError(f"data_filtering.datatrove: {errors}") from exc
+        return self
+
+    def executor_settings(self) -> ExecutorSettings:
+        """`datatrove` options with `executor` as the kind (what `build_executor` takes)."""
+        return ExecutorSettings(kind=self.executor, **self.datatrove.model_dump())
 
     @model_validator(mode="after")
     def _stop_words_for_every_language(self) -> FilteringSettings:
