@@ -109,6 +109,33 @@ def test_local_executor_end_to_end_matches_in_process(corpus, reference, tmp_pat
     assert not (run / "survivors").exists()  # the quality stage's output is gone once dedup read it
 
 
+def test_datatrove_minhash_engine_dedups_on_disk_with_the_same_quality_decisions(corpus, reference, tmp_path):
+    """`near_dedup.engine: datatrove`: datatrove's four MinHash stages (signatures, buckets, clusters,
+    filter) replace the in-memory dedup. Quality rules decide as in process; every exact and near copy
+    the project's dedup removes is removed too (one rule, near_dedup), with recall no lower."""
+    _, labels, raw = corpus
+    ref_kept, ref_rejected, ref_funnel, ref_metrics = reference
+    params = _local(tmp_path / "work") | {"near_dedup": {"engine": "datatrove"}}
+    kept, rejected, funnel = nodes.filter_documents(DocumentShards(raw), params)
+    kept, rejected = list(kept), list(rejected)
+
+    quality = [r for r in ref_rejected if r["rule"] not in {"exact_dedup", "near_dedup"}]
+    assert _by_id(r for r in rejected if r["rule"] != "near_dedup") == _by_id(quality)
+    dedup_ids = {r["id"] for r in ref_rejected if r["rule"] in {"exact_dedup", "near_dedup"}}
+    assert dedup_ids <= {r["id"] for r in rejected if r["rule"] == "near_dedup"}
+    assert list(funnel["rule"])[-1] == "near_dedup" and "exact_dedup" not in set(funnel["rule"])
+    assert int(funnel["docs_remaining"].iloc[-1]) == len(kept)
+    metrics, _ = nodes.evaluate_filter(rejected, kept, labels, funnel)
+    assert metrics["recall"]["value"] >= ref_metrics["recall"]["value"]
+    run = next((tmp_path / "work").iterdir())
+    assert (run / "logs" / "minhash_buckets" / "stats").is_dir() and not (run / "minhash").exists()
+
+
+def test_datatrove_dedup_engine_needs_a_datatrove_executor():
+    with pytest.raises(ValueError, match="near_dedup.engine: datatrove runs as datatrove stages"):
+        FilteringSettings.model_validate({"near_dedup": {"engine": "datatrove"}})
+
+
 def test_bad_lines_are_skipped_and_counted_as_in_process(tmp_path):
     docs, _ = generate_documents(make_world(3, n_cities=4, n_people=12), DocumentsSettings(n_clean=12), 3)
     raw = tmp_path / "raw.jsonl"

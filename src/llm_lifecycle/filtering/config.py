@@ -15,7 +15,7 @@ is still accepted.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -188,6 +188,10 @@ class NearDedupSettings(_Strict):
     threshold: float = Field(0.6, gt=0, lt=1)  # estimated Jaccard at which a page is a near duplicate
     lsh_threshold: float = Field(0.5, gt=0, lt=1)  # LSH banding, below `threshold`: few true pairs missed
     seed: int = 1
+    # project: the blocks above, one task holding every kept page's signature (~8.7 KB each); datatrove:
+    # datatrove's four MinHash stages on disk (memory flat in the corpus size; a bucket collision is a
+    # duplicate, exact copies included). Only with a datatrove executor (filtering/streaming.py).
+    engine: Literal["project", "datatrove"] = "project"
 
     @model_validator(mode="after")
     def _lsh_below_threshold(self) -> NearDedupSettings:
@@ -233,6 +237,15 @@ class FilteringSettings(_Strict):
     @classmethod
     def _former_name(cls, value: Any) -> Any:
         return "local" if value == "datatrove_local" else value
+
+    @model_validator(mode="after")
+    def _datatrove_dedup_streams(self) -> FilteringSettings:
+        if self.near_dedup.engine == "datatrove" and self.executor == "in_process":
+            raise ValueError(
+                "near_dedup.engine: datatrove runs as datatrove stages: set data_filtering.executor to "
+                "local, slurm or ray (or near_dedup.engine: project)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _executor_has_its_settings(self) -> FilteringSettings:

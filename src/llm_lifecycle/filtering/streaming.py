@@ -70,6 +70,7 @@ from typing import Any, Literal
 
 import pandas as pd
 from datatrove.data import Document
+from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupFilter
 from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 from datatrove.pipeline.readers.base import BaseReader
 from datatrove.pipeline.readers.huggingface import HuggingFaceDatasetReader
@@ -424,6 +425,79 @@ class Stage:
     steps: list
     n_blocks: int  # the filter blocks between the reader and the writer
     single_task: bool = False
+    tasks: int | None = None  # a fixed number of tasks (datatrove's MinHash buckets: one per bucket)
+    in_funnel: bool = True  # False: a stage that reads documents but passes none on (signatures)
+
+
+class DatatroveNearDedup(MinhashDedupFilter):
+    """datatrove's MinHash stage 4 under the project's rule name, its rejects with a reason."""
+
+    name = "near_dedup"
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        def tagged(docs):
+            for doc in docs:
+                doc.metadata[REASON] = "near duplicate (datatrove MinHash cluster)"
+                yield doc
+
+        yield from super().run(tagged(data), rank, world_size)
+
+
+def minhash_config(cfg: FilteringSettings) -> MinhashConfig:
+    """datatrove's MinHash with the project's n-gram size and seed, banded (datasketch's optimum for
+    `num_perm` hashes) so that pages at `threshold` estimated Jaccard collide in some bucket."""
+    from datasketch.lsh import _optimal_param
+
+    nd = cfg.near_dedup
+    buckets, rows = _optimal_param(nd.threshold, nd.num_perm, 0.5, 0.5)
+    return MinhashConfig(n_grams=nd.ngram, num_buckets=buckets, hashes_per_bucket=rows, seed=nd.seed)
+
+
+def datatrove_dedup_stages(
+    cfg: FilteringSettings, root: Path, survivors: Path, kept_writer: Any
+) -> list[Stage]:
+    """Signatures (N tasks) -> buckets (one task per bucket) -> clusters (one task) -> filter (N tasks),
+    all on disk: memory does not grow with the corpus. The filter stage reads the survivors in the same
+    per-task order as the signature stage (datatrove names documents by task and position)."""
+    from datatrove.pipeline.dedup.minhash import (
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupSignature,
+    )
+
+    from llm_lifecycle.filtering.rules import SharedTokenizer
+
+    mh = minhash_config(cfg)
+    sigs, buckets, remove = (
+        root / "minhash" / "signatures",
+        root / "minhash" / "buckets",
+        root / "minhash" / "remove",
+    )
+    signature = MinhashDedupSignature(str(sigs), config=mh)
+    signature.word_tokenizer = SharedTokenizer("en")  # the chain's faster spaCy tokenizer, same words
+    near = DatatroveNearDedup(str(remove))
+    index = len(build_blocks(cfg))
+    near.exclusion_writer = RecordWriter(
+        str(root / "rejected" / f"{index:02d}_near_dedup"), "rejected", rule="near_dedup"
+    )
+    return [
+        Stage("minhash_signatures", [StagedDocumentsReader(str(survivors)), signature], 0, in_funnel=False),
+        Stage(
+            "minhash_buckets",
+            [MinhashDedupBuckets(str(sigs), str(buckets), config=mh)],
+            0,
+            tasks=mh.num_buckets,
+            in_funnel=False,
+        ),
+        Stage(
+            "minhash_clusters",
+            [MinhashDedupCluster(str(buckets), str(remove), config=mh)],
+            0,
+            single_task=True,
+            in_funnel=False,
+        ),
+        Stage("near_dedup", [StagedDocumentsReader(str(survivors)), near, kept_writer], 1),
+    ]
 
 
 def build_stages(spec: InputSpec, cfg: FilteringSettings, root: Path) -> list[Stage]:
@@ -440,6 +514,13 @@ def build_stages(spec: InputSpec, cfg: FilteringSettings, root: Path) -> list[St
     if not dedup:
         return [Stage("quality", [make_reader(spec), *quality, kept("kept", root / "kept")], len(quality))]
     survivors = root / "survivors"
+    if cfg.near_dedup.enabled and cfg.near_dedup.engine == "datatrove":
+        if cfg.exact_dedup.enabled:
+            logger.info("near_dedup.engine datatrove: exact copies are removed as MinHash duplicates")
+        return [
+            Stage("quality", [make_reader(spec), *quality, kept("documents", survivors)], len(quality)),
+            *datatrove_dedup_stages(cfg, root, survivors, kept("kept", root / "kept")),
+        ]
     return [
         Stage("quality", [make_reader(spec), *quality, kept("documents", survivors)], len(quality)),
         Stage(
@@ -452,6 +533,10 @@ def build_stages(spec: InputSpec, cfg: FilteringSettings, root: Path) -> list[St
 
 
 def stage_settings(settings: ExecutorSettings, stage: Stage) -> ExecutorSettings:
+    if stage.tasks is not None:
+        return settings.model_copy(
+            update={"tasks": stage.tasks, "workers": min(settings.workers, stage.tasks)}
+        )
     if not stage.single_task:
         return settings
     slurm = settings.slurm.model_copy(update={"job_name": f"{settings.slurm.job_name}_{stage.name}"})
@@ -491,6 +576,7 @@ def stream_filter(source: Any, cfg: FilteringSettings | Mapping[str, Any]) -> St
             shutil.rmtree(root, ignore_errors=True)
         raise
     shutil.rmtree(root / "survivors", ignore_errors=True)
+    shutil.rmtree(root / "minhash", ignore_errors=True)
     shutil.rmtree(root / "input", ignore_errors=True)
     (root / "rejected").mkdir(exist_ok=True)  # nothing rejected is an empty folder, not a missing one
     n_in, n_kept = int(funnel["docs_remaining"].iloc[0]), int(funnel["docs_remaining"].iloc[-1])
@@ -534,6 +620,8 @@ def funnel_from_run(
     n_in = chars_in = skipped = 0
     flowing = None  # documents that entered the current stage
     for stage, world_size in zip(stages, world_sizes, strict=True):
+        if not stage.in_funnel:
+            continue
         stats = read_stats(root / "logs" / stage.name, world_size)
         entered = stat_total(stats, 0, "documents")
         if flowing is None:
