@@ -21,6 +21,15 @@ there as `huggingface_hub` lays them out. On a machine with a CUDA GPU the same 
 on the GPU (bf16 where supported), which is how to rehearse there:
 
     python -m tests.rehearsal --workdir /tmp/rehearsal      # prints each command's outcome
+
+`rehearse_pretrain_124m` does the same for `--env pretrain_124m` (docs/pretrain_124m.md): its two commands
+against the hub stand-in alone, serving `HuggingFaceFW/fineweb-edu` (config `sample-10BT`: English pages,
+clean and noisy, as 14 parquet files under `sample/10BT/` like the real config) and
+`openai-community/gpt2` (a byte-level BPE trained here, laid out as the real repository: `<|endoftext|>`
+last in the vocabulary and BOS, EOS and UNK by GPT2Tokenizer's defaults, since the repository's
+tokenizer_config.json sets only `model_max_length`); `--params` shrink steps, batch and the processes:
+
+    python -m tests.rehearsal --env pretrain_124m --workdir /tmp/rehearsal_124m
 """
 
 from __future__ import annotations
@@ -28,15 +37,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import random
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.fake_hub import TOKEN, FakeHub, dataset_card, parquet_bytes, serve_fake_hub
 from tests.fake_openai import TOO_LONG, FakeOpenAI, serve_fake_openai
-from tests.kedro_project import kedro, make_project
+from tests.kedro_project import ROOT, kedro, make_project
 
 MODEL_ID = "meta-llama/Meta-Llama-3-8B"
 SAIGA_ID = "IlyaGusev/saiga_scored"
@@ -263,15 +274,222 @@ def rehearse(workdir: Path, stop_on_failure: bool = True) -> Iterator[Rehearsal]
         yield result
 
 
+# ------------------------------------------------------------------------ --env pretrain_124m
+
+PRETRAIN_ENV = "pretrain_124m"
+FINEWEB_EDU_ID = "HuggingFaceFW/fineweb-edu"
+FINEWEB_EDU_CONFIG = "sample-10BT"
+FINEWEB_EDU_FILES = 14  # sample/10BT/000_00000.parquet ... 013_00000.parquet, as on the hub
+GPT2_ID = "openai-community/gpt2"
+EOT = "<|endoftext|>"  # GPT-2's one special token: BOS, EOS and UNK
+VAL_PAGES = 8  # clean pages whose ids hash into the 0.5% validation split (see `fineweb_edu_rows`)
+
+# The two commands of docs/pretrain_124m.md with what a smoke run shrinks: 2 filtering tasks for 2 cores
+# (14 in the environment); 2 optimizer steps of one block of 256 tokens per rank without accumulation
+# (16 x 1024 x 4 per GPU in the environment: a step of the 83 M-parameter trunk on one CPU core takes
+# ~12 s at one 1024-token block, ~3 s at 256); 2 processes instead of 8 (the DDP path with token shards, over
+# gloo on a CPU); fewer generated tokens. The model is the configured one (hidden 768, 12 layers, GQA
+# 12/4, SwiGLU 2304, 1024 positions, tied embeddings), sized for the stand-in's 1024-token vocabulary.
+PRETRAIN_COMMANDS: list[tuple[str, str]] = [
+    ("data_filtering", "data_filtering.datatrove.tasks=2"),
+    (
+        "pretraining",
+        "pretraining.train.max_steps=2,pretraining.train.batch_size=1,pretraining.train.grad_accum_steps=1,"
+        "pretraining.train.block_size=256,pretraining.train.warmup_steps=1,"
+        "pretraining.distributed.num_processes=2,"
+        "pretraining.generation.max_new_tokens=8",
+    ),
+]
+
+
+@dataclass
+class PretrainRehearsal:
+    """What a test of `--env pretrain_124m` inspects: the project, the hub stand-in, the rows it served."""
+
+    project: Path
+    hub: FakeHub
+    rows: list[dict]
+    tokenizer: object  # the stand-in GPT-2 tokenizer as AutoTokenizer loads it (a GPT2Tokenizer)
+    runs: dict[str, subprocess.CompletedProcess] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def output(self, stage: str) -> str:
+        run = self.runs[stage]
+        return run.stdout + run.stderr
+
+
+def gpt2_like_tokenizer_repo(texts: list[str], folder: Path, vocab_size: int = 1024) -> Path:
+    """`openai-community/gpt2`'s tokenizer files, for a byte-level BPE trained on `texts`: tokenizer.json,
+    vocab.json + merges.txt, tokenizer_config.json with only `model_max_length` (1024), and a config.json
+    whose `model_type: gpt2` makes AutoTokenizer a GPT2Tokenizer, whose defaults make `<|endoftext|>` (the
+    last id, as 50256 is GPT-2's) its BOS, EOS and UNK. No pad token, no chat template, no BOS added."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - 1, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    tok.train_from_iterator(texts, trainer)
+    tok.add_special_tokens([EOT])  # appended: the last id, as in GPT-2
+    folder.mkdir(parents=True, exist_ok=True)
+    tok.save(str(folder / "tokenizer.json"))
+    tok.model.save(str(folder))  # vocab.json, merges.txt
+    vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+    vocab[EOT] = tok.token_to_id(EOT)
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 1024}))
+    eot = tok.token_to_id(EOT)
+    config = {
+        "architectures": ["GPT2LMHeadModel"],
+        "model_type": "gpt2",
+        "vocab_size": tok.get_vocab_size(),
+        "n_positions": 1024,
+        "n_ctx": 1024,
+        "n_embd": 768,
+        "n_layer": 12,
+        "n_head": 12,
+        "bos_token_id": eot,
+        "eos_token_id": eot,
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    return folder
+
+
+def _split_rule() -> tuple[float, str]:
+    """(val_fraction, salt) of the environment's token shards, read from its parameter files."""
+    import yaml
+
+    conf = ROOT / "conf"
+    base = yaml.safe_load((conf / "base" / "parameters_pretraining.yml").read_text(encoding="utf-8"))
+    env = yaml.safe_load((conf / PRETRAIN_ENV / "parameters_pretraining.yml").read_text(encoding="utf-8"))
+    data = {**base["pretraining"]["data"], **env["pretraining"]["data"]}
+    return float(data["val_fraction"]), str(data["salt"])
+
+
+def fineweb_edu_rows(n_clean: int = 240, seed: int = SEED) -> list[dict]:
+    """English toy-world pages with the crawl noise the filters catch (copies, boilerplate, gibberish, short
+    pages, symbol soup, repetition, other languages) as FineWeb-Edu rows (its columns, `<urn:uuid:...>`
+    ids). At the environment's 0.5% validation share a few hundred pages hold about one validation page,
+    so `VAL_PAGES` clean pages get ids minted until they hash into validation (~13k of the real 2.6 M do).
+    `token_count` is filled in by `publish_pretrain_stand_ins` with the stand-in tokenizer."""
+    from llm_lifecycle.splits import is_heldout
+    from llm_lifecycle.toy_world.documents import DocumentsSettings, generate_documents
+    from llm_lifecycle.toy_world.world import make_world
+
+    world = make_world(seed, n_cities=4, n_people=12)
+    docs, labels = generate_documents(world, DocumentsSettings(n_clean=n_clean, ru_share=0.0), seed)
+    rng = random.Random(seed)
+    fraction, salt = _split_rule()
+
+    def mint() -> str:
+        return f"<urn:uuid:{uuid.UUID(int=rng.getrandbits(128), version=4)}>"
+
+    rows, held = [], 0
+    for k, (doc, label) in enumerate(zip(docs, labels, strict=True)):
+        doc_id = mint()
+        if label["kind"] == "clean" and held < VAL_PAGES and k % 16 == 0:
+            while not is_heldout(doc_id, fraction, salt):
+                doc_id = mint()
+            held += 1
+        rows.append(
+            {
+                "text": doc["text"],
+                "id": doc_id,
+                "dump": "CC-MAIN-2024-10",
+                "url": doc["url"],
+                "file_path": f"s3://commoncrawl/crawl-data/CC-MAIN-2024-10/segments/{k:05d}.warc.gz",
+                "language": "en",
+                "language_score": 0.97 if doc["lang"] == "en" else 0.4,
+                "token_count": 0,
+                "score": 3.2,
+                "int_score": 3,
+                "kind": label["kind"],  # the hidden label, for the test only: dropped before publishing
+            }
+        )
+    return rows
+
+
+def publish_pretrain_stand_ins(hub: FakeHub, workdir: Path) -> tuple[list[dict], object]:
+    """FineWeb-Edu's sample-10BT and GPT-2's tokenizer on the fake hub under their real ids."""
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    rows = fineweb_edu_rows()
+    folder = gpt2_like_tokenizer_repo([r["text"] for r in rows], workdir / "stand-in-gpt2")
+    hub.add_model_repo(GPT2_ID, folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    counter = Tokenizer.from_file(str(folder / "tokenizer.json"))  # GPT-2 counts: no markers added
+    for row in rows:
+        row["token_count"] = len(counter.encode(row["text"]).ids)
+    served = [{k: v for k, v in r.items() if k != "kind"} for r in rows]
+    configs = [
+        {
+            "config_name": FINEWEB_EDU_CONFIG,
+            "data_files": [{"split": "train", "path": "sample/10BT/*"}],
+        }
+    ]
+    files = {"README.md": dataset_card(configs, license="odc-by", language=["en"])}
+    for i in range(FINEWEB_EDU_FILES):
+        files[f"sample/10BT/{i:03d}_00000.parquet"] = parquet_bytes(served[i::FINEWEB_EDU_FILES])
+    hub.add_dataset_repo(FINEWEB_EDU_ID, files)
+    return rows, tokenizer
+
+
+def pretrain_commands(num_processes: int = 2) -> list[tuple[str, str]]:
+    """`PRETRAIN_COMMANDS`, with another number of processes (a machine with one GPU: 1)."""
+    default = "pretraining.distributed.num_processes=2"
+    return [
+        (stage, params.replace(default, f"pretraining.distributed.num_processes={num_processes}"))
+        for stage, params in PRETRAIN_COMMANDS
+    ]
+
+
+@contextlib.contextmanager
+def rehearse_pretrain_124m(
+    workdir: Path, stop_on_failure: bool = True, num_processes: int = 2
+) -> Iterator[PretrainRehearsal]:
+    """Run the environment's two commands in a fresh project copy under `workdir` against the hub
+    stand-in (`HF_ENDPOINT`, an empty `HF_HOME`, a token as a user may export); yields while it answers."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    project = make_project(workdir / "project")
+    with serve_fake_hub() as hub:
+        rows, tokenizer = publish_pretrain_stand_ins(hub, workdir)
+        result = PretrainRehearsal(project, hub, rows, tokenizer)
+        env = hub.env(workdir / "hf_home")
+        for stage, params in pretrain_commands(num_processes):
+            args = ["run", "--env", PRETRAIN_ENV, "--pipelines", stage, "--params", params]
+            start = time.monotonic()
+            result.runs[stage] = kedro(args, cwd=project, env=env, timeout=900)
+            result.seconds[stage] = time.monotonic() - start
+            if stop_on_failure and result.runs[stage].returncode != 0:
+                break
+        yield result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workdir", type=Path, default=Path("/tmp/llama3_8b_rehearsal"))
+    ap.add_argument("--env", choices=["llama3_8b", PRETRAIN_ENV], default="llama3_8b")
+    ap.add_argument("--workdir", type=Path, default=None, help="default: /tmp/<env>_rehearsal")
+    ap.add_argument(
+        "--num-processes",
+        type=int,
+        default=2,
+        help=f"{PRETRAIN_ENV}: pretraining ranks (GPUs on a GPU machine)",
+    )
     args = ap.parse_args()
-    with rehearse(args.workdir) as result:
+    workdir = args.workdir or Path(f"/tmp/{args.env}_rehearsal")
+    if args.env == PRETRAIN_ENV:
+        session = rehearse_pretrain_124m(workdir, num_processes=args.num_processes)
+    else:
+        session = rehearse(workdir)
+    with session as result:
         for stage, run in result.runs.items():
             verdict = "ok" if run.returncode == 0 else f"FAILED (exit {run.returncode})"
             print(
-                f"kedro run --env llama3_8b --pipelines {stage}: {verdict} in {result.seconds[stage]:.0f} s"
+                f"kedro run --env {args.env} --pipelines {stage}: {verdict} in {result.seconds[stage]:.0f} s"
             )
             if run.returncode != 0:
                 print(run.stderr[-4000:])
