@@ -237,6 +237,18 @@ def inject_faults(openai: FakeOpenAI, saiga: list[dict]) -> None:
     openai.fail_matching(_is_judge("pair"), {"status": 500}, {"garbage": '{"choices": []}'})
 
 
+def run_commands(result, project: Path, env: dict, kedro_env: str, commands, stop_on_failure: bool) -> None:
+    """`kedro run --env <kedro_env> --pipelines <stage> [--params ...]` for each command, as the README says;
+    each run and its seconds go into `result.runs` / `result.seconds`."""
+    for stage, params in commands:
+        args = ["run", "--env", kedro_env, "--pipelines", stage] + (["--params", params] if params else [])
+        start = time.monotonic()
+        result.runs[stage] = kedro(args, cwd=project, env=env, timeout=900)
+        result.seconds[stage] = time.monotonic() - start
+        if stop_on_failure and result.runs[stage].returncode != 0:
+            break
+
+
 def environment(hub: FakeHub, openai: FakeOpenAI, home: Path) -> dict[str, str]:
     """What a user exports, with both services pointed at their loopback stand-ins."""
     return hub.env(
@@ -262,15 +274,7 @@ def rehearse(workdir: Path, stop_on_failure: bool = True) -> Iterator[Rehearsal]
         question_file.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions))
         result = Rehearsal(project, hub, openai, saiga, fineweb, questions)
         env = environment(hub, openai, workdir / "hf_home")
-        for stage, params in COMMANDS:
-            args = ["run", "--env", "llama3_8b", "--pipelines", stage] + (
-                ["--params", params] if params else []
-            )
-            start = time.monotonic()
-            result.runs[stage] = kedro(args, cwd=project, env=env, timeout=900)
-            result.seconds[stage] = time.monotonic() - start
-            if stop_on_failure and result.runs[stage].returncode != 0:
-                break
+        run_commands(result, project, env, "llama3_8b", COMMANDS, stop_on_failure)
         yield result
 
 
@@ -459,13 +463,7 @@ def rehearse_pretrain_124m(
         rows, tokenizer = publish_pretrain_stand_ins(hub, workdir)
         result = PretrainRehearsal(project, hub, rows, tokenizer)
         env = hub.env(workdir / "hf_home")
-        for stage, params in pretrain_commands(num_processes):
-            args = ["run", "--env", PRETRAIN_ENV, "--pipelines", stage, "--params", params]
-            start = time.monotonic()
-            result.runs[stage] = kedro(args, cwd=project, env=env, timeout=900)
-            result.seconds[stage] = time.monotonic() - start
-            if stop_on_failure and result.runs[stage].returncode != 0:
-                break
+        run_commands(result, project, env, PRETRAIN_ENV, pretrain_commands(num_processes), stop_on_failure)
         yield result
 
 

@@ -167,6 +167,15 @@ def write_jsonl(records: Iterable[Mapping[str, Any]], path: str | os.PathLike) -
         raise
 
 
+def record_load_args(owner: str, filepath: str, load_args: dict[str, Any] | None) -> dict[str, Any]:
+    """`load_args` of a dataset of records (`required_fields`, `on_bad_record`); anything else is named."""
+    args = dict(load_args or {})
+    unknown = set(args) - {"required_fields", "on_bad_record"}
+    if unknown:
+        raise DatasetError(f"{owner}({filepath}): unknown load_args {sorted(unknown)}")
+    return args
+
+
 class JSONLinesDataset(AbstractVersionedDataset[list[dict], Records]):
     """Kedro dataset for a local JSONL file of objects (list of dicts in, `Records` out).
 
@@ -187,10 +196,7 @@ class JSONLinesDataset(AbstractVersionedDataset[list[dict], Records]):
         metadata: dict[str, Any] | None = None,
     ):
         super().__init__(filepath=PurePosixPath(filepath), version=version)
-        self._load_args = dict(load_args or {})
-        unknown = set(self._load_args) - {"required_fields", "on_bad_record"}
-        if unknown:
-            raise DatasetError(f"JSONLinesDataset({filepath}): unknown load_args {sorted(unknown)}")
+        self._load_args = record_load_args("JSONLinesDataset", filepath, load_args)
         self.metadata = metadata
 
     def load(self) -> Records:

@@ -42,6 +42,7 @@ from llm_lifecycle.datasets.jsonl import (
     BadRecordError,
     _parse_line,
     field_problem,
+    record_load_args,
     write_jsonl,
 )
 from llm_lifecycle.datasets.versions import newest_version_path
@@ -208,10 +209,7 @@ class DocumentShardsDataset(AbstractVersionedDataset[Any, DocumentShards]):
         metadata: dict[str, Any] | None = None,
     ):
         super().__init__(filepath=PurePosixPath(filepath), version=version)
-        self._load_args = dict(load_args or {})
-        unknown = set(self._load_args) - {"required_fields", "on_bad_record"}
-        if unknown:
-            raise DatasetError(f"DocumentShardsDataset({filepath}): unknown load_args {sorted(unknown)}")
+        self._load_args = record_load_args("DocumentShardsDataset", filepath, load_args)
         try:
             DocumentShards(".", **self._load_args)  # validates the arguments now, not at the first load
         except ValueError as exc:

@@ -36,8 +36,17 @@ class PackingSettings(BaseModel):
     shards_dir: str = Field(
         "data/toy/04_feature/token_shards", description="shards: <shards_dir>/<fingerprint of the inputs>/"
     )
-    tasks: int = Field(1, ge=1, description="shards: datatrove tasks (input files per task: contiguous)")
-    workers: int = Field(1, ge=1, description="shards: tasks run at once by the local executor")
+    executor: Literal["local", "slurm", "ray"] = Field("local", description="shards: the datatrove executor")
+    datatrove: dict[str, Any] = Field(
+        default_factory=lambda: {"tasks": 1, "workers": 1},
+        description="shards: tasks, workers, work_dir, local/slurm/ray options (as data_filtering.datatrove)",
+    )
+
+    def executor_settings(self) -> Any:
+        """`filtering.executors.ExecutorSettings` of the tokenization (the filter's schema)."""
+        from llm_lifecycle.filtering.executors import ExecutorSettings
+
+        return ExecutorSettings(kind=self.executor, **self.datatrove)
 
 
 class SampleGenerationSettings(BaseModel):
@@ -117,8 +126,7 @@ def pack_pretraining_data(
             cfg.data.shards_dir,
             val_fraction=cfg.data.val_fraction,
             salt=cfg.data.salt,
-            tasks=cfg.data.tasks,
-            workers=cfg.data.workers,
+            executor=cfg.data.executor_settings(),
         )
         blocks = open_shard_blocks(folder, cfg.train.block_size)
         return blocks, as_mlflow_metrics(blocks["stats"])

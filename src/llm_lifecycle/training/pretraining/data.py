@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +62,13 @@ def token_shards(
     *,
     val_fraction: float,
     salt: str,
-    tasks: int = 1,
-    workers: int = 1,
-    executor_factory: Callable[[list, str], Any] | None = None,
+    executor: Any = None,
 ) -> Path:
-    """Write (or find) the token shards of `documents` under `shards_dir`; returns their folder."""
+    """Write (or find) the token shards of `documents` under `shards_dir`; returns their folder.
+
+    `executor`: `filtering.executors.ExecutorSettings` (local/slurm/ray, tasks, workers and each one's
+    options: the same choice as the filter's); None is one local task. With Slurm or a Ray cluster,
+    `shards_dir` must be on a filesystem the tasks see."""
     from llm_lifecycle.training.pretraining.shards import (
         METADATA_FILE,
         tokenizer_fingerprint,
@@ -88,16 +90,20 @@ def token_shards(
         if (final / METADATA_FILE).is_file():
             logger.info("token shards of these documents exist: reusing %s", final)
             return final
-        write_token_shards(
-            files,
-            work,
-            work / "tokenizer",
-            val_fraction=val_fraction,
-            salt=salt,
-            tasks=tasks,
-            workers=workers,
-            executor_factory=executor_factory,
-        )
+        runner: dict[str, Any] = {}
+        if executor is not None:
+            from llm_lifecycle.filtering.executors import build_executor, run_stages
+
+            # A task reads whole input files: more tasks than files would only start idle ones.
+            tasks = min(executor.tasks, len(files))
+            workers = executor.workers if executor.workers == -1 else min(executor.workers, tasks)
+            executor = executor.model_copy(update={"tasks": tasks, "workers": workers})
+
+            runner = {
+                "executor_factory": lambda steps, logs: build_executor(steps, executor, logs),
+                "run_executor": lambda ex: run_stages([ex], executor),
+            }
+        write_token_shards(files, work, work / "tokenizer", val_fraction=val_fraction, salt=salt, **runner)
         os.replace(work, final)  # rename(2): a complete folder appears at once
         logger.info("token shards written to %s", final)
         return final

@@ -243,11 +243,14 @@ def write_token_shards(
     workers: int = 1,
     batch_size: int = 1000,
     executor_factory: Callable[[list, str], Any] | None = None,
+    run_executor: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """Tokenize JSONL documents (`inputs`: files, or a folder of `*.jsonl`) into `output_dir/{train,val}/`
     token shards with datatrove, `<s> text </s>` per document, split as `pack_corpus` splits; returns the
     metadata written to `output_dir/shards.json` (see the module docstring).
 
+    run_executor(executor) runs it to completion (default `executor.run()`; a Slurm executor only submits,
+    so `filtering.executors.run_stages` waits for it).
     executor_factory(pipeline, logging_dir) -> an executor with `.run()` (Local/Slurm/Ray); by default
     `LocalPipelineExecutor(tasks=min(tasks, files), workers=workers)`. Tasks read whole files, so more
     tasks than input files only leaves tasks idle. Earlier shards in `output_dir` are removed first.
@@ -323,7 +326,7 @@ def write_token_shards(
         logger.info(
             "tokenizing the %s split of %d files with %d tasks into %s", split, len(files), world, written
         )
-        executor.run()
+        (run_executor or (lambda ex: ex.run()))(executor)
         _check_completed(executor, logging_dir, f"tokenizing {split}")
         if merge:
             merge_dir = out / "logs" / f"{split}-merge"
