@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,8 @@ def test_one_parameter_switches_to_token_shards_with_the_same_blocks(
 
     (folder,) = [p for p in (tmp_path / "shards").iterdir() if not p.name.startswith(".")]
     stamp = (folder / "shards.json").stat().st_mtime_ns
+    meta = json.loads((folder / "shards.json").read_text())
+    assert (folder / meta["tokenizer"]["path"]).is_file()  # the exact tokenizer, kept with its shards
     again, _ = nodes.pack_pretraining_data(tiny_tokenizer, bilingual_docs, shards_params)
     assert again["train"].folder == folder and (folder / "shards.json").stat().st_mtime_ns == stamp
     nodes.pack_pretraining_data(tiny_tokenizer, bilingual_docs[:-5], shards_params)

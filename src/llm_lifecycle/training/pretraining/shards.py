@@ -351,7 +351,12 @@ def write_token_shards(
         token_dtype=dtype,
         vocab_size=len(hf_tok),
         tokenizer={
-            "path": str(tok_file),
+            # relative when it travels with the shards (a folder renamed into place stays valid)
+            "path": (
+                tok_file.resolve().relative_to(out).as_posix()
+                if tok_file.resolve().is_relative_to(out)
+                else str(tok_file)
+            ),
             "fingerprint": tokenizer_fingerprint(tok_file),
             "bos_token_id": bos,
             "eos_token_id": eos,
