@@ -24,7 +24,7 @@ from llm_lifecycle.datasets.versions import newest_version_path
 
 logger = logging.getLogger(__name__)
 
-_TYPES: dict[str, type | tuple[type, ...]] = {
+FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "str": str,
     "int": int,
     "float": (int, float),
@@ -97,14 +97,14 @@ def read_jsonl(
         raise ValueError(f"on_bad_record must be 'raise' or 'skip', got {on_bad_record!r}")
     required = dict(required_fields or {})
     for field, type_name in required.items():
-        if type_name not in _TYPES:
+        if type_name not in FIELD_TYPES:
             raise ValueError(
-                f"required field {field!r}: unknown type {type_name!r} (use one of {sorted(_TYPES)})"
+                f"required field {field!r}: unknown type {type_name!r} (use one of {sorted(FIELD_TYPES)})"
             )
     records, skipped, lines = [], [], []
     with open(path, "rb") as fh:  # bytes: so invalid UTF-8 is reported per line, not for the whole file
         for lineno, raw in enumerate(fh, start=1):
-            problem, record = _parse_line(raw, required)
+            problem, record = parse_line(raw, required)
             if problem is None:
                 if record is not None:
                     records.append(record)
@@ -122,7 +122,7 @@ def read_jsonl(
     return Records(records, skipped, source=str(path), lines=lines)
 
 
-def _parse_line(raw: bytes, required: dict[str, str]) -> tuple[str | None, dict | None]:
+def parse_line(raw: bytes, required: dict[str, str]) -> tuple[str | None, dict | None]:
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -144,7 +144,7 @@ def field_problem(record: Mapping[str, Any], required: Mapping[str, str]) -> str
     for field, type_name in required.items():
         if field not in record:
             return f"missing required field {field!r}"
-        expected = _TYPES[type_name]
+        expected = FIELD_TYPES[type_name]
         value = record[field]
         if not isinstance(value, expected) or (type_name in ("int", "float") and isinstance(value, bool)):
             return f"field {field!r} must be {type_name}, got {type(value).__name__}"

@@ -38,10 +38,10 @@ from typing import Any, Literal
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
 from llm_lifecycle.datasets.jsonl import (
-    _TYPES,
+    FIELD_TYPES,
     BadRecordError,
-    _parse_line,
     field_problem,
+    parse_line,
     record_load_args,
     write_jsonl,
 )
@@ -77,9 +77,9 @@ def list_shards(root: str | os.PathLike) -> list[Path]:
 
 def check_required_fields(required: Mapping[str, str]) -> dict[str, str]:
     for field, type_name in required.items():
-        if type_name not in _TYPES:
+        if type_name not in FIELD_TYPES:
             raise ValueError(
-                f"required field {field!r}: unknown type {type_name!r} (use one of {sorted(_TYPES)})"
+                f"required field {field!r}: unknown type {type_name!r} (use one of {sorted(FIELD_TYPES)})"
             )
     return dict(required)
 
@@ -129,7 +129,7 @@ class DocumentShards:
                 continue
             with (gzip.open if path.name.endswith(".gz") else open)(path, "rb") as fh:
                 for lineno, raw in enumerate(fh, start=1):  # as JSONLinesDataset reads a file
-                    problem, record = _parse_line(raw, self.required_fields)
+                    problem, record = parse_line(raw, self.required_fields)
                     if problem is None:
                         if record is not None:  # None: a blank line
                             count += 1

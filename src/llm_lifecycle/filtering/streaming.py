@@ -74,9 +74,9 @@ from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupFilter
 from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 from datatrove.pipeline.readers.base import BaseReader
 from datatrove.pipeline.readers.huggingface import HuggingFaceDatasetReader
-from datatrove.pipeline.writers.jsonl import JsonlWriter, _json_default
+from datatrove.pipeline.writers.jsonl import JsonlWriter
 
-from llm_lifecycle.datasets.jsonl import BadRecordError, _parse_line, field_problem
+from llm_lifecycle.datasets.jsonl import BadRecordError, field_problem, parse_line
 from llm_lifecycle.datasets.shards import DocumentShards, ShardFolder, shard_format
 from llm_lifecycle.filtering.chain import (
     all_removed_error,
@@ -276,7 +276,7 @@ def _jsonl_unit(unit: Unit) -> Iterator[tuple[_Where, str | None, dict | None]]:
                 break
             pos += len(raw)
             nth += 1
-            problem, record = _parse_line(raw, {})
+            problem, record = parse_line(raw, {})
             if problem is None and record is None:
                 continue  # a blank line
             yield _Where(unit.path, first, nth, base), problem, record
@@ -346,6 +346,22 @@ class _HubRow:
 
 
 # ------------------------------------------------------------------------------------------ outputs
+def json_default(obj: Any) -> Any:
+    """JSON for what Parquet and hub rows hold beyond plain Python: dates and times (NaT: null) and numpy
+    scalars; anything else raises, as `json.dumps` does."""
+    import datetime
+
+    import numpy as np
+
+    if isinstance(obj, datetime.date | datetime.time):
+        return None if obj != obj else obj.isoformat()  # noqa: PLR0124 - pandas.NaT differs from itself
+    if isinstance(obj, np.datetime64):
+        return None if np.isnat(obj) else np.datetime_as_string(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
 class RecordWriter(JsonlWriter):
     """Writes the project's records: `kept` (text as filtered, detected `lang`), `rejected` (the input
     record + `rule`, `reason`), or `documents` (datatrove's form, between the two stages)."""
@@ -373,7 +389,7 @@ class RecordWriter(JsonlWriter):
         return {"text": document.text, "id": document.id, "metadata": document.metadata}
 
     def _write(self, document: dict, file_handler, _filename: str) -> None:
-        line = json.dumps(document, ensure_ascii=False, default=_json_default) + "\n"
+        line = json.dumps(document, ensure_ascii=False, default=json_default) + "\n"
         file_handler.write(line.encode("utf-8"))
 
 
@@ -446,10 +462,11 @@ class DatatroveNearDedup(MinhashDedupFilter):
 def minhash_config(cfg: FilteringSettings) -> MinhashConfig:
     """datatrove's MinHash with the project's n-gram size and seed, banded (datasketch's optimum for
     `num_perm` hashes) so that pages at `threshold` estimated Jaccard collide in some bucket."""
-    from datasketch.lsh import _optimal_param
+    from datasketch import MinHashLSH
 
     nd = cfg.near_dedup
-    buckets, rows = _optimal_param(nd.threshold, nd.num_perm, 0.5, 0.5)
+    lsh = MinHashLSH(threshold=nd.threshold, num_perm=nd.num_perm)  # its (bands, rows) optimum, weights 0.5
+    buckets, rows = lsh.b, lsh.r
     return MinhashConfig(n_grams=nd.ngram, num_buckets=buckets, hashes_per_bucket=rows, seed=nd.seed)
 
 
