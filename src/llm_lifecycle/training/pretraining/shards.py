@@ -385,12 +385,12 @@ def _scan(paths: Sequence[Path], dtype: np.dtype) -> tuple[int, str]:
     for path in paths:
         if path.stat().st_size == 0:
             continue
-        tokens = np.memmap(path, dtype=dtype, mode="r")
-        for start in range(0, len(tokens), step):
-            chunk = np.asarray(tokens[start : start + step])
-            digest.update(chunk.tobytes())
-            largest = max(largest, int(chunk.max()))
-        del tokens
+        # Plain reads, not a map: a mapped file's pages count in this process's resident memory for as
+        # long as the map lives, so one pass through a map would grow it with the corpus.
+        with open(path, "rb") as fh:
+            while (chunk := np.fromfile(fh, dtype=dtype, count=step)).size:
+                digest.update(chunk.tobytes())
+                largest = max(largest, int(chunk.max()))
     return largest, digest.hexdigest()
 
 
@@ -573,27 +573,37 @@ class ShardBlocks:
             mapped = self._maps[i] = np.memmap(self._paths[i], dtype=self.token_dtype, mode="r")
         return mapped
 
-    def _read(self, start: int, stop: int, out: np.ndarray) -> None:
-        """Tokens [start, stop) of the stream into `out` (1-D, any integer dtype), file by file."""
+    def _read(self, start: int, stop: int, out: np.ndarray, mapped: bool = True) -> None:
+        """Tokens [start, stop) of the stream into `out` (1-D, any integer dtype), file by file.
+
+        mapped=False reads with plain file reads: for whole passes (the baseline's counts), whose pages
+        would otherwise stay resident in this process as long as the training's maps live."""
         f = bisect.bisect_right(self._starts, start) - 1
         pos = 0
         while start < stop:
             take = min(stop, self._starts[f + 1]) - start
             local = start - self._starts[f]
-            out[pos : pos + take] = self._map(f)[local : local + take]
+            if mapped:
+                out[pos : pos + take] = self._map(f)[local : local + take]
+            else:
+                with open(self._paths[f], "rb") as fh:
+                    fh.seek(local * self.token_dtype.itemsize)
+                    out[pos : pos + take] = np.fromfile(fh, dtype=self.token_dtype, count=take)
             pos, start, f = pos + take, start + take, f + 1
 
-    def read_blocks(self, start: int, stop: int, dtype: np.dtype | None = None) -> np.ndarray:
+    def read_blocks(
+        self, start: int, stop: int, dtype: np.dtype | None = None, mapped: bool = True
+    ) -> np.ndarray:
         """Blocks [start, stop) as one array `[stop - start, block_size]` (the stored dtype by default)."""
         n = max(0, stop - start)
         out = np.empty((n, self.block_size), dtype=dtype or self.token_dtype)
-        self._read(start * self.block_size, (start + n) * self.block_size, out.reshape(-1))
+        self._read(start * self.block_size, (start + n) * self.block_size, out.reshape(-1), mapped)
         return out
 
     def iter_chunks(self, blocks_per_chunk: int) -> Iterator[np.ndarray]:
         """Every block in order, `blocks_per_chunk` at a time (stored dtype): memory bounded by the chunk."""
-        for start in range(0, self.n_blocks, blocks_per_chunk):
-            yield self.read_blocks(start, min(start + blocks_per_chunk, self.n_blocks))
+        for start in range(0, self.n_blocks, blocks_per_chunk):  # a whole pass: plain reads, no map
+            yield self.read_blocks(start, min(start + blocks_per_chunk, self.n_blocks), mapped=False)
 
     def __getitem__(self, index: Any) -> torch.Tensor:
         if isinstance(index, tuple):  # blocks[rows, cols]: rows from disk, the rest on the result
