@@ -174,3 +174,24 @@ def wait_for_job(job_dir: Path, timeout_s: float = 3600.0) -> None:
         if time.monotonic() > deadline:
             raise FileNotFoundError(f"{path}: no job was written in {timeout_s:g} s (is machine 0 running?)")
         time.sleep(2.0)
+
+
+def launch_job(what: str, job_dir: Path, settings: DistributedSettings, module: str) -> list[int]:
+    """Run this machine's ranks of the job in `job_dir` (`launch_command`, output to `launch.log`); raise
+    with the log's tail if the launch fails, or unless rank 0 alone left its `saved-rank0` marker.
+    Returns the ranks that wrote (`[0]`); `what` names the job in the log and in errors."""
+    cmd = launch_command(job_dir, settings, module=module)
+    logger.info("%s on %d processes: %s", what, settings.num_processes, " ".join(cmd))
+    log = job_dir / "launch.log"
+    env = launch_env(settings.num_processes // settings.num_machines)  # ranks must not oversubscribe
+    returncode = run_logged(cmd, env, log, settings.timeout_s)
+    if returncode != 0:
+        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-40:])
+        raise RuntimeError(
+            f"{what} on {settings.num_processes} processes failed (exit {returncode}); "
+            f"full log: {log}\n{tail}"
+        )
+    saved_by = sorted(int(p.stem.removeprefix("saved-rank")) for p in job_dir.glob("saved-rank*"))
+    if saved_by != [0]:
+        raise RuntimeError(f"expected rank 0 alone to write outputs, got ranks {saved_by}")
+    return saved_by

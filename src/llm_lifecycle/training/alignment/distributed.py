@@ -40,7 +40,7 @@ from llm_lifecycle.training.launch import (  # re-exported: the launcher is shar
     DistributedSettings,
     LaunchTimeoutError,
     launch_command,
-    launch_env,
+    launch_job,
     run_logged,
 )
 
@@ -113,23 +113,8 @@ def run_distributed(
     }
     (job / "job.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
 
-    cmd = launch_command(job, settings)
-    logger.info("%s on %d processes: %s", kind.upper(), settings.num_processes, " ".join(cmd))
-    env = launch_env(
-        settings.num_processes // settings.num_machines
-    )  # N ranks must not oversubscribe the cores
-    log = job / "launch.log"
-    returncode = run_logged(cmd, env, log, settings.timeout_s)
-    if returncode != 0:
-        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-40:])
-        raise RuntimeError(
-            f"{kind} on {settings.num_processes} processes failed (exit {returncode}); "
-            f"full log: {log}\n{tail}"
-        )
+    saved_by = launch_job(kind, job, settings, "llm_lifecycle.training.alignment.worker")
     result = json.loads((job / "result.json").read_text(encoding="utf-8"))
-    saved_by = sorted(int(p.stem.removeprefix("saved-rank")) for p in job.glob("saved-rank*"))
-    if saved_by != [0]:
-        raise RuntimeError(f"expected rank 0 alone to write outputs, got ranks {saved_by}")
     peft_model = PeftModel.from_pretrained(model, job / "adapter", is_trainable=False)
     # The adapter names the base it belongs to by the node's own id (a catalog folder or hub id), not by
     # the job folder or cache snapshot the workers read, which are gone or machine-specific.

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_lifecycle.modeling.config import ModelSettings
-from llm_lifecycle.training.launch import DistributedSettings, launch_command, launch_env, run_logged
+from llm_lifecycle.training.launch import DistributedSettings, launch_job
 from llm_lifecycle.training.pretraining.base_model import BaseModelRun, history_table
 from llm_lifecycle.training.pretraining.settings import PretrainLoopSettings
 
@@ -97,21 +97,7 @@ def run_job(job_dir: str | Path, settings: DistributedSettings) -> BaseModelRun:
     job = Path(job_dir)
     for stale in ("result.json", "saved-rank0"):
         (job / stale).unlink(missing_ok=True)
-    cmd = launch_command(job, settings, module=WORKER)
-    logger.info("pretraining on %d processes: %s", settings.num_processes, " ".join(cmd))
-    log = job / "launch.log"
-    returncode = run_logged(
-        cmd, launch_env(settings.num_processes // settings.num_machines), log, settings.timeout_s
-    )
-    if returncode != 0:
-        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-40:])
-        raise RuntimeError(
-            f"pretraining on {settings.num_processes} processes failed (exit {returncode}); "
-            f"full log: {log}\n{tail}"
-        )
-    saved_by = sorted(int(p.stem.removeprefix("saved-rank")) for p in job.glob("saved-rank*"))
-    if saved_by != [0]:
-        raise RuntimeError(f"expected rank 0 alone to write outputs, got ranks {saved_by}")
+    launch_job("pretraining", job, settings, WORKER)
     result = json.loads((job / "result.json").read_text(encoding="utf-8"))
     model = AutoModelForCausalLM.from_pretrained(job / "model")
     model.eval()

@@ -171,6 +171,15 @@ class BlockSampler:
 # --------------------------------------------------------------------------- evaluation
 
 
+def eval_subset(n: int, batch_size: int, max_batches: int | None, seed: int) -> torch.Tensor | None:
+    """The sorted block indices an evaluation capped at `max_batches` uses (seeded once, so the same at
+    every evaluation), or None when it covers all `n` blocks."""
+    if max_batches is None or max_batches * batch_size >= n:
+        return None
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(n, generator=g)[: max_batches * batch_size].sort().values
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -188,10 +197,8 @@ def evaluate(
     Every block has T-1 targets, so weighting batch means by the number of blocks is the token mean.
     """
     device = next(model.parameters()).device
-    n = blocks.shape[0]
-    if max_batches is not None and max_batches * batch_size < n:
-        g = torch.Generator().manual_seed(seed)
-        subset = torch.randperm(n, generator=g)[: max_batches * batch_size].sort().values
+    subset = eval_subset(blocks.shape[0], batch_size, max_batches, seed)
+    if subset is not None:
         blocks = blocks[subset.to(blocks.device)]
     was_training = model.training
     model.eval()
@@ -223,10 +230,8 @@ def evaluate_ranks(
     """
     device = next(model.parameters()).device
     n = blocks.shape[0]
-    chosen = torch.arange(n)
-    if max_batches is not None and max_batches * batch_size < n:
-        g = torch.Generator().manual_seed(seed)
-        chosen = torch.randperm(n, generator=g)[: max_batches * batch_size].sort().values
+    chosen = eval_subset(n, batch_size, max_batches, seed)
+    chosen = torch.arange(n) if chosen is None else chosen
     mine = chosen[list(parallel.rank_indices(len(chosen)))]  # [≈ n / world]
     per_rank = math.ceil(len(chosen) / parallel.world)  # the busiest rank's share
     n_batches = math.ceil(per_rank / batch_size)
