@@ -39,6 +39,7 @@ def schemas() -> dict[str, TypeAdapter]:
     from llm_lifecycle.pipelines.pretraining.nodes import PretrainingSettings
     from llm_lifecycle.pipelines.rlhf.nodes import RLHFSettings
     from llm_lifecycle.pipelines.sft.nodes import SFTSettings
+    from llm_lifecycle.planning.lifecycle import PlanSettings
     from llm_lifecycle.splits import PromptHoldoutSettings
     from llm_lifecycle.tokenization.train import TokenizerSettings
     from llm_lifecycle.toy_world.config import ToyWorldSettings
@@ -59,6 +60,7 @@ def schemas() -> dict[str, TypeAdapter]:
         "rlhf": RLHFSettings,
         "mt_bench": MTBenchSettings,
         "latency": LatencySettings,
+        "plan": PlanSettings,
     }
     return {key: TypeAdapter(tp) for key, tp in types.items()}
 

@@ -10,11 +10,11 @@ import torch
 from llm_lifecycle.benchmarking.ceilings import (
     Ceiling,
     device_ceiling,
-    known_gpu_peaks,
     match_gpu_peak,
     measure_cpu_gemm_flops,
     measure_memory_bandwidth,
 )
+from llm_lifecycle.planning.devices import KNOWN_GPUS
 
 
 def test_gemm_flops_positive_and_finite():
@@ -42,8 +42,15 @@ def test_cpu_device_ceiling_is_measured():
 
 
 def test_known_gpu_table_and_name_matching():
-    table = {k: (v.flops_bf16, v.bandwidth) for k, v in known_gpu_peaks.items()}
-    assert table == {"A100-80GB": (312e12, 2.0e12), "H100-SXM": (989e12, 3.35e12), "H200": (989e12, 4.8e12)}
+    table = {k: (v.flops_bf16, v.bandwidth, v.memory_bytes) for k, v in KNOWN_GPUS.items()}
+    assert table == {
+        "A100-80GB": (312e12, 2.039e12, 80e9),
+        "H100-SXM": (989e12, 3.35e12, 80e9),
+        "H200": (989e12, 4.8e12, 141e9),
+        "L4": (121e12, 300e9, 24e9),
+    }
+    assert match_gpu_peak("NVIDIA L4")[0] == "L4"
+    assert match_gpu_peak("NVIDIA L40S") is None
     assert match_gpu_peak("NVIDIA H200")[0] == "H200"
     assert match_gpu_peak("NVIDIA H100 80GB HBM3")[0] == "H100-SXM"
     assert match_gpu_peak("NVIDIA A100-SXM4-80GB")[0] == "A100-80GB"

@@ -52,7 +52,14 @@ def test_architecture_report_covers_real_configs_and_matches_the_meta_model(tiny
     }
     report, metrics = nodes.report_architectures(tiny_tokenizer, _params(tmp_path), files)
 
-    assert set(report["config"]) == {"default", "llama2_7b", "llama3_8b", "mixtral_8x7b"}
+    assert set(report["config"]) == {
+        "default",
+        "llama1_65b",
+        "llama2_7b",
+        "llama3_70b",
+        "llama3_8b",
+        "mixtral_8x7b",
+    }
     for name, group in report.groupby("config"):
         values = dict(zip(group["quantity"], group["value"], strict=True))
         assert values["params: total"] == values["params: meta-device model"], name

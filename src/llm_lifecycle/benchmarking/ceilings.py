@@ -1,9 +1,9 @@
 """Hardware ceilings for the roofline and for MFU: peak FLOP/s and memory bandwidth.
 
-On a GPU we use the vendor's nominal dense bf16 peak and HBM bandwidth (a table below): that is what
-MFU is conventionally quoted against (PaLM appendix B; nanoGPT divides by A100's 312 TFLOP/s). On a CPU
-nominal peaks are meaningless (turbo, AVX frequency offsets, shared cores in a VM), so we MEASURE the
-ceilings in the same run that we compare against:
+On a GPU we use the vendor's nominal dense bf16 peak and HBM bandwidth (`planning.devices.KNOWN_GPUS`):
+that is what MFU is conventionally quoted against (PaLM appendix B; nanoGPT divides by A100's 312
+TFLOP/s). On a CPU nominal peaks are meaningless (turbo, AVX frequency offsets, shared cores in a VM),
+so we MEASURE the ceilings in the same run that we compare against:
 
 - FLOP/s: a large square matmul, 2·n³ FLOPs (n³ multiply-adds), fp32 by default (bf16 is ~15x slower
   on CPUs without AVX-512 BF16, so fp32 is the CPU's real training/inference dtype). Median of
@@ -30,23 +30,9 @@ from typing import Any, Literal
 
 import torch
 
+from llm_lifecycle.planning.devices import KNOWN_GPUS, GpuPeak
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class GpuPeak:
-    """Nominal dense bf16 tensor-core FLOP/s (no sparsity) and HBM bandwidth in bytes/s."""
-
-    flops_bf16: float
-    bandwidth: float
-
-
-# Vendor datasheet numbers (dense, i.e. without 2:4 sparsity).
-known_gpu_peaks: dict[str, GpuPeak] = {
-    "A100-80GB": GpuPeak(flops_bf16=312e12, bandwidth=2.0e12),
-    "H100-SXM": GpuPeak(flops_bf16=989e12, bandwidth=3.35e12),
-    "H200": GpuPeak(flops_bf16=989e12, bandwidth=4.8e12),
-}
 
 
 @dataclass(frozen=True)
@@ -76,11 +62,13 @@ def match_gpu_peak(name: str) -> tuple[str, GpuPeak] | None:
     """
     n = name.upper()
     if "H200" in n:
-        return "H200", known_gpu_peaks["H200"]
+        return "H200", KNOWN_GPUS["H200"]
     if "H100" in n and "PCIE" not in n and "NVL" not in n:
-        return "H100-SXM", known_gpu_peaks["H100-SXM"]
+        return "H100-SXM", KNOWN_GPUS["H100-SXM"]
     if "A100" in n and "80G" in n and "PCIE" not in n:
-        return "A100-80GB", known_gpu_peaks["A100-80GB"]
+        return "A100-80GB", KNOWN_GPUS["A100-80GB"]
+    if n.split()[-1] == "L4":  # "NVIDIA L4", not the L40/L40S
+        return "L4", KNOWN_GPUS["L4"]
     return None
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llm_lifecycle.benchmarking.roofline import DecodeShape
+from llm_lifecycle.benchmarking.roofline import DecodeShape, decode_shape_of
 
 logger = logging.getLogger(__name__)
 
@@ -70,20 +70,8 @@ def decode_shape(model: Any) -> DecodeShape:
     weights (LM head included, the embedding lookup not), weight bytes read per step (the embedding table
     is not read whole, a lookup touches B rows, unless it is also the LM head), KV bytes per token."""
     from llm_lifecycle.modeling import from_hf_config
-    from llm_lifecycle.modeling.calculator import kv_cache_bytes, parameter_counts
 
-    cfg = from_hf_config(model.config)
-    counts = parameter_counts(cfg)
-    param = next(model.parameters())
-    dtype = str(param.dtype).removeprefix("torch.")
-    read = counts.total - (0 if cfg.tie_word_embeddings else counts.embedding)
-    return DecodeShape(
-        n_matmul_params=counts.matmul,
-        weight_bytes=read * param.element_size(),
-        kv_bytes_per_token=int(kv_cache_bytes(cfg, 1, 1, dtype)),
-        n_layers=cfg.n_layers,
-        attn_dim=cfg.n_heads * cfg.resolved_head_dim,
-    )
+    return decode_shape_of(from_hf_config(model.config), next(model.parameters()).element_size())
 
 
 def measure_kv_cache(model: Any, batch_size: int, tokens: int) -> dict[str, int]:

@@ -6,7 +6,8 @@ from llm_lifecycle.datasets.hf_pretrained import HFPretrainedDataset
 from llm_lifecycle.datasets.hub import HubDataset, HubDocuments
 from llm_lifecycle.datasets.jsonl import JSONLinesDataset, Records
 from llm_lifecycle.datasets.lineage import LineageDataset
-from llm_lifecycle.datasets.metrics import MetricsDataset, NodeTimesDataset
+from llm_lifecycle.datasets.metrics import LastRunMetricsDataset, MetricsDataset, NodeTimesDataset
+from llm_lifecycle.datasets.optional import OptionalDataset
 from llm_lifecycle.datasets.shards import DocumentShards, DocumentShardsDataset, ShardFolder
 
 __all__ = [
@@ -17,9 +18,11 @@ __all__ = [
     "HubDataset",
     "HubDocuments",
     "JSONLinesDataset",
+    "LastRunMetricsDataset",
     "LineageDataset",
     "MetricsDataset",
     "NodeTimesDataset",
+    "OptionalDataset",
     "Records",
     "ShardFolder",
 ]

@@ -156,3 +156,43 @@ class NodeTimesDataset(AbstractDataset[None, dict[str, float]]):
 
     def _describe(self) -> dict[str, Any]:
         return {"source": "active MLflow run, metrics time/<node>"}
+
+
+class LastRunMetricsDataset(AbstractDataset[None, dict[str, float]]):
+    """Load-only: the last value of every metric in the newest version of each stage's metrics record
+    (`<folder>/<name>.json/<version>/<name>.json`, as `MetricsDataset` writes them), keys as in MLflow;
+    `{}` before any run. Always "exists": a plan may be made before anything was measured. Read without
+    logging: these are what an earlier run measured, not this run's results."""
+
+    def __init__(self, folder: str, exclude: list[str] | None = None, metadata: dict[str, Any] | None = None):
+        self._folder = Path(folder)
+        self._exclude = set(exclude or [])
+        self.metadata = metadata
+
+    def load(self) -> dict[str, float]:
+        values: dict[str, float] = {}
+        for record_dir in sorted(self._folder.glob("*.json")):
+            if record_dir.name in self._exclude or not record_dir.is_dir():
+                continue
+            versions = sorted(p for p in record_dir.iterdir() if (p / record_dir.name).is_file())
+            if not versions:
+                continue
+            path = versions[-1] / record_dir.name
+            try:
+                metrics = json.loads(path.read_text(encoding="utf-8"))["metrics"]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise DatasetError(f"{path}: not a metrics record ({exc})") from exc
+            for key, value, _ in metric_points(metrics, str(path)):
+                values[key] = value  # points are in step order: the last one wins
+        return values
+
+    def save(self, data: None) -> None:
+        raise DatasetError(
+            "LastRunMetricsDataset is read-only: each stage's MetricsDataset writes its record"
+        )
+
+    def _exists(self) -> bool:
+        return True
+
+    def _describe(self) -> dict[str, Any]:
+        return {"folder": str(self._folder)}

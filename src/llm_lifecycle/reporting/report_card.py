@@ -289,6 +289,42 @@ def latency_section(roofline: Any, ceilings: Mapping[str, Any] | None) -> Sectio
     return s
 
 
+def plan_section(plan: Any, article: Any, m: Metrics) -> Section:
+    """The newest plan (`kedro run --pipelines plan`): memory, fits, hours and API cost per stage and
+    device setup; on this machine its predictions beside this run's measured training times; and the
+    course article's numbers recomputed."""
+    from llm_lifecycle.planning.devices import THIS_MACHINE
+    from llm_lifecycle.planning.plan import versus_measured
+
+    s = Section("7. The plan: memory, hours and API cost before a run")
+    if plan is None:
+        s.lines.append(missing("plan", "plan"))
+    else:
+        table = versus_measured(plan, m, THIS_MACHINE)
+        s.lines.append(
+            "Per stage and device setup, from the parameters and the model built on the meta device "
+            "(docs/plan.md). On this machine the plan uses the ceilings and MFU of the run before it; "
+            "<code>predicted_over_measured</code> sets it against this run's training times."
+        )
+        columns = [
+            "stage",
+            "setup",
+            "memory_gb",
+            "fits",
+            "to_fit",
+            "hours",
+            "measured_hours",
+            "predicted_over_measured",
+            "api_calls",
+            "api_usd",
+        ]
+        s.tables.append(table[columns])
+    if article is not None:
+        s.lines.append("What the course article says, and what the same code computes:")
+        s.tables.append(article)
+    return s
+
+
 # The speed targets of the default run on a 2-core CPU (docs/benchmarks.md): (label, target, higher is better)
 SPEED_TARGETS = {
     "pipeline": ("pipeline seconds (sum of the node times)", 300.0, False),

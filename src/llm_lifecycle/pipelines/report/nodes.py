@@ -20,6 +20,8 @@ def build_report_card(  # noqa: PLR0917 - Kedro passes the catalog entries by na
     ceilings: dict[str, Any] | None = None,
     node_times: dict[str, float] | None = None,
     lineage: Any = None,
+    plan: Any = None,
+    plan_article: Any = None,
     **stage_metrics: dict[str, Any],
 ) -> str:
     """The report card (self-contained HTML). `stage_metrics`: the stages' metric dicts (MLflow keys)."""
@@ -34,6 +36,7 @@ def build_report_card(  # noqa: PLR0917 - Kedro passes the catalog entries by na
         rc.mt_bench_section(mt_bench_scores, mt_bench_winrates),
         rc.latency_section(roofline, ceilings),
         rc.run_section(node_times, lineage, metrics),
+        rc.plan_section(plan, plan_article, metrics),
     ]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     commit = git_output("rev-parse", "--short", "HEAD") or "unknown"

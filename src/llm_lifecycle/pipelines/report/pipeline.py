@@ -19,6 +19,8 @@ TABLES = {
     "ceilings": "hardware_ceilings",
     "node_times": "node_times",
     "lineage": "run_lineage",
+    "plan": "plan_table_if_any",  # the newest `kedro run --pipelines plan`, None before one
+    "plan_article": "plan_article_if_any",
 }
 METRICS = {
     "filter_metrics": "filter_metrics",
