@@ -7,6 +7,7 @@ import json
 import math
 
 import pytest
+import yaml
 
 from llm_lifecycle.modeling.calculator import training_flops_per_token
 from llm_lifecycle.modeling.config import ModelSettings, load_architecture
@@ -22,22 +23,26 @@ def env_params(env: str) -> dict:
 
 
 def architectures() -> dict:
+    """`architecture_configs` as the catalog's PartitionedDataset gives it: name -> loader."""
     return {
-        p.stem: (lambda p=p: __import__("yaml").safe_load(p.read_text()))
+        p.stem: (lambda p=p: yaml.safe_load(p.read_text()))
         for p in (ROOT / "conf/base/architectures").glob("*.yml")
     }
 
 
-@pytest.fixture(scope="module")
-def llama3_plan():
+def plan_of(env: str, measured: dict | None = None):
+    """`make_plan` on the environment's parameters, from the project root as `kedro run` is (accelerate
+    config paths are relative to it)."""
     from llm_lifecycle.pipelines.plan.nodes import make_plan
 
-    cwd = __import__("os").getcwd()
-    __import__("os").chdir(ROOT)  # accelerate config paths are relative to the project, as in `kedro run`
-    try:
-        table, article, metrics = make_plan(env_params("llama3_8b"), architectures(), {})
-    finally:
-        __import__("os").chdir(cwd)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(ROOT)
+        return make_plan(env_params(env), architectures(), measured or {})
+
+
+@pytest.fixture(scope="module")
+def llama3_plan():
+    table, article, metrics = plan_of("llama3_8b")
     return table.set_index(["stage", "setup"]), article, metrics
 
 
@@ -192,14 +197,7 @@ def test_cached_replies_are_counted_and_not_paid_twice(tmp_path):
 
 
 def test_pretrain_124m_plan_uses_gpt2s_vocabulary_and_the_configured_global_batch():
-    from llm_lifecycle.pipelines.plan.nodes import make_plan
-
-    cwd = __import__("os").getcwd()
-    __import__("os").chdir(ROOT)
-    try:
-        table, _, _ = make_plan(env_params("pretrain_124m"), architectures(), {})
-    finally:
-        __import__("os").chdir(cwd)
+    table, _, _ = plan_of("pretrain_124m")
     row = table.set_index("setup").loc["8 x H100-SXM"]
     assert row["stage"] == "pretraining" and row["devices_used"] == 8
     # 121 M parameters with a 50,257-token tied embedding, trained in fp32 under bf16 autocast: 18 bytes each

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llm_lifecycle.modeling.config import ModelSettings
 from llm_lifecycle.planning.compute import GenerationJob
-from llm_lifecycle.planning.memory import model_counts
+from llm_lifecycle.planning.memory import ModelCounts, model_counts
 from llm_lifecycle.planning.plan import ApiCalls
 from llm_lifecycle.planning.stages import Stage, Training
 
@@ -116,15 +117,42 @@ def sharded(accelerate_config: str | None, root: Path = Path(".")) -> bool:
     return str(data.get("distributed_type", "")).upper() == "FSDP"
 
 
-def _lora_training(train: Any, **fields: Any) -> Training:
-    return Training(
-        full=False,
-        lora_r=train.lora.r,
-        lora_dropout=train.lora.dropout > 0,
-        checkpointing=train.gradient_checkpointing,
-        grad_accum=train.grad_accum,
-        **fields,
-    )
+@dataclass
+class _Env:
+    """What every stage builder reads: the plan, the model, the stages' settings, the project root."""
+
+    plan: PlanSettings
+    cfg: ModelSettings
+    settings: Mapping[str, Any]
+    root: Path
+    _counts: dict = field(default_factory=dict)
+
+    def counts(self, lora: Any = None, task: str = "causal_lm") -> ModelCounts:
+        """The model's counts with `lora` (None: as built), from the meta device, once per shape."""
+        key = (None if lora is None else (lora.r, str(lora.target_modules)), task)
+        if key not in self._counts:
+            self._counts[key] = model_counts(self.cfg, lora, task)  # type: ignore[arg-type]
+        return self._counts[key]
+
+    def lora_stage(self, name: str, train: Any, key: str, note: str, **fields: Any) -> Stage:
+        """A LoRA stage: `fields` are `Training`'s (sequences, seq_len, tokens, ...) and `Stage`'s
+        (generation, parallel, reward model)."""
+        stage_fields = {
+            k: fields.pop(k) for k in ("generation", "parallel", "reward_cfg", "reward_counts") if k in fields
+        }
+        task = "reward_model" if name == "reward_model" else "causal_lm"
+        training = Training(
+            full=False,
+            lora_r=train.lora.r,
+            lora_dropout=train.lora.dropout > 0,
+            checkpointing=train.gradient_checkpointing,
+            grad_accum=train.grad_accum,
+            batch_key=f"{key}.train.batch_size",
+            **fields,
+        )
+        return Stage(
+            name, self.cfg, self.counts(train.lora, task), training, key=key, note=note, **stage_fields
+        )
 
 
 def _examples(train: Any, ranks: int, available: float) -> float:
@@ -135,225 +163,209 @@ def _examples(train: Any, ranks: int, available: float) -> float:
     return train.epochs * available
 
 
+Built = tuple[list[Stage], list[ApiCalls]]
+
+
+def _pretraining(e: _Env) -> Built:
+    p = e.settings["pretraining"]
+    t = p.train
+    ranks = p.distributed.num_processes
+    training = Training(
+        full=True,
+        lora_r=None,
+        lora_dropout=False,
+        checkpointing=False,
+        sequences=t.batch_size,
+        seq_len=t.block_size,
+        tokens=t.max_steps * t.batch_size * t.grad_accum_steps * ranks * t.block_size,
+        context=t.block_size,
+        sharded=sharded(p.distributed.accelerate_config, e.root),
+        batch_key="pretraining.train.batch_size",
+        grad_accum=t.grad_accum_steps,
+    )
+    blocks = t.batch_size * t.grad_accum_steps * ranks
+    note = f"{t.max_steps} steps x {blocks} blocks x {t.block_size} tokens"
+    stage = Stage(
+        "pretraining",
+        e.cfg,
+        e.counts(),
+        training,
+        key="pretraining",
+        loop="pretraining",
+        parallel=True,
+        note=note,
+    )
+    return [stage], []
+
+
+def _sft(e: _Env) -> Built:
+    s, d = e.settings["sft"], e.plan.data
+    t = s.train
+    convs = _examples(
+        t, s.distributed.num_processes, min(d.sft_conversations, s.max_conversations or math.inf)
+    )
+    note = f"{convs:,.0f} conversations x {d.sft_tokens:g} tokens; memory at max_length {t.max_length}"
+    stage = e.lora_stage(
+        "sft",
+        t,
+        "sft",
+        note,
+        sequences=t.batch_size,
+        seq_len=t.max_length,
+        tokens=convs * d.sft_tokens,
+        context=d.sft_tokens,
+        sharded=sharded(s.distributed.accelerate_config, e.root),
+        parallel=True,
+    )
+    return [stage], []
+
+
+def _preferences(e: _Env) -> Built:
+    p, d = e.settings["preferences"], e.plan.data
+    prompts = min(d.preference_prompts, p.max_prompts or d.preference_prompts)
+    job = GenerationJob(prompts, p.student.batch_size, math.ceil(d.prompt_tokens), p.student.max_new_tokens)
+    stage = Stage(
+        "preferences",
+        e.cfg,
+        e.counts(),
+        generation=[job],
+        key="preferences",
+        note=f"{prompts} prompts; SFT samples rejected",
+    )
+    return [stage], [
+        ApiCalls("preferences", e.plan.api.teacher, prompts, d.prompt_tokens, d.teacher_answer_tokens)
+    ]
+
+
+def _dpo(e: _Env) -> Built:
+    s, d = e.settings["dpo"], e.plan.data
+    t = s.train
+    pairs_train = d.preference_pairs * (1 - s.val_fraction)
+    pairs = _examples(t, s.distributed.num_processes, pairs_train)
+    tokens = 2 * pairs * d.pair_tokens
+    kl = GenerationJob(s.kl_samples, min(s.kl_samples, 16), math.ceil(d.prompt_tokens), s.kl_max_new_tokens)
+    stage = e.lora_stage(
+        "dpo",
+        t,
+        "dpo",
+        f"{pairs:,.0f} pairs x 2 x {d.pair_tokens:g} tokens + reference forward",
+        sequences=2 * t.batch_size,
+        seq_len=t.max_length,
+        tokens=tokens,
+        context=d.pair_tokens,
+        # the reference: once per pair when its log-probs are precomputed, else with every step
+        reference_tokens=2 * pairs_train * d.pair_tokens if t.precompute_ref_log_probs else tokens,
+        sharded=sharded(s.distributed.accelerate_config, e.root),
+        parallel=True,
+        generation=[kl] if s.kl_samples else [],
+    )
+    return [stage], []
+
+
+def _reward_model(e: _Env) -> Built:
+    r, d = e.settings["rlhf"], e.plan.data
+    t = r.reward_model.train
+    pairs = _examples(t, 1, d.preference_pairs * (1 - r.val_fraction))
+    stage = e.lora_stage(
+        "reward_model",
+        t,
+        "rlhf.reward_model",
+        f"{pairs:,.0f} pairs x 2 x {d.pair_tokens:g} tokens",
+        sequences=2 * t.batch_size,
+        seq_len=t.max_length,
+        tokens=2 * pairs * d.pair_tokens,
+        context=d.pair_tokens,
+        lm_head=False,
+    )
+    return [stage], []
+
+
+def _rlhf(e: _Env) -> Built:
+    r, d = e.settings["rlhf"], e.plan.data
+    t = r.policy.train
+    prompt = math.ceil(d.prompt_tokens)
+    completions = _examples(t, 1, t.num_generations * d.preference_pairs * (1 - r.val_fraction))
+    seq = prompt + t.max_completion_length
+    tokens = completions * seq
+    note = f"{completions:,.0f} completions of {t.max_completion_length} tokens, trained on + RM + reference"
+    stage = e.lora_stage(
+        "rlhf",
+        t,
+        "rlhf.policy",
+        note,
+        sequences=t.batch_size,
+        seq_len=seq,
+        tokens=tokens,
+        context=seq,
+        reference_tokens=tokens,
+        reward_tokens=tokens,
+        generation=[GenerationJob(int(completions), t.batch_size, prompt, t.max_completion_length)],
+        reward_cfg=e.cfg,
+        reward_counts=e.counts(None, "reward_model"),
+    )
+    return [stage], []
+
+
+def _mt_bench(e: _Env) -> Built:
+    m, d = e.settings["mt_bench"], e.plan.data
+    q = min(d.mt_bench_questions, m.max_questions or d.mt_bench_questions)
+    answers = len(m.models) * q * 2
+    job = GenerationJob(answers, m.batch_size, math.ceil(d.mt_bench_prompt_tokens), m.max_new_tokens)
+    stage = Stage(
+        "mt_bench",
+        e.cfg,
+        e.counts(),
+        generation=[job],
+        key="mt_bench",
+        note=f"{len(m.models)} models x {q} questions x 2 turns",
+    )
+    judge, runs = e.plan.api.judge, m.judge_runs
+    single = ApiCalls("mt_bench", judge, answers * runs, d.judge_single_tokens, d.judge_output_tokens)
+    pairwise = len(m.pairs) * q * 2 * 2 * runs  # both answer orders
+    return [stage], [
+        single,
+        ApiCalls("mt_bench", judge, pairwise, d.judge_pairwise_tokens, d.judge_output_tokens),
+    ]
+
+
+def _latency(e: _Env) -> Built:
+    lat = e.settings["latency"]
+    h = lat.harness
+    stages = []
+    for model in lat.models:
+        cfg = lat.large_model if model == "large" else e.cfg
+        jobs = [
+            GenerationJob(b * (h.warmup + h.min_repeats), b, h.prompt_tokens, h.new_tokens)
+            for b in h.batch_sizes
+        ]
+        note = f"batch {h.batch_sizes} x {h.warmup + h.min_repeats} repeats (min_time_s not counted)"
+        counts = model_counts(cfg) if model == "large" else e.counts()
+        stages.append(Stage(f"latency:{model}", cfg, counts, generation=jobs, key="latency", note=note))
+    return stages, []
+
+
+BUILDERS = {
+    "pretraining": _pretraining,
+    "sft": _sft,
+    "preferences": _preferences,
+    "dpo": _dpo,
+    "reward_model": _reward_model,
+    "rlhf": _rlhf,
+    "mt_bench": _mt_bench,
+    "latency": _latency,
+}
+
+
 def lifecycle_stages(
     plan: PlanSettings, cfg: ModelSettings, settings: Mapping[str, Any], root: Path = Path(".")
-) -> tuple[list[Stage], list[ApiCalls]]:
+) -> Built:
     """The stages `plan.stages` names, and their API calls. `settings`: validated blocks by key
     (pretraining, sft, preferences, dpo, rlhf, mt_bench, latency)."""
-    d = plan.data
-    lora_counts = {}
-
-    def counts_for(lora: Any, task: str = "causal_lm") -> Any:
-        key = (None if lora is None else (lora.r, str(lora.target_modules)), task)
-        if key not in lora_counts:
-            lora_counts[key] = model_counts(cfg, lora, task)  # type: ignore[arg-type]
-        return lora_counts[key]
-
+    env = _Env(plan, cfg, settings, root)
     stages: list[Stage] = []
     calls: list[ApiCalls] = []
-    merged = counts_for(None)
     for name in plan.stages:
-        if name == "pretraining":
-            p = settings["pretraining"]
-            t = p.train
-            ranks = p.distributed.num_processes
-            tokens = t.max_steps * t.batch_size * t.grad_accum_steps * ranks * t.block_size
-            stages.append(
-                Stage(
-                    name,
-                    cfg,
-                    merged,
-                    Training(
-                        full=True,
-                        lora_r=None,
-                        lora_dropout=False,
-                        checkpointing=False,
-                        sequences=t.batch_size,
-                        seq_len=t.block_size,
-                        tokens=tokens,
-                        context=t.block_size,
-                        sharded=sharded(p.distributed.accelerate_config, root),
-                        batch_key="pretraining.train.batch_size",
-                        grad_accum=t.grad_accum_steps,
-                    ),
-                    key="pretraining",
-                    loop="pretraining",
-                    parallel=True,
-                    note=f"{t.max_steps} steps x {t.batch_size * t.grad_accum_steps * ranks} blocks "
-                    f"x {t.block_size} tokens",
-                )
-            )
-        elif name == "sft":
-            s = settings["sft"]
-            t = s.train
-            convs = _examples(
-                t, s.distributed.num_processes, min(d.sft_conversations, s.max_conversations or math.inf)
-            )
-            stages.append(
-                Stage(
-                    name,
-                    cfg,
-                    counts_for(t.lora),
-                    _lora_training(
-                        t,
-                        sequences=t.batch_size,
-                        seq_len=t.max_length,
-                        tokens=convs * d.sft_tokens,
-                        context=d.sft_tokens,
-                        sharded=sharded(s.distributed.accelerate_config, root),
-                        batch_key="sft.train.batch_size",
-                    ),
-                    key="sft",
-                    parallel=True,
-                    note=f"{convs:,.0f} conversations x {d.sft_tokens:g} tokens; "
-                    f"memory at max_length {t.max_length}",
-                )
-            )
-        elif name == "preferences":
-            p = settings["preferences"]
-            prompts = min(d.preference_prompts, p.max_prompts or d.preference_prompts)
-            job = GenerationJob(
-                prompts, p.student.batch_size, math.ceil(d.prompt_tokens), p.student.max_new_tokens
-            )
-            stages.append(
-                Stage(
-                    name,
-                    cfg,
-                    merged,
-                    generation=[job],
-                    key="preferences",
-                    note=f"{prompts} prompts; SFT samples rejected",
-                )
-            )
-            calls.append(ApiCalls(name, plan.api.teacher, prompts, d.prompt_tokens, d.teacher_answer_tokens))
-        elif name == "dpo":
-            s = settings["dpo"]
-            t = s.train
-            pairs_train = d.preference_pairs * (1 - s.val_fraction)
-            pairs = _examples(t, s.distributed.num_processes, pairs_train)
-            tokens = 2 * pairs * d.pair_tokens
-            reference = 2 * pairs_train * d.pair_tokens if t.precompute_ref_log_probs else tokens
-            jobs = [
-                GenerationJob(
-                    s.kl_samples, min(s.kl_samples, 16), math.ceil(d.prompt_tokens), s.kl_max_new_tokens
-                )
-            ]
-            stages.append(
-                Stage(
-                    name,
-                    cfg,
-                    counts_for(t.lora),
-                    _lora_training(
-                        t,
-                        sequences=2 * t.batch_size,
-                        seq_len=t.max_length,
-                        tokens=tokens,
-                        context=d.pair_tokens,
-                        reference_tokens=reference,
-                        sharded=sharded(s.distributed.accelerate_config, root),
-                        batch_key="dpo.train.batch_size",
-                    ),
-                    generation=jobs if s.kl_samples else [],
-                    key="dpo",
-                    parallel=True,
-                    note=f"{pairs:,.0f} pairs x 2 x {d.pair_tokens:g} tokens + reference forward",
-                )
-            )
-        elif name == "reward_model":
-            r = settings["rlhf"]
-            t = r.reward_model.train
-            pairs = _examples(t, 1, d.preference_pairs * (1 - r.val_fraction))
-            stages.append(
-                Stage(
-                    name,
-                    cfg,
-                    counts_for(t.lora, "reward_model"),
-                    _lora_training(
-                        t,
-                        sequences=2 * t.batch_size,
-                        seq_len=t.max_length,
-                        tokens=2 * pairs * d.pair_tokens,
-                        context=d.pair_tokens,
-                        lm_head=False,
-                        batch_key="rlhf.reward_model.train.batch_size",
-                    ),
-                    key="rlhf.reward_model",
-                    note=f"{pairs:,.0f} pairs x 2 x {d.pair_tokens:g} tokens",
-                )
-            )
-        elif name == "rlhf":
-            r = settings["rlhf"]
-            t = r.policy.train
-            prompt = math.ceil(d.prompt_tokens)
-            completions = _examples(t, 1, t.num_generations * d.preference_pairs * (1 - r.val_fraction))
-            seq = prompt + t.max_completion_length
-            tokens = completions * seq
-            stages.append(
-                Stage(
-                    name,
-                    cfg,
-                    counts_for(t.lora),
-                    _lora_training(
-                        t,
-                        sequences=t.batch_size,
-                        seq_len=seq,
-                        tokens=tokens,
-                        context=seq,
-                        reference_tokens=tokens,
-                        reward_tokens=tokens,
-                        batch_key="rlhf.policy.train.batch_size",
-                    ),
-                    generation=[
-                        GenerationJob(int(completions), t.batch_size, prompt, t.max_completion_length)
-                    ],
-                    reward_cfg=cfg,
-                    reward_counts=counts_for(None, "reward_model"),
-                    key="rlhf.policy",
-                    note=f"{completions:,.0f} completions of {t.max_completion_length} tokens, "
-                    "trained on + RM + reference",
-                )
-            )
-        elif name == "mt_bench":
-            m = settings["mt_bench"]
-            q = min(d.mt_bench_questions, m.max_questions or d.mt_bench_questions)
-            answers = len(m.models) * q * 2
-            job = GenerationJob(answers, m.batch_size, math.ceil(d.mt_bench_prompt_tokens), m.max_new_tokens)
-            stages.append(
-                Stage(
-                    name,
-                    cfg,
-                    merged,
-                    generation=[job],
-                    key="mt_bench",
-                    note=f"{len(m.models)} models x {q} questions x 2 turns",
-                )
-            )
-            runs = m.judge_runs
-            calls.append(
-                ApiCalls(name, plan.api.judge, answers * runs, d.judge_single_tokens, d.judge_output_tokens)
-            )
-            pairwise = len(m.pairs) * q * 2 * 2 * runs
-            calls.append(
-                ApiCalls(name, plan.api.judge, pairwise, d.judge_pairwise_tokens, d.judge_output_tokens)
-            )
-        elif name == "latency":
-            lat = settings["latency"]
-            h = lat.harness
-            for model in lat.models:
-                model_cfg = lat.large_model if model == "large" else cfg
-                jobs = [
-                    GenerationJob(b * (h.warmup + h.min_repeats), b, h.prompt_tokens, h.new_tokens)
-                    for b in h.batch_sizes
-                ]
-                stages.append(
-                    Stage(
-                        f"latency:{model}",
-                        model_cfg,
-                        merged if model != "large" else model_counts(model_cfg),
-                        generation=jobs,
-                        key="latency",
-                        note=f"batch {h.batch_sizes} x {h.warmup + h.min_repeats} repeats "
-                        "(min_time_s not counted)",
-                    )
-                )
+        built_stages, built_calls = BUILDERS[name](env)
+        stages += built_stages
+        calls += built_calls
     return stages, calls
