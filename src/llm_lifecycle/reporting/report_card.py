@@ -297,8 +297,8 @@ def plan_section(plan: Any, article: Any, m: Metrics) -> Section:
     from llm_lifecycle.planning.plan import versus_measured
 
     s = Section("7. The plan: memory, hours and API cost before a run")
-    if plan is None:
-        s.lines.append(missing("plan", "plan"))
+    if plan is None:  # not a stage of the run: planning is a separate command
+        s.lines.append("No plan made yet in this environment: <code>kedro run --pipelines plan</code>.")
     else:
         table = versus_measured(plan, m, THIS_MACHINE)
         s.lines.append(
