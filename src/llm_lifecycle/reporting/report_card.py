@@ -301,6 +301,7 @@ def plan_section(plan: Any, article: Any, m: Metrics) -> Section:
         s.lines.append("No plan made yet in this environment: <code>kedro run --pipelines plan</code>.")
     else:
         table = versus_measured(plan, m, THIS_MACHINE)
+        table["to_fit"] = table["to_fit"].fillna("")  # "" (fits) reads back from the CSV as NaN
         s.lines.append(
             "Per stage and device setup, from the parameters and the model built on the meta device "
             "(docs/plan.md). On this machine the plan uses the ceilings and MFU of the run before it; "
@@ -320,7 +321,7 @@ def plan_section(plan: Any, article: Any, m: Metrics) -> Section:
         ]
         s.tables.append(table[columns])
     if article is not None:
-        s.lines.append("What the course article says, and what the same code computes:")
+        s.lines.append("The last table: what the course article says, and what the same code computes.")
         s.tables.append(article)
     return s
 
