@@ -52,6 +52,15 @@ def test_llama3_8b_plan_has_the_hand_worked_memory(llama3_plan):
     assert sft["weights_gb"] == pytest.approx(16.060522496)  # 8,030,261,248 bf16 weights
     assert sft["trainable_state_gb"] == pytest.approx(16 * 41_943_040 / 1e9)  # LoRA r=16, all linear
     assert sft["fits"] and sft["to_fit"] == ""  # fits: nothing to change
+    # 4 x 2048 tokens with checkpointing (configured) and without: tests/planning/test_memory.py's hand
+    # values, plus LoRA dropout's bool masks on CUDA (1 byte per adapted input, 6·4096 + 14336 per layer)
+    mask = 4 * 2048 * (6 * 4096 + 14336)
+    assert (
+        sft["activations_gb"]
+        == sft["activations_checkpointing_gb"]
+        == pytest.approx(8.905261056 + mask / 1e9)
+    )
+    assert sft["activations_no_checkpointing_gb"] == pytest.approx(81.7995776 + 32 * mask / 1e9)
     fsdp = table.loc[("sft", "8 x H100-SXM")]
     assert fsdp["devices_used"] == 8 and fsdp["weights_gb"] == pytest.approx(16.060522496 / 8)
     # generation and the single-process trainers use one GPU of the eight
@@ -111,7 +120,7 @@ def test_a_stage_that_does_not_fit_names_the_setting_that_would():
         }
     )
     a100 = resolve_device("A100-80GB")
-    assert no_ckpt.fix(a100, 1, 0.1) == "sft.train.gradient_checkpointing: true"  # 82 GB of activations
+    assert no_ckpt.fix(a100, 1, 0.1) == "sft.train.gradient_checkpointing: true"  # 92 GB of activations
     assert rlhf.fix(l4, 1, 0.1).startswith("4-bit")  # policy + reward model, 31 GB in bf16
 
 

@@ -168,6 +168,10 @@ def plan_table(
         device, n, eff = setup.device, setup.count, setup.efficiency
         for stage in stages:
             mem = stage.memory(device, n)
+            # activations with and without gradient checkpointing, whichever the stage is set to
+            ckpt = {
+                flag: stage.memory(device, n, checkpointing=flag).activations / 1e9 for flag in (True, False)
+            }
             batch = max((j.batch for j in stage.generation), default=1)
             train_s, gen_s = stage.seconds(device, n, mfu=eff.mfu_for(stage), mbu=eff.mbu_at(batch))
             hours = (train_s + gen_s) / HOUR
@@ -182,6 +186,8 @@ def plan_table(
                     "weights_gb": mem.weights / 1e9,
                     "trainable_state_gb": mem.trainable_state / 1e9,
                     "activations_gb": mem.activations / 1e9,
+                    "activations_checkpointing_gb": ckpt[True] if stage.training else math.nan,
+                    "activations_no_checkpointing_gb": ckpt[False] if stage.training else math.nan,
                     "kv_cache_gb": mem.kv_cache / 1e9,
                     "memory_gb": mem.total / 1e9,
                     "device_memory_gb": device.memory_bytes / 1e9,
