@@ -3,8 +3,6 @@ activation formula held to the bytes autograd actually saves for the model trans
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 import torch
 
@@ -33,8 +31,7 @@ def test_llama3_8b_weights_and_lora_counts_are_the_hand_worked_ones(llama3_count
     # norms] + 4096 (final norm)
     by_hand = 2 * 128256 * 4096 + 32 * (2 * 4096**2 + 2 * 4096 * 1024 + 3 * 4096 * 14336 + 2 * 4096) + 4096
     assert full.total == by_hand == 8_030_261_248
-    frozen = replace(full, trainable=0)
-    assert weight_bytes(frozen, "bfloat16") == 16_060_522_496  # 16.06 GB
+    assert weight_bytes(full, "bfloat16", frozen_only=False) == 16_060_522_496  # 16.06 GB
     # r·(d_in + d_out) per adapted linear: q, o 4096→4096; k, v 4096→1024; gate, up 4096→14336; down back
     per_layer = 16 * (2 * 8192 + 2 * 5120 + 3 * 18432)
     assert lora.trainable == 32 * per_layer == 41_943_040
@@ -42,7 +39,7 @@ def test_llama3_8b_weights_and_lora_counts_are_the_hand_worked_ones(llama3_count
     assert (lora.adapted_modules, lora.adapted_inputs) == (7, 6 * 4096 + 14336)
     # 4-bit: every linear weight but the LM head packs to half a byte, the rest stays bf16
     assert full.linear == full.total - 2 * 128256 * 4096 - 65 * 4096
-    packed = weight_bytes(frozen, "bfloat16", four_bit=True)
+    packed = weight_bytes(full, "bfloat16", four_bit=True, frozen_only=False)
     assert packed == full.linear / 2 + (full.total - full.linear) * 2
 
 

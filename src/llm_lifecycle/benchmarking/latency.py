@@ -71,7 +71,9 @@ def decode_shape(model: Any) -> DecodeShape:
     is not read whole, a lookup touches B rows, unless it is also the LM head), KV bytes per token."""
     from llm_lifecycle.modeling import from_hf_config
 
-    return decode_shape_of(from_hf_config(model.config), next(model.parameters()).element_size())
+    return decode_shape_of(
+        from_hf_config(model.config), str(next(model.parameters()).dtype).removeprefix("torch.")
+    )
 
 
 def measure_kv_cache(model: Any, batch_size: int, tokens: int) -> dict[str, int]:

@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-from llm_lifecycle.modeling.calculator import forward_flops, kv_cache_bytes, parameter_counts
+from llm_lifecycle.modeling.calculator import dtype_bytes, forward_flops, kv_cache_bytes, parameter_counts
 from llm_lifecycle.modeling.config import ModelSettings
 
 Regime = Literal["memory-bandwidth-bound", "compute-bound"]
@@ -78,16 +78,16 @@ class RooflinePoint:
         return asdict(self)
 
 
-def decode_shape_of(cfg: ModelSettings, bytes_per_value: float) -> DecodeShape:
-    """What a decode step of `cfg` touches with weights and KV cache of `bytes_per_value` bytes: matmul
+def decode_shape_of(cfg: ModelSettings, dtype: str) -> DecodeShape:
+    """What a decode step of `cfg` touches with weights and KV cache in `dtype`: matmul
     weights (LM head included, the embedding lookup not), weight bytes read per step (the embedding table
     is not read whole, a lookup touches B rows, unless it is also the LM head), KV bytes per token."""
     counts = parameter_counts(cfg)
     read = counts.total - (0 if cfg.tie_word_embeddings else counts.embedding)
     return DecodeShape(
         n_matmul_params=counts.matmul,
-        weight_bytes=int(read * bytes_per_value),
-        kv_bytes_per_token=int(kv_cache_bytes(cfg, 1, 1, "float32") * bytes_per_value / 4),
+        weight_bytes=int(read * dtype_bytes(dtype)),
+        kv_bytes_per_token=int(kv_cache_bytes(cfg, 1, 1, dtype)),
         n_layers=cfg.n_layers,
         attn_dim=cfg.n_heads * cfg.resolved_head_dim,
     )

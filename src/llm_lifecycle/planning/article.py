@@ -51,7 +51,7 @@ def article_table(
 
     # 1. decode bound of LLaMA-2-7B on an A100 at batch 1
     llama2 = archs["llama2_7b"]
-    shape = decode_shape_of(llama2, 2)
+    shape = decode_shape_of(llama2, "float16")
     step_bytes = decode_bytes(shape, 1, decode_context)
     bound = a100.bandwidth / step_bytes
     rows.append(

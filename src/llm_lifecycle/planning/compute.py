@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 from llm_lifecycle.benchmarking.roofline import decode_bytes, decode_flops, decode_shape_of
-from llm_lifecycle.modeling.calculator import dtype_bytes, forward_flops, parameter_counts
+from llm_lifecycle.modeling.calculator import forward_flops, parameter_counts
 from llm_lifecycle.modeling.config import ModelSettings
 from llm_lifecycle.planning.devices import Device
 
@@ -68,7 +68,7 @@ def generation_seconds(
     """Wall time of `job` on `devices` replicas (each takes a share of the batches)."""
     if job.sequences <= 0:
         return 0.0
-    shape = decode_shape_of(cfg, dtype_bytes(dtype))
+    shape = decode_shape_of(cfg, dtype)
     batches = math.ceil(math.ceil(job.sequences / job.batch) / devices)
     batch = min(job.batch, job.sequences)
     prefill = batch * job.prompt_tokens * forward_flops_per_token(cfg, job.prompt_tokens // 2 + 1)

@@ -46,6 +46,12 @@ class Device:
     source: str  # "datasheet" or "measured in run <id>"
     is_cpu: bool = False
 
+    @property
+    def dtype(self) -> str:
+        """What the stages compute and keep weights in here: bf16 on a GPU, fp32 on a CPU (where bf16 is
+        ~15x slower without AVX-512 BF16, and `bf16: auto` trains in fp32)."""
+        return "float32" if self.is_cpu else "bfloat16"
+
 
 def ram_bytes() -> float:
     """Physical memory of this machine (what the operating system reports)."""

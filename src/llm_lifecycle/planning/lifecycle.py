@@ -18,9 +18,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_lifecycle.modeling.config import ModelSettings
+from llm_lifecycle.planning import devices
 from llm_lifecycle.planning.compute import GenerationJob
 from llm_lifecycle.planning.memory import ModelCounts, model_counts
-from llm_lifecycle.planning.plan import ApiCalls
+from llm_lifecycle.planning.plan import ApiCalls, Efficiency, Setup, measured_efficiency
 from llm_lifecycle.planning.stages import Stage, Training
 
 StageName = Literal["pretraining", "sft", "preferences", "dpo", "reward_model", "rlhf", "mt_bench", "latency"]
@@ -35,7 +36,7 @@ class DeviceSetup(_Strict):
     count: int = Field(1, ge=1)
 
 
-class Efficiency(_Strict):
+class StatedEfficiency(_Strict):
     mfu: float = Field(0.4, gt=0, le=1, description="share of peak FLOP/s in training and prefill")
     mbu: float = Field(0.6, gt=0, le=1, description="share of peak bandwidth in decoding")
 
@@ -96,7 +97,7 @@ class PlanSettings(_Strict):
         ]
     )
     devices: list[DeviceSetup] = Field(default_factory=lambda: [DeviceSetup(name="this_machine")])
-    efficiency: Efficiency = Efficiency()
+    efficiency: StatedEfficiency = StatedEfficiency()
     headroom: float = Field(0.1, ge=0, lt=1, description="share of device memory kept free")
     four_bit: bool = Field(False, description="the base model is loaded in 4 bit (QLoRA)")
     api: ApiModels = ApiModels()
@@ -134,24 +135,41 @@ class _Env:
             self._counts[key] = model_counts(self.cfg, lora, task)  # type: ignore[arg-type]
         return self._counts[key]
 
-    def lora_stage(self, name: str, train: Any, key: str, note: str, **fields: Any) -> Stage:
-        """A LoRA stage: `fields` are `Training`'s (sequences, seq_len, tokens, ...) and `Stage`'s
-        (generation, parallel, reward model)."""
-        stage_fields = {
-            k: fields.pop(k) for k in ("generation", "parallel", "reward_cfg", "reward_counts") if k in fields
-        }
+    def lora_stage(
+        self,
+        name: str,
+        train: Any,
+        key: str,
+        note: str,
+        *,
+        generation: list[GenerationJob] | None = None,
+        parallel: bool = False,
+        reward_model: bool = False,
+        **training: Any,
+    ) -> Stage:
+        """A LoRA stage trained by `train` (a TRL stage's settings); `training`: the other `Training`
+        fields (sequences, seq_len, tokens, ...); `reward_model`: it scores with the merged reward model
+        (RLOO)."""
         task = "reward_model" if name == "reward_model" else "causal_lm"
-        training = Training(
+        work = Training(
             full=False,
             lora_r=train.lora.r,
             lora_dropout=train.lora.dropout > 0,
             checkpointing=train.gradient_checkpointing,
             grad_accum=train.grad_accum,
-            batch_key=f"{key}.train.batch_size",
-            **fields,
+            **training,
         )
         return Stage(
-            name, self.cfg, self.counts(train.lora, task), training, key=key, note=note, **stage_fields
+            name,
+            self.cfg,
+            self.counts(train.lora, task),
+            work,
+            generation=generation or [],
+            reward_cfg=self.cfg if reward_model else None,
+            reward_counts=self.counts(None, "reward_model") if reward_model else None,
+            key=key,
+            parallel=parallel,
+            note=note,
         )
 
 
@@ -180,7 +198,6 @@ def _pretraining(e: _Env) -> Built:
         tokens=t.max_steps * t.batch_size * t.grad_accum_steps * ranks * t.block_size,
         context=t.block_size,
         sharded=sharded(p.distributed.accelerate_config, e.root),
-        batch_key="pretraining.train.batch_size",
         grad_accum=t.grad_accum_steps,
     )
     blocks = t.batch_size * t.grad_accum_steps * ranks
@@ -300,8 +317,7 @@ def _rlhf(e: _Env) -> Built:
         reference_tokens=tokens,
         reward_tokens=tokens,
         generation=[GenerationJob(int(completions), t.batch_size, prompt, t.max_completion_length)],
-        reward_cfg=e.cfg,
-        reward_counts=e.counts(None, "reward_model"),
+        reward_model=True,
     )
     return [stage], []
 
@@ -354,6 +370,30 @@ BUILDERS = {
     "mt_bench": _mt_bench,
     "latency": _latency,
 }
+
+
+def device_setups(
+    plan: PlanSettings, measured: Mapping[str, float], stages: list[Stage]
+) -> tuple[list[Setup], dict[str, float]]:
+    """`plan.devices` as priced setups, each at its efficiency: measured by the last run for this
+    machine, else stated (`plan.efficiency`). Before any run this machine's ceilings are measured now,
+    briefly; they are returned with the other measurements."""
+    measured = dict(measured)
+    setups = []
+    for wanted in plan.devices:
+        if wanted.name == devices.THIS_MACHINE and devices.this_machine(measured) is None:
+            from llm_lifecycle.benchmarking.ceilings import measured_ceilings
+
+            ceilings = measured_ceilings(repeats=5)
+            measured["ceiling.gflops"] = ceilings["flops"] / 1e9
+            measured["ceiling.bandwidth_gbs"] = ceilings["bandwidth"] / 1e9
+        device = devices.resolve_device(wanted.name, measured)
+        efficiency = measured_efficiency(measured, device, stages) if device.is_cpu else None
+        if efficiency is None:
+            stated = plan.efficiency
+            efficiency = Efficiency(stated.mfu, {1: stated.mbu}, "stated (plan.efficiency)")
+        setups.append(Setup(device, wanted.count, efficiency, plan.prices.gpu_hour.get(wanted.name)))
+    return setups, measured
 
 
 def lifecycle_stages(

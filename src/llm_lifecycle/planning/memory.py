@@ -110,12 +110,13 @@ def model_counts(cfg: ModelSettings, lora: Any = None, task: Task = "causal_lm")
     )
 
 
-def weight_bytes(counts: ModelCounts, dtype: str, four_bit: bool = False) -> float:
-    """Bytes of the weights that are not trained (all of them when `counts.trainable` is 0)."""
-    frozen = counts.total - counts.trainable
+def weight_bytes(counts: ModelCounts, dtype: str, four_bit: bool = False, frozen_only: bool = True) -> float:
+    """Bytes of the weights that are not trained (`frozen_only`) or of all of them (a model that only
+    generates or scores); with `four_bit` the base's linear weights but the LM head are packed NF4."""
+    n = counts.total - (counts.trainable if frozen_only else 0)
     if not four_bit:
-        return frozen * dtype_bytes(dtype)
-    return counts.linear * NF4_BYTES + (frozen - counts.linear) * dtype_bytes(dtype)
+        return n * dtype_bytes(dtype)
+    return counts.linear * NF4_BYTES + (n - counts.linear) * dtype_bytes(dtype)
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,7 @@ def generation_memory(
     cfg: ModelSettings, counts: ModelCounts, *, dtype: str, batch: int, tokens: int, four_bit: bool = False
 ) -> MemoryEstimate:
     """Weights + the KV cache of `batch` sequences of `tokens` (prompt + new) + one step's fp32 logits."""
-    weights = weight_bytes(counts, dtype, four_bit) + counts.trainable * dtype_bytes(dtype)
+    weights = weight_bytes(counts, dtype, four_bit, frozen_only=False)
     kv = float(kv_cache_bytes(cfg, tokens, batch, dtype))
     return MemoryEstimate(weights, 0.0, 0.0, kv, 4.0 * cfg.vocab_size * batch)
 

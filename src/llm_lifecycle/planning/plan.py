@@ -169,9 +169,9 @@ def plan_table(
         for stage in stages:
             mem = stage.memory(device, n)
             # activations with and without gradient checkpointing, whichever the stage is set to
-            ckpt = {
-                flag: stage.memory(device, n, checkpointing=flag).activations / 1e9 for flag in (True, False)
-            }
+            ckpt = {flag: math.nan for flag in (True, False)}
+            if stage.training is not None:
+                ckpt = {flag: stage.memory(device, n, checkpointing=flag).activations / 1e9 for flag in ckpt}
             batch = max((j.batch for j in stage.generation), default=1)
             train_s, gen_s = stage.seconds(device, n, mfu=eff.mfu_for(stage), mbu=eff.mbu_at(batch))
             hours = (train_s + gen_s) / HOUR
@@ -186,8 +186,8 @@ def plan_table(
                     "weights_gb": mem.weights / 1e9,
                     "trainable_state_gb": mem.trainable_state / 1e9,
                     "activations_gb": mem.activations / 1e9,
-                    "activations_checkpointing_gb": ckpt[True] if stage.training else math.nan,
-                    "activations_no_checkpointing_gb": ckpt[False] if stage.training else math.nan,
+                    "activations_checkpointing_gb": ckpt[True],
+                    "activations_no_checkpointing_gb": ckpt[False],
                     "kv_cache_gb": mem.kv_cache / 1e9,
                     "memory_gb": mem.total / 1e9,
                     "device_memory_gb": device.memory_bytes / 1e9,
@@ -234,6 +234,8 @@ def plan_metrics(table: pd.DataFrame) -> dict[str, float]:
         for col in ("memory_gb", "hours", "api_calls", "api_usd"):
             metrics[f"{key}/{col}"] = float(row[col])
         metrics[f"{key}/fits"] = float(bool(row["fits"]))
+        if "predicted_over_measured" in row and not math.isnan(row["predicted_over_measured"]):
+            metrics[f"predicted_over_measured/{row['stage']}"] = float(row["predicted_over_measured"])
         if not math.isnan(row["gpu_usd"]):
             metrics[f"{key}/gpu_usd"] = float(row["gpu_usd"])
     for (device, n), group in table.groupby(["device", "devices"]):

@@ -58,7 +58,6 @@ class Training:
     reward_tokens: float = 0.0  # tokens through the frozen reward model (RLOO)
     lm_head: bool = True  # False: a reward model (one score, no V-wide logits)
     sharded: bool = False  # FSDP from the stage's accelerate config
-    batch_key: str = ""  # the parameter that sets `sequences` (for the fix), e.g. sft.train.batch_size
     grad_accum: int = 1
 
 
@@ -74,7 +73,7 @@ class Stage:
     reward_cfg: ModelSettings | None = None  # RLOO: the reward model it scores with
     reward_counts: ModelCounts | None = None
     four_bit: bool = False
-    key: str = ""  # the stage's parameter block, e.g. "sft"
+    key: str = ""  # the stage's parameter block, e.g. "sft" (its `train` block sets the batch)
     loop: str = "trl"  # the training loop that runs it: "pretraining" (the project's) or "trl"
     parallel: bool = False  # runs on several devices (a `distributed` block); else on one of the setup's
     note: str = ""  # what the numbers assume, in words
@@ -88,13 +87,13 @@ class Stage:
         """Bytes per device on `n` devices; `change` overrides Training fields or `four_bit`."""
         n = self.devices_used(n)
         four_bit = change.pop("four_bit", self.four_bit)
-        dtype = "float32" if device.is_cpu else "bfloat16"
-        extra = 0.0
-        if self.reward_counts is not None:
-            extra = weight_bytes(replace(self.reward_counts, trainable=0), dtype, four_bit)  # frozen, merged
+        dtype = device.dtype
         gen = self._generation_memory(dtype, four_bit)
         if self.training is None:
             return gen
+        extra = 0.0
+        if self.reward_counts is not None:  # RLOO's reward model: merged, every weight frozen
+            extra = weight_bytes(self.reward_counts, dtype, four_bit, frozen_only=False)
         t = replace(self.training, **change)
         train = training_memory(
             self.cfg,
@@ -149,7 +148,7 @@ class Stage:
     def seconds(self, device: Device, n: int, *, mfu: float, mbu: float) -> tuple[float, float]:
         """(training seconds, generation seconds) on `n` devices at `mfu` (training, prefill) and `mbu`."""
         n = self.devices_used(n)
-        dtype = "float32" if device.is_cpu else "bfloat16"
+        dtype = device.dtype
         train = training_seconds(self.train_flops(), device, n, mfu) if self.training else 0.0
         gen = sum(
             generation_seconds(self.cfg, j, device, dtype, mbu=mbu, mfu=mfu, devices=n)
@@ -161,13 +160,16 @@ class Stage:
     def fix(self, device: Device, n: int, headroom: float) -> str:
         """The first setting, in the order a user would try them, that makes the stage fit ("" if it fits,
         "none found" if nothing below does)."""
-        if fits(self.memory(device, n), device.memory_bytes, headroom):
+
+        def fits_with(n: int = n, **change) -> bool:
+            return fits(self.memory(device, n, **change), device.memory_bytes, headroom)
+
+        if fits_with():
             return ""
         t = self.training
-        block = f"{self.key}.train" if self.key != "pretraining" else "pretraining.train"
         trials: list[tuple[str, dict]] = []
         if t is not None and not t.checkpointing:
-            trials.append((f"{block}.gradient_checkpointing: true", {"checkpointing": True}))
+            trials.append((f"{self.key}.train.gradient_checkpointing: true", {"checkpointing": True}))
         if t is not None and not t.full and not self.four_bit:
             trials.append(
                 ("4-bit base weights (QLoRA: base_model load_args.quantization_config)", {"four_bit": True})
@@ -180,17 +182,17 @@ class Stage:
                 )
             )
         for label, change in trials:
-            if fits(self.memory(device, n, **change), device.memory_bytes, headroom):
+            if fits_with(**change):
                 return label
         if t is not None and t.sequences > 1:
             step = 2 if t.sequences % 2 == 0 and self.name in ("dpo", "reward_model") else 1
             for seqs in range(t.sequences - step, 0, -step):
-                if fits(self.memory(device, n, sequences=seqs), device.memory_bytes, headroom):
+                if fits_with(sequences=seqs):
                     per = seqs // step
                     accum = t.grad_accum * math.ceil(t.sequences / seqs)
-                    return f"{t.batch_key}: {per} (grad_accum {accum} keeps the batch)"
+                    return f"{self.key}.train.batch_size: {per} (grad_accum {accum} keeps the batch)"
         if t is not None and self.parallel:
             for more in (2, 4, 8, 16, 32, 64):
-                if fits(self.memory(device, n * more, sharded=True), device.memory_bytes, headroom):
+                if fits_with(n * more, sharded=True):
                     return f"{n * more} x {device.name} with FSDP"
         return "none found"

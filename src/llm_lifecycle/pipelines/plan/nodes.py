@@ -27,28 +27,9 @@ def make_plan(
     settings = {key: schemas()[key].validate_python(parameters.get(key, {})) for key in STAGE_KEYS}
     cfg_plan = lifecycle.PlanSettings.model_validate(parameters["plan"])
     archs = {name: ModelSettings(**load()) for name, load in architecture_configs.items()}
-    measured = plan_measurements
-    cfg = model_for_plan(cfg_plan, settings["pretraining"].model, archs, measured, parameters)
+    cfg = model_for_plan(cfg_plan, settings["pretraining"].model, archs, plan_measurements, parameters)
     stages, calls = lifecycle.lifecycle_stages(cfg_plan, cfg, settings, Path.cwd())
-
-    setups = []
-    for setup in cfg_plan.devices:
-        if setup.name == devices.THIS_MACHINE and devices.this_machine(measured) is None:
-            from llm_lifecycle.benchmarking.ceilings import measured_ceilings
-
-            ceilings = measured_ceilings(repeats=5)  # no run yet: measure now, briefly
-            measured = {
-                **measured,
-                "ceiling.gflops": ceilings["flops"] / 1e9,
-                "ceiling.bandwidth_gbs": ceilings["bandwidth"] / 1e9,
-            }
-        device = devices.resolve_device(setup.name, measured)
-        efficiency = plan.measured_efficiency(measured, device, stages) if device.is_cpu else None
-        if efficiency is None:
-            stated = cfg_plan.efficiency
-            efficiency = plan.Efficiency(stated.mfu, {1: stated.mbu}, "stated (plan.efficiency)")
-        setups.append(plan.Setup(device, setup.count, efficiency, cfg_plan.prices.gpu_hour.get(setup.name)))
-
+    setups, measured = lifecycle.device_setups(cfg_plan, plan_measurements, stages)
     prices = {k: plan.ApiPrice(v.input_per_mtok, v.output_per_mtok) for k, v in cfg_plan.prices.api.items()}
     api = plan.api_rows(calls, prices, plan.cache_census(cfg_plan.api.cache_dir))
     table = plan.plan_table(stages, setups, api, cfg_plan.headroom)
@@ -62,8 +43,6 @@ def make_plan(
             row["predicted_over_measured"],
         )
     metrics = plan.plan_metrics(table)
-    for _, row in table.dropna(subset=["predicted_over_measured"]).iterrows():
-        metrics[f"predicted_over_measured/{row['stage']}"] = float(row["predicted_over_measured"])
     art = article.article_table(
         archs,
         decode_context=cfg_plan.article.decode_context,
@@ -83,6 +62,7 @@ def model_for_plan(
     """The model the stages train: an architecture file by name, or `pretraining.model` with its
     vocabulary from `plan.vocab_size`, the last run's tokenizer, or the tokenizer's target size."""
     from llm_lifecycle.modeling.config import ModelSettings
+    from llm_lifecycle.parameters import schemas
 
     if plan.model != "pretraining":
         if plan.model not in archs:
@@ -91,6 +71,6 @@ def model_for_plan(
     vocab = plan.vocab_size or pretraining_model.vocab_size
     if vocab is None and "tokenizer.vocab_size" in measured:
         vocab = int(measured["tokenizer.vocab_size"])
-    if vocab is None:
-        vocab = int(parameters.get("tokenizer", {}).get("vocab_size", 4096))
+    if vocab is None:  # the tokenizer's target size, its settings' default included
+        vocab = schemas()["tokenizer"].validate_python(parameters.get("tokenizer", {})).vocab_size
     return ModelSettings(**{**pretraining_model.model_dump(exclude_unset=True), "vocab_size": vocab})
