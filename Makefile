@@ -28,8 +28,9 @@ run: setup            ## set up and run the embedded default pipeline (toy world
 	$(BIN)/kedro run
 
 test: setup           ## set up and run the whole test suite (CPU, hermetic)
-	# One worker per core; a test module stays on one worker (its module fixtures are built once).
-	$(BIN)/python -m pytest -n auto --dist loadscope
+	# One worker per core; a test module stays on one worker (its module fixtures are built once), the
+	# slowest modules first (tests/conftest.py: SLOW_MODULES).
+	$(BIN)/python -m pytest -n auto --dist loadscope --no-loadscope-reorder
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -91,7 +91,7 @@ COMMANDS: list[tuple[str, str]] = [
     (
         "latency",
         "latency.harness.prompt_tokens=8,latency.harness.new_tokens=4,latency.harness.warmup=0,"
-        "latency.harness.min_repeats=1,latency.harness.min_time_s=0",
+        "latency.harness.min_repeats=1,latency.harness.min_time_s=0,latency.ceiling_repeats=3",
     ),
 ]
 

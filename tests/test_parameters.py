@@ -83,3 +83,9 @@ def test_a_rule_across_keys_is_checked_at_start_up_too(tmp_path):
     params = yaml.safe_load((conf / "base" / "parameters_mt_bench.yml").read_text())
     with pytest.raises(ParameterError, match=r"mt_bench\.pairs: \('rlhf', 'sft'\) uses \['rlhf'\]"):
         validate_parameters(params, ["mt_bench"], parameter_files(conf, "base"), root=tmp_path)
+
+
+def test_the_slow_modules_that_make_test_starts_first_exist():
+    from tests.conftest import SLOW_MODULES
+
+    assert SLOW_MODULES and all((ROOT / m).is_file() for m in SLOW_MODULES), SLOW_MODULES

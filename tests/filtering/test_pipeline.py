@@ -75,28 +75,17 @@ def test_without_labels_the_funnel_is_reported_and_precision_recall_are_not():
 
 
 @pytest.mark.slow  # two `kedro run`s of a tiny world in subprocesses (~40 s)
-def test_kedro_run_streams_with_a_datatrove_executor_chosen_by_parameter(tmp_path):
+def test_kedro_run_streams_with_a_datatrove_executor_chosen_by_parameter(tiny_run, tmp_path):
     import json
 
-    from tests.kedro_project import TINY_DATA, kedro, make_project
+    from tests.kedro_project import TINY_DATA, kedro
 
-    project = make_project(tmp_path / "project")
-    runs = [
-        ["run", "--env", "tiny", "--pipelines", "toy_world,data_filtering"],
-        [
-            "run",
-            "--env",
-            "tiny",
-            "--pipelines",
-            "data_filtering",
-            "--params",
-            f"data_filtering.executor=local,data_filtering.datatrove.work_dir={tmp_path / 'work'}",
-        ],
-    ]
-    for args in runs:
-        done = kedro(args, cwd=project)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    data = project / TINY_DATA
+    # The shared tiny run filtered in process (the default); the same filter again through datatrove
+    args = ["run", "--env", "tiny", "--pipelines", "data_filtering", "--params"]
+    args.append(f"data_filtering.executor=local,data_filtering.datatrove.work_dir={tmp_path / 'work'}")
+    done = kedro(args, cwd=tiny_run)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    data = tiny_run / TINY_DATA
 
     def versions(name: str) -> list:
         return sorted((data / name).iterdir())
