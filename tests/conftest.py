@@ -72,6 +72,21 @@ def tiny_tokenizer(bilingual_docs):
     return train_bpe((d["text"] for d in bilingual_docs), cfg)
 
 
+@pytest.fixture(autouse=True)
+def _tiny_tokenizer_state_restored(request):
+    """Put the session's tokenizer back as `train_bpe` made it after each test that used it.
+
+    Batched calls leave padding (and truncation) set on its Rust backend and trainers set a padding side;
+    without this a test saw whatever an earlier test on its worker left, and a tokenizer it saved carried
+    it (`write_token_shards` refuses a tokenizer.json with padding, as it should)."""
+    yield
+    if "tiny_tokenizer" in request.fixturenames:
+        tok = request.getfixturevalue("tiny_tokenizer")
+        tok.backend_tokenizer.no_padding()
+        tok.backend_tokenizer.no_truncation()
+        tok.padding_side = tok.truncation_side = "right"
+
+
 def make_tiny_llama(tokenizer, seed: int = 0, head_scale: float = 10.0, **overrides):
     """A 2-layer GQA LLaMA (hidden 32) over `tokenizer`'s vocabulary (`overrides`: ModelSettings fields).
 
