@@ -336,11 +336,12 @@ def run_bare(model: Any, tokenizer: Any, convs: list[dict], train: dict[str, Any
     """The bare TRL script: only what the TRL quick start needs plus the same hyper-parameters."""
     from datasets import Dataset
     from peft import LoraConfig
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
-    trainer_class = SFTTrainer
-    if train.get("lm_head_loss") == "logits":  # the same loss head as the node, so only the wrapping differs
-        from llm_lifecycle.training.alignment.logits_loss import LogitsLossSFTTrainer as trainer_class
+    from llm_lifecycle.training.alignment.sft import sft_trainer_class
+
+    # the same loss head as the node, so only the wrapping differs
+    trainer_class = sft_trainer_class(train.get("lm_head_loss", "fused"))
 
     lora = train["lora"]
     start = time.perf_counter()

@@ -70,6 +70,18 @@ class SFTTrainerSettings(TrainerSettings):
         return self
 
 
+def sft_trainer_class(lm_head_loss: str) -> type:
+    """`trl.SFTTrainer`, or for `lm_head_loss: logits` its subclass with the model's own loss
+    (`training.alignment.logits_loss`)."""
+    if lm_head_loss == "logits":
+        from llm_lifecycle.training.alignment.logits_loss import LogitsLossSFTTrainer
+
+        return LogitsLossSFTTrainer
+    from trl import SFTTrainer
+
+    return SFTTrainer
+
+
 def build_sft_trainer(inputs: TrainInputs, cfg: SFTTrainerSettings, output_dir: str) -> Any:
     """The configured `trl.SFTTrainer` (model wrapped with LoRA, datasets tokenized, not yet trained).
 
@@ -77,11 +89,7 @@ def build_sft_trainer(inputs: TrainInputs, cfg: SFTTrainerSettings, output_dir: 
     """
     import transformers
     from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
-
-    trainer_class = SFTTrainer
-    if cfg.lm_head_loss == "logits":
-        from llm_lifecycle.training.alignment.logits_loss import LogitsLossSFTTrainer as trainer_class
+    from trl import SFTConfig
 
     if not inputs.train:
         raise ValueError("train_sft: no training conversations")
@@ -92,7 +100,7 @@ def build_sft_trainer(inputs: TrainInputs, cfg: SFTTrainerSettings, output_dir: 
         train_sampling_strategy=cfg.sampling,
     )
     transformers.set_seed(cfg.seed)  # the LoRA A matrices are drawn when the trainer wraps the model
-    return trainer_class(
+    return sft_trainer_class(cfg.lm_head_loss)(
         model=inputs.model,
         args=args,
         train_dataset=Dataset.from_list(list(inputs.train)),
