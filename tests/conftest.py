@@ -18,21 +18,25 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # subprocess it starts) spinning up two OpenMP threads on two busy cores makes them wait on each other.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import tests.kedro_project  # noqa: E402,F401 - takes the environment above as `kedro`'s (SESSION_ENV)
+
 # The longest modules, longest first (seconds on 2 cores, `--durations`): `make test` hands whole modules
 # to its workers in this order (`--dist loadscope --no-loadscope-reorder`), so the long ones start first
 # and short ones fill in at the end. test_kedro_project builds the tiny run the others copy: early too.
 SLOW_MODULES = [
-    "tests/pipelines/test_llama3_8b_env.py",  # ~125: six `kedro run`s, four more on a fresh clone
-    "tests/pipelines/test_kedro_project.py",  # ~45: builds the shared tiny run
-    "tests/pipelines/test_pretrain_124m_env.py",  # ~80: a 121 M model on two ranks
-    "tests/training/test_pretrain_distributed.py",  # ~50: `accelerate launch`, kill and resume
-    "tests/pipelines/test_resume_and_lineage.py",  # ~45
-    "tests/training/test_distributed.py",  # ~27
-    "tests/pipelines/test_plan_pipeline.py",  # ~26
-    "tests/filtering/test_pipeline.py",  # ~25
-    "tests/filtering/test_streaming.py",  # ~16 (Ray)
-    "tests/test_fake_hub.py",  # ~16
-    "tests/pipelines/test_moe_variant.py",  # ~15
+    "tests/pipelines/test_pretrain_124m_env.py",  # ~65: a 121 M model on two ranks
+    "tests/pipelines/test_kedro_project.py",  # ~25: builds the shared tiny run
+    "tests/pipelines/test_llama3_8b_env.py",  # ~45: six `kedro run`s, four more on a fresh clone
+    "tests/training/test_pretrain_distributed.py",  # ~28: `accelerate launch`, kill and resume
+    "tests/pipelines/test_resume_and_lineage.py",  # ~28
+    "tests/training/test_distributed.py",  # ~24
+    "tests/filtering/test_streaming.py",  # ~20 (Ray)
+    "tests/test_fake_hub.py",  # ~14
+    "tests/benchmarking/test_roofline.py",  # ~12
+    "tests/notebooks/test_analysis_notebook.py",  # ~11
+    "tests/pipelines/test_plan_pipeline.py",  # ~10
+    "tests/viz/test_viz_build.py",  # ~9
+    "tests/filtering/test_pipeline.py",  # ~9
 ]
 
 

@@ -45,7 +45,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -218,10 +217,13 @@ class FakeHub:
     # ---- what tests look at ------------------------------------------------------------------------
 
     def env(self, home: str | Path, token: str | None = TOKEN, **extra: str) -> dict[str, str]:
-        """An environment for a subprocess that talks to this hub only: no inherited HF_* settings
-        (the test session sets HF_HUB_OFFLINE=1), its own HF_HOME, and no download-count ping to S3."""
+        """An environment for a subprocess that talks to this hub only: the test session's as it started
+        (`SESSION_ENV`) without its HF_* settings (it sets HF_HUB_OFFLINE=1), its own HF_HOME, and no
+        download-count ping to S3."""
+        from tests.kedro_project import SESSION_ENV
+
         prefixes = ("HF_", "HUGGINGFACE_", "TRANSFORMERS_", "DATASETS_")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+        env = {k: v for k, v in SESSION_ENV.items() if not k.startswith(prefixes)}
         env.update(
             HF_ENDPOINT=self.endpoint,
             HF_HOME=str(home),

@@ -3,7 +3,8 @@
 `make_project` copies `pyproject.toml`, `.telemetry` and `conf/` (not `conf/local`) into a folder and
 adds `conf/tiny/parameters.yml` (`TINY_PARAMS`: the same pipelines and catalog as conf/base, only
 smaller) and `conf/tiny/globals.yml` (its own data folder, `TINY_DATA`); `kedro(args, cwd)` runs the
-`kedro` command line there, as a user would, in a subprocess.
+`kedro` command line there, as a user would, in a new process (forked from a server that has imported
+the heavy libraries already: `tests.warm_kedro`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# The environment the test session started with (tests/conftest.py imports this module first): what a
+# test or a library sets in `os.environ` later (Ray, datatrove, MLflow do) does not leak into commands.
+SESSION_ENV = dict(os.environ)
 TINY_DATA = "data/tiny"  # the `tiny` env's data folder (its globals.yml), like data/toy for conf/base
 
 # A micro configuration: the same pipelines and catalog as conf/base, only smaller.
@@ -88,9 +92,13 @@ TINY_PARAMS = {
 def kedro(
     args: list[str], cwd: Path, timeout: int = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    """`kedro <args>` in `cwd`, in a subprocess with `env` (default: this process's environment)."""
-    env = {**(os.environ if env is None else env)}
+    """`kedro <args>` in `cwd`, in a new process with `env` (default: `SESSION_ENV`)."""
+    env = {**(SESSION_ENV if env is None else env)}
     env |= {"KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
+    if not os.environ.get("LLM_LIFECYCLE_COLD_KEDRO"):
+        from tests.warm_kedro import run_kedro
+
+        return run_kedro(args, cwd, timeout, env)
     return subprocess.run(
         [sys.executable, "-m", "kedro", *args],
         cwd=cwd,

@@ -9,7 +9,8 @@ worker ranks never touch the catalog or MLflow; rank 0 alone writes into the job
 reads it back. SFT/DPO (`alignment.distributed`) and pretraining (`pretraining.distributed`) share this.
 
 `run_logged` streams the launch's output line by line to `launch.log` and the node's log, and kills its
-whole process group after `timeout_s` (a hung collective inside is ended sooner by torch's watchdog).
+whole process group after `timeout_s` (a hung collective inside is ended sooner by torch's watchdog);
+the ranks, which torch starts in sessions of their own, die with it (`die_with_launcher`).
 """
 
 from __future__ import annotations
@@ -155,6 +156,25 @@ def run_logged(cmd: list[str], env: dict[str, str], log_path: Path, timeout_s: f
     if timed_out.is_set():
         raise LaunchTimeoutError(f"killed after {timeout_s:g} s (distributed.timeout_s); log: {log_path}")
     return returncode
+
+
+def die_with_launcher() -> None:
+    """End this rank when the process that started it ends, however it ends (Linux: PR_SET_PDEATHSIG).
+
+    torch's elastic agent, which `accelerate launch` runs, starts each rank in a session of its own, so a
+    SIGKILL of the launch's process group (`run_logged`'s timeout, `kill -9`, the OOM killer) would leave
+    the ranks training on, writing the checkpoints that a restarted run writes too. A worker calls this
+    first thing; elsewhere than Linux it does nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    pr_set_pdeathsig = 1
+    if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) != 0:
+        logger.warning("prctl(PR_SET_PDEATHSIG) failed: this rank outlives a killed launcher")
+    elif parent == 1 or os.getppid() != parent:  # the launcher was gone before the request took hold
+        os._exit(1)
 
 
 def launch_env(local_processes: int) -> dict[str, str]:

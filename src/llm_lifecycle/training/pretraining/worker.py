@@ -56,4 +56,7 @@ def main(job_dir: str) -> None:
 
 
 if __name__ == "__main__":
+    from llm_lifecycle.training.launch import die_with_launcher
+
+    die_with_launcher()
     main(sys.argv[1])
