@@ -79,16 +79,25 @@ class FakeOpenAI:
             fault = self._next_fault(prompt, body)
             if fault is None or "finish_reason" in fault:
                 self.answered.append(json.dumps(body, sort_keys=True, ensure_ascii=False))
+        left = threading.Event()
+
+        def leave() -> None:
+            # In flight until the reply starts out, not until this thread gets to run again: the client
+            # frees its slot once it has read the reply, and its next request may come in before then.
+            with self.lock:
+                if not left.is_set():
+                    left.set()
+                    self.inflight -= 1
+
         try:
             time.sleep(self.delay_s)
-            self._reply(handler, body, prompt, fault, auth)
+            self._reply(handler, body, prompt, fault, auth, leave)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout)
         finally:
-            with self.lock:
-                self.inflight -= 1
+            leave()
 
-    def _reply(self, handler, body, prompt, fault, auth) -> None:
+    def _reply(self, handler, body, prompt, fault, auth, leave) -> None:
         status, headers, payload = 200, {}, None
         if fault is None or "finish_reason" in fault:
             finish = (fault or {}).get("finish_reason", "stop")
@@ -104,7 +113,7 @@ class FakeOpenAI:
             )
         elif "sleep" in fault:
             time.sleep(fault["sleep"])
-            return self._reply(handler, body, prompt, None, auth)
+            return self._reply(handler, body, prompt, None, auth, leave)
         elif "garbage" in fault:
             payload = fault["garbage"].replace("{AUTH}", str(auth))
         else:
@@ -114,6 +123,7 @@ class FakeOpenAI:
             error = {"message": message, "type": "test_error", "code": fault.get("code")}
             payload = json.dumps({"error": error})
         data = payload.encode()
+        leave()
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(data)))

@@ -111,6 +111,26 @@ def kedro(
     )
 
 
+def start_kedro(args: list[str], cwd: Path, output: Path, env: dict[str, str] | None = None):
+    """`kedro <args>` started in `cwd` (stdout and stderr into `output`, stdin from /dev/null): a process
+    with `pid`, `send_signal` and `wait`, as `subprocess.Popen` gives."""
+    env = {**(SESSION_ENV if env is None else env)}
+    env |= {"KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
+    if not os.environ.get("LLM_LIFECYCLE_COLD_KEDRO"):
+        from tests.warm_kedro import start_kedro as start_warm
+
+        return start_warm(args, cwd, env, output)
+    with output.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kedro", *args],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
 @functools.cache
 def _empty_mlflow_db() -> Path:
     """An MLflow SQLite store with its tables created, once per process (MLflow's first connection to a

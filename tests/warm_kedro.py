@@ -22,6 +22,7 @@ import atexit
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -94,23 +95,35 @@ class WarmKedro:
         self._buffer = b""
         self._lock = threading.Lock()
 
+    def start(
+        self, args: list[str], cwd: Path, env: dict[str, str], stdout: Path, stderr: Path
+    ) -> WarmProcess:
+        """Start `kedro <args>` with its output in these files (the same file twice: both in one)."""
+        self._lock.acquire()  # released when the command's exit code has come back
+        request = {"args": args, "cwd": str(cwd), "stdout": str(stdout), "stderr": str(stderr), "env": env}
+        self._proc.stdin.write(json.dumps(request).encode() + b"\n")
+        self._proc.stdin.flush()
+        try:
+            pid = self._reply(timeout=600)["pid"]  # the first reply may wait for the imports
+        except BaseException:
+            self._lock.release()
+            raise
+        return WarmProcess(self, pid, ["kedro", *args])
+
     def run(
         self, args: list[str], cwd: Path, timeout: float, env: dict[str, str]
     ) -> subprocess.CompletedProcess:
-        with self._lock, tempfile.TemporaryDirectory(prefix="warm_kedro_") as tmp:
+        with tempfile.TemporaryDirectory(prefix="warm_kedro_") as tmp:
             out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
-            request = {"args": args, "cwd": str(cwd), "stdout": str(out), "stderr": str(err), "env": env}
-            self._proc.stdin.write(json.dumps(request).encode() + b"\n")
-            self._proc.stdin.flush()
-            pid = self._reply(timeout=600)["pid"]  # the first reply may wait for the imports
+            proc = self.start(args, cwd, env, out, err)
             try:
-                code = self._reply(timeout)["returncode"]
+                code = proc.wait(timeout)
             except subprocess.TimeoutExpired as expired:
-                os.kill(pid, 9)  # as subprocess.run does on a timeout: the child only
-                self._reply(timeout=60)
+                proc.send_signal(signal.SIGKILL)  # as subprocess.run does on a timeout: the child only
+                proc.wait(60)
                 output = out.read_text(), err.read_text()
-                raise subprocess.TimeoutExpired(["kedro", *args], timeout, *output) from expired
-            return subprocess.CompletedProcess(["kedro", *args], code, out.read_text(), err.read_text())
+                raise subprocess.TimeoutExpired(proc.args, timeout, *output) from expired
+            return subprocess.CompletedProcess(proc.args, code, out.read_text(), err.read_text())
 
     def _reply(self, timeout: float) -> dict:
         """The server's next line (unbuffered reads: `select` cannot see what a buffer holds)."""
@@ -134,20 +147,51 @@ class WarmKedro:
             self._proc.wait(timeout=60)
 
 
+class WarmProcess:
+    """A command running in a child of the server, used like a `subprocess.Popen`."""
+
+    def __init__(self, server: WarmKedro, pid: int, args: list[str]) -> None:
+        self._server, self.pid, self.args, self.returncode = server, pid, args, None
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            try:
+                self.returncode = self._server._reply(timeout)["returncode"]
+            except subprocess.TimeoutExpired as expired:
+                raise subprocess.TimeoutExpired(self.args, timeout) from expired
+            self._server._lock.release()
+        return self.returncode
+
+
 _SERVERS: dict[tuple, WarmKedro] = {}
 
 
-def run_kedro(args: list[str], cwd: Path, timeout: float, env: dict[str, str]) -> subprocess.CompletedProcess:
-    """`python -m kedro <args>` in `cwd` with `env`, forked from this test process's server (started on
-    first use, stopped when the process exits; another for an environment that differs elsewhere than
-    in `HUB_PREFIXES`)."""
+def server_for(env: dict[str, str]) -> tuple[WarmKedro, dict[str, str]]:
+    """This test process's server for `env` (started on first use, stopped when the process exits; one
+    more for an environment that differs elsewhere than in `HUB_PREFIXES`), and `env` as it goes."""
     env = {k: v for k, v in env.items() if k != "PYTEST_CURRENT_TEST"}  # pytest changes it every test
     key = tuple(sorted((k, v) for k, v in env.items() if not k.startswith(HUB_PREFIXES)))
     if key not in _SERVERS:
         if not _SERVERS:
             atexit.register(lambda: [server.close() for server in _SERVERS.values()])
         _SERVERS[key] = WarmKedro(env)
-    return _SERVERS[key].run(args, cwd, timeout, env)
+    return _SERVERS[key], env
+
+
+def run_kedro(args: list[str], cwd: Path, timeout: float, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`python -m kedro <args>` in `cwd` with `env`, forked from this test process's server."""
+    server, env = server_for(env)
+    return server.run(args, cwd, timeout, env)
+
+
+def start_kedro(args: list[str], cwd: Path, env: dict[str, str], output: Path) -> WarmProcess:
+    """`kedro <args>` started in `cwd` with `env`, stdout and stderr both in `output`."""
+    server, env = server_for(env)
+    return server.start(args, cwd, env, output, output)
 
 
 def _import(names: tuple[str, ...]) -> None:
@@ -199,7 +243,13 @@ def _serve() -> dict:
             reply = from_.readline() or json.dumps({"error": "an environment's server exited"}) + "\n"
             replies.write(reply)
             replies.flush()
-    sys.exit(0)
+    for to, _ in servers.values():
+        to.close()  # each environment's server ends at the end of its requests
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            sys.exit(0)
 
 
 def _serve_env(env: dict[str, str], requests, replies) -> dict:
@@ -227,8 +277,12 @@ def _serve_env(env: dict[str, str], requests, replies) -> dict:
 def _become(request: dict) -> None:
     """The child's side of `subprocess.run([python, -m, kedro, *args], cwd, stdin=DEVNULL, ...)`."""
     os.chdir(request["cwd"])
-    for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
-        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
+    out = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(out, 1)
+    if request["stderr"] == request["stdout"]:
+        os.dup2(out, 2)  # stderr=subprocess.STDOUT
+    else:
+        os.dup2(os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 2)
     sys.argv = ["kedro", *request["args"]]  # runpy puts the module's path first, as `-m` does
     sys.path[0] = os.getcwd()  # `python -m` puts the working folder first
 

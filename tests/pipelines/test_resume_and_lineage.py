@@ -6,13 +6,11 @@ import re
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.kedro_project import TINY_DATA, kedro
+from tests.kedro_project import TINY_DATA, kedro, start_kedro
 
 pytestmark = pytest.mark.slow
 
@@ -89,19 +87,12 @@ def test_a_run_never_reads_what_another_seed_made(tiny_run):
 
 def test_sigterm_ends_the_mlflow_run_as_killed(project):
     log = project / "run.log"
-    with log.open("w") as out:
-        run = subprocess.Popen(  # noqa: S603 - our own interpreter and the kedro module
-            [sys.executable, "-m", "kedro", "run", "--env", "tiny"],
-            cwd=project,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 120
-        while "Running node:" not in log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        run.send_signal(signal.SIGTERM)
-        assert run.wait(timeout=120) != 0
+    run = start_kedro(["run", "--env", "tiny"], cwd=project, output=log)
+    deadline = time.monotonic() + 120
+    while "Running node:" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=120) != 0
     assert "interrupted by SIGTERM" in log.read_text()
     _, status, _, _ = _last_run(project)
     assert status == "KILLED"
