@@ -26,7 +26,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 # Imported once per test process: none of it may read an environment variable that differs between a
@@ -93,22 +92,25 @@ class WarmKedro:
             stderr=None,  # the servers' own errors (not the commands') go to the test's stderr
         )
         self._buffer = b""
-        self._lock = threading.Lock()
+        self._running: WarmProcess | None = None
 
     def start(
         self, args: list[str], cwd: Path, env: dict[str, str], stdout: Path, stderr: Path
     ) -> WarmProcess:
-        """Start `kedro <args>` with its output in these files (the same file twice: both in one)."""
-        self._lock.acquire()  # released when the command's exit code has come back
+        """Start `kedro <args>` with its output in these files (the same file twice: both in one), which
+        exist when this returns, as with `subprocess.Popen`. One command at a time: one still running
+        from an earlier call (a test that failed before waiting for it) is killed first."""
+        if self._running is not None:
+            self._running.send_signal(signal.SIGKILL)
+            self._running.wait(60)
+        for path in (stdout, stderr):
+            path.touch()
         request = {"args": args, "cwd": str(cwd), "stdout": str(stdout), "stderr": str(stderr), "env": env}
         self._proc.stdin.write(json.dumps(request).encode() + b"\n")
         self._proc.stdin.flush()
-        try:
-            pid = self._reply(timeout=600)["pid"]  # the first reply may wait for the imports
-        except BaseException:
-            self._lock.release()
-            raise
-        return WarmProcess(self, pid, ["kedro", *args])
+        pid = self._reply(timeout=600)["pid"]  # the first reply may wait for the imports
+        self._running = WarmProcess(self, pid, ["kedro", *args])
+        return self._running
 
     def run(
         self, args: list[str], cwd: Path, timeout: float, env: dict[str, str]
@@ -163,7 +165,7 @@ class WarmProcess:
                 self.returncode = self._server._reply(timeout)["returncode"]
             except subprocess.TimeoutExpired as expired:
                 raise subprocess.TimeoutExpired(self.args, timeout) from expired
-            self._server._lock.release()
+            self._server._running = None
         return self.returncode
 
 
