@@ -6,13 +6,11 @@ import io
 import logging
 
 import pytest
-import yaml
 from rich.console import Console
 from rich.errors import MarkupError
 from rich.logging import RichHandler
 
 from llm_lifecycle.log_markup import PlainUnlessMarkup
-from tests.kedro_project import ROOT
 
 # What a node's error quoted from a failed launch's log (gloo's source path in brackets).
 GLOO = "[rank 1] RuntimeError: [/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] closed"
@@ -33,10 +31,17 @@ def _log(message: str, *args, with_filter: bool) -> tuple[str, str]:
     return out.getvalue(), errors.getvalue()
 
 
-def test_conf_logging_puts_the_filter_on_the_console_handler():
-    config = yaml.safe_load((ROOT / "conf" / "logging.yml").read_text(encoding="utf-8"))
-    assert config["handlers"]["rich"]["filters"] == ["plain_unless_markup"]
-    assert config["filters"]["plain_unless_markup"]["()"] == "llm_lifecycle.log_markup.PlainUnlessMarkup"
+def test_every_session_puts_the_filter_on_the_console_handlers():
+    from llm_lifecycle.hooks import ConsoleLogHooks
+    from llm_lifecycle.log_markup import filter_console_handlers
+    from llm_lifecycle.settings import HOOKS
+
+    assert any(isinstance(hook, ConsoleLogHooks) for hook in HOOKS)
+    logger = logging.getLogger("test_log_markup.root")
+    logger.handlers = [RichHandler(console=Console(file=io.StringIO())), logging.StreamHandler(io.StringIO())]
+    assert filter_console_handlers(logger) == 1 and filter_console_handlers(logger) == 0  # once, Rich only
+    rich, plain = logger.handlers
+    assert [type(f) for f in rich.filters] == [PlainUnlessMarkup] and not plain.filters
 
 
 def test_a_launch_log_in_an_error_prints_as_it_is_and_markup_still_renders():

@@ -334,6 +334,17 @@ class RunInterrupted(Exception):  # noqa: N818 - it is what happened, not a prog
     """SIGTERM or Ctrl-C during a run; an `Exception`, so Kedro's error hooks close the run."""
 
 
+class ConsoleLogHooks:
+    """Print log messages that are not Rich markup as they are (`log_markup`): a failed launch's log tail
+    in a node's error raised `MarkupError` in Kedro's console handler and hid the error."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from llm_lifecycle.log_markup import filter_console_handlers
+
+        filter_console_handlers()
+
+
 class InterruptHooks:
     """Turn SIGTERM and Ctrl-C into `RunInterrupted` while a pipeline runs, and mark the MLflow run KILLED.
 

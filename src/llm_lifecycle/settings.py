@@ -4,6 +4,7 @@ from omegaconf.resolvers import oc
 
 from llm_lifecycle.config_loader import ProjectConfigLoader
 from llm_lifecycle.hooks import (
+    ConsoleLogHooks,
     InterruptHooks,
     LineageHooks,
     MissingInputsHooks,
@@ -15,6 +16,7 @@ from llm_lifecycle.hooks import (
 )
 
 HOOKS = (
+    ConsoleLogHooks(),
     ParameterValidationHooks(),
     MissingInputsHooks(),
     ReproducibilityHooks(),
