@@ -89,20 +89,35 @@ TINY_PARAMS = {
 }
 
 
+def _command_env(env: dict[str, str] | None) -> dict[str, str]:
+    env = {**(SESSION_ENV if env is None else env)}
+    return env | {"KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
+
+
+def _warm() -> bool:
+    return not os.environ.get("LLM_LIFECYCLE_COLD_KEDRO")
+
+
 def kedro(
     args: list[str], cwd: Path, timeout: int = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    """`kedro <args>` in `cwd`, in a new process with `env` (default: `SESSION_ENV`)."""
-    env = {**(SESSION_ENV if env is None else env)}
-    env |= {"KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
-    if not os.environ.get("LLM_LIFECYCLE_COLD_KEDRO"):
+    """`kedro <args>` in `cwd`, in a new process with `env` (default: `SESSION_ENV`), forked from a warm
+    server (`tests.warm_kedro`) unless LLM_LIFECYCLE_COLD_KEDRO is set."""
+    if _warm():
         from tests.warm_kedro import run_kedro
 
-        return run_kedro(args, cwd, timeout, env)
+        return run_kedro(args, cwd, timeout, _command_env(env))
+    return cold_kedro(args, cwd, timeout, env)
+
+
+def cold_kedro(
+    args: list[str], cwd: Path, timeout: int = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m kedro <args>` in `cwd`, in a new interpreter with `env` (default: `SESSION_ENV`)."""
     return subprocess.run(
         [sys.executable, "-m", "kedro", *args],
         cwd=cwd,
-        env=env,
+        env=_command_env(env),
         capture_output=True,
         text=True,
         check=False,
@@ -114,17 +129,15 @@ def kedro(
 def start_kedro(args: list[str], cwd: Path, output: Path, env: dict[str, str] | None = None):
     """`kedro <args>` started in `cwd` (stdout and stderr into `output`, stdin from /dev/null): a process
     with `pid`, `send_signal` and `wait`, as `subprocess.Popen` gives."""
-    env = {**(SESSION_ENV if env is None else env)}
-    env |= {"KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
-    if not os.environ.get("LLM_LIFECYCLE_COLD_KEDRO"):
+    if _warm():
         from tests.warm_kedro import start_kedro as start_warm
 
-        return start_warm(args, cwd, env, output)
+        return start_warm(args, cwd, _command_env(env), output)
     with output.open("w") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "kedro", *args],
             cwd=cwd,
-            env=env,
+            env=_command_env(env),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

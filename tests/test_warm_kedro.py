@@ -4,23 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 
-from tests.kedro_project import SESSION_ENV, make_project
+from tests.kedro_project import SESSION_ENV, cold_kedro, kedro, make_project
 from tests.warm_kedro import run_kedro, start_kedro
-
-
-def _cold(args: list[str], cwd) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kedro", *args],
-        cwd=cwd,
-        env=SESSION_ENV,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
 
 
 def test_exit_codes_and_output_are_those_of_a_new_process(tmp_path):
@@ -28,11 +14,11 @@ def test_exit_codes_and_output_are_those_of_a_new_process(tmp_path):
     gives once at import come from the server, not from each command."""
     project = make_project(tmp_path / "project")
     args = ["registry", "list"]
-    warm, cold = run_kedro(args, project, 120, SESSION_ENV), _cold(args, project)
+    warm, cold = kedro(args, project, 120), cold_kedro(args, project, 120)
     listed = [[line for line in run.stdout.splitlines() if line.startswith("- ")] for run in (warm, cold)]
     assert warm.returncode == cold.returncode == 0 and listed[0] == listed[1] and "- toy_world" in listed[0]
     args = ["registry", "describe", "no_such_pipeline"]
-    warm, cold = run_kedro(args, project, 120, SESSION_ENV), _cold(args, project)
+    warm, cold = kedro(args, project, 120), cold_kedro(args, project, 120)
     assert warm.returncode == cold.returncode != 0
     assert warm.stderr.split()[-12:] == cold.stderr.split()[-12:] and "no_such_pipeline" in warm.stderr
 
