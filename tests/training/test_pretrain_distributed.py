@@ -176,11 +176,11 @@ def test_fsdp2_from_the_accelerate_config_is_killed_restarts_and_ends_as_the_uni
     assert [s for s, _ in list_checkpoints(run_dir)][-1] == 30
     saved = load_file(run_dir / "step_30" / "model.safetensors")  # gathered, not one rank's shard
     assert {k: v.shape for k, v in saved.items()} == {k: v.shape for k, v in two.model.state_dict().items()}
-    # Engines differ only in the order of floating-point sums: 1e-4 nats, where other batches would differ
-    # by orders of magnitude more.
-    for name in ("train_loss", "val_loss"):
-        for uninterrupted in (one, two):
-            got, want = _values(resumed.history, name), _values(uninterrupted.history, name)
-            assert max(abs(a - b) for a, b in zip(got, want, strict=True)) < 1e-4, name
+    # The same batches in the same order as the uninterrupted 2-rank run (measured: equal), and the
+    # one-process curve within the order of floating-point sums.
+    for name in ("train_loss", "lr", "grad_norm", "val_loss"):
+        assert _values(resumed.history, name) == pytest.approx(_values(two.history, name), abs=1e-6), name
     for name, p in resumed.model.state_dict().items():
-        torch.testing.assert_close(p, two.model.state_dict()[name], rtol=1e-4, atol=1e-5, msg=name)
+        torch.testing.assert_close(p, two.model.state_dict()[name], rtol=1e-5, atol=1e-6, msg=name)
+    got, want = _values(resumed.history, "train_loss"), _values(one.history, "train_loss")
+    assert max(abs(a - b) for a, b in zip(got, want, strict=True)) < 1e-4
