@@ -292,15 +292,16 @@ VAL_PAGES = 8  # clean pages whose ids hash into the 0.5% validation split (see 
 # (14 in the environment); 2 optimizer steps of one block of 256 tokens per rank without accumulation
 # (16 x 1024 x 4 per GPU in the environment: a step of the 83 M-parameter trunk on one CPU core takes
 # ~12 s at one 1024-token block, ~3 s at 256); 2 processes instead of 8 (the DDP path with token shards, over
-# gloo on a CPU); fewer generated tokens. The model is the configured one (hidden 768, 12 layers, GQA
-# 12/4, SwiGLU 2304, 1024 positions, tied embeddings), sized for the stand-in's 1024-token vocabulary.
+# gloo on a CPU); fewer generated tokens; 2 of the 12 layers (every layer is the same code; the 12-layer
+# trunk's checkpoint and optimizer state are ~1 GB to write). The layer keeps its configured shape (hidden
+# 768, GQA 12/4, SwiGLU 2304, 1024 positions, tied embeddings), sized for the stand-in's vocabulary.
 PRETRAIN_COMMANDS: list[tuple[str, str]] = [
     ("data_filtering", "data_filtering.datatrove.tasks=2"),
     (
         "pretraining",
         "pretraining.train.max_steps=2,pretraining.train.batch_size=1,pretraining.train.grad_accum_steps=1,"
         "pretraining.train.block_size=256,pretraining.train.warmup_steps=1,"
-        "pretraining.distributed.num_processes=2,"
+        "pretraining.distributed.num_processes=2,pretraining.model.n_layers=2,"
         "pretraining.generation.max_new_tokens=8",
     ),
 ]

@@ -32,6 +32,7 @@ from llm_lifecycle.filtering.streaming import (
     build_stages,
     input_spec,
     plan_units,
+    stage_settings,
     stream_filter,
 )
 from llm_lifecycle.pipelines.data_filtering import nodes
@@ -250,6 +251,29 @@ def test_slurm_and_ray_build_the_same_step_list_as_local(corpus, tmp_path):
     sbatch = built["slurm"].get_sbatch_args()  # nothing is submitted before .run()
     assert (sbatch["partition"], sbatch["qos"], sbatch["time"]) == ("cpu", "high", "01:00:00")
     assert (built["ray"].cpus_per_task, built["ray"].mem_per_cpu_gb) == (2, 1.5)
+
+
+def test_minhash_buckets_run_as_many_tasks_at_once_as_the_other_stages(tmp_path):
+    cfg = FilteringSettings(progress=False, executor="local", near_dedup={"engine": "datatrove"})
+    spec = input_spec([{"id": "a", "text": "one page"}], tmp_path)
+    stages = {s.name: s for s in build_stages(spec, cfg, tmp_path)}
+    buckets = stages["minhash_buckets"]
+    n = buckets.tasks  # one per MinHash bucket (18 with the default near_dedup settings)
+    assert n > 2
+
+    def at_once(kind: str, **options) -> tuple[int, int]:
+        extra = {"slurm": {"partition": "cpu"}, "work_dir": str(tmp_path)} if kind == "slurm" else {}
+        got = stage_settings(ExecutorSettings(kind=kind, **options, **extra), buckets)
+        return got.tasks, got.workers
+
+    # one machine: `workers: -1` is one process per configured task (2 cores, 2 tasks), not one per bucket
+    assert at_once("local", tasks=2, workers=-1) == (n, 2)
+    assert at_once("local", tasks=2, workers=3) == (n, 3)
+    assert at_once("local", tasks=64, workers=-1) == (n, n)
+    # a cluster schedules them: all at once unless the user limits it
+    assert at_once("slurm", tasks=2, workers=-1) == (n, -1)
+    assert at_once("slurm", tasks=2, workers=4) == (n, 4)
+    assert stage_settings(ExecutorSettings(tasks=2), stages["minhash_clusters"]).tasks == 1
 
 
 def test_byte_ranges_cover_every_line_once_in_order(tmp_path):
