@@ -15,7 +15,9 @@ largest process of its tree: `os.wait4`'s `ru_maxrss`, what `/usr/bin/time -v` r
   packed into one tensor, the same training steps.
 
 Printed side by side, per path: documents in and kept, peak RSS, resident memory per added document
-between the two largest scales (goal for `shards`: <= 0.2 KB), documents per CPU-second of the data
+between the two largest scales (goal for `shards`: <= 0.2 KB) and phase by phase (live anonymous memory
+after filtering and after tokenizing, read after `gc.collect()` and `malloc_trim(0)` so glibc's freed heap
+does not count; training's own peak, its high-water mark reset first), documents per CPU-second of the data
 phases (filter + tokenize) and its ratio to the smallest scale (goal: 0.8-1.25), precision/recall of the
 filter (scored by the driver: the labels never enter the measured process), and the 100 M-document
 extrapolation of the peak. Each run also pays a fixed start-up (imports, language-id models, executor
@@ -66,6 +68,24 @@ def _tokenizer(raw: Path, out: Path) -> Path:
 # --------------------------------------------------------------------------- the measured process
 
 
+def _live_mb() -> float:
+    """Anonymous resident memory after a collection and `malloc_trim(0)`: what the process still holds,
+    without the freed heap glibc keeps for later (which differs by up to ~100 MB from run to run)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return _status_mb("RssAnon")
+
+
+def _status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
 def child(args: argparse.Namespace) -> None:
     import torch
     from transformers import AutoTokenizer
@@ -83,6 +103,7 @@ def child(args: argparse.Namespace) -> None:
     block = params["pretraining"]["train"]["block_size"]
     work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
+    live_start = _live_mb()  # after imports
     clock, cpu = time.perf_counter(), time.process_time()
     filtering = dict(params["data_filtering"], progress=False)
     if args.path == "shards":
@@ -95,6 +116,7 @@ def child(args: argparse.Namespace) -> None:
     else:
         kept, rejected, _ = filter_nodes.filter_documents(list(DocumentShards(args.raw)), filtering)
     t_filter, c_filter = time.perf_counter() - clock, time.process_time() - cpu
+    live_filter = _live_mb()
     n_kept = sum(1 for _ in kept)
     rejected_ids = work / "rejected_ids.txt"  # scored by the driver: the labels never enter this process
     with rejected_ids.open("w", encoding="utf-8") as fh:
@@ -116,6 +138,8 @@ def child(args: argparse.Namespace) -> None:
         packed = pack_corpus(tokenizer, kept, block, val_fraction=0.05)
         blocks = {"train": packed.train_blocks, "val": packed.val_blocks}
     t_tok, c_tok = time.perf_counter() - clock, time.process_time() - cpu
+    live_tok = _live_mb()
+    Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark: the training phase's own
     model_cfg = ModelSettingsForTokenizer.model_validate(params["pretraining"]["model"]).for_tokenizer(
         tokenizer
     )
@@ -130,6 +154,7 @@ def child(args: argparse.Namespace) -> None:
     clock = time.perf_counter()
     pretrain(build_model(model_cfg, seed=0), blocks["train"], blocks["val"], loop, None, progress=False)
     t_train = time.perf_counter() - clock
+    train_peak = _status_mb("VmHWM")
     print(
         json.dumps(
             {
@@ -139,6 +164,10 @@ def child(args: argparse.Namespace) -> None:
                 "tokenize_s": t_tok,
                 "tokenize_cpu_s": c_tok,
                 "train_s": t_train,
+                "live_start_mb": live_start,
+                "live_filter_mb": live_filter,
+                "live_tokenize_mb": live_tok,
+                "train_peak_mb": train_peak,
                 "rejected_ids": str(rejected_ids),
             }
         )
@@ -216,6 +245,8 @@ def main() -> None:
                 f"x{scale:<3} {path:7s} docs {n_docs:6d} kept {r['docs_kept']:6d}  "
                 f"peak RSS {r['peak_rss_mb']:7.1f} MB  filter {r['filter_s']:6.1f} s  "
                 f"tokenize {r['tokenize_s']:5.1f} s  train {r['train_s']:5.1f} s  "
+                f"live MB: start {r['live_start_mb']:.0f} filter {r['live_filter_mb']:.0f} "
+                f"tokenize {r['live_tokenize_mb']:.0f}, training peak {r['train_peak_mb']:.0f}  "
                 f"{n_docs / data_cpu:6.1f} docs/CPU-s  P {r['precision']:.3f} R {r['recall']:.3f}",
                 flush=True,
             )
@@ -244,11 +275,16 @@ def main() -> None:
         per_doc_kb = (b["peak_rss_mb"] - a["peak_rss_mb"]) * 1024 / (b["docs_in"] - a["docs_in"])
         at_100m = b["peak_rss_mb"] / 1024 + per_doc_kb * (100e6 - b["docs_in"]) / 1024**2
         speed = b["steady_docs_per_cpu_s"] / mine[0]["steady_docs_per_cpu_s"]
+        phases = ", ".join(
+            f"{key[:-3]} {(b[key] - a[key]) * 1024 / (b['docs_in'] - a['docs_in']):+.3f}"
+            for key in ("live_filter_mb", "live_tokenize_mb", "train_peak_mb")
+        )
         print(
             f"{path}: {per_doc_kb:+.3f} KB resident per added document between {a['scale']}x and "
             f"{b['scale']}x (goal <= 0.2 for shards); 100 M documents extrapolate to {at_100m:.1f} GB "
             f"peak; docs/CPU-s without start-up at {b['scale']}x = {speed:.2f} x {mine[0]['scale']}x"
         )
+        print(f"{path}: KB per added document, phase by phase (live after gc + malloc_trim): {phases}")
 
 
 if __name__ == "__main__":
