@@ -5,8 +5,7 @@ hub serving FineWeb-Edu's `sample-10BT` (English pages, clean and noisy, as 14 p
 tokenizer (a small byte-level BPE with `<|endoftext|>` as BOS, EOS and UNK), with `--params` that only
 shrink steps, the batch (one 256-token block per rank), the depth (2 of 12 layers) and the processes (2
 ranks over gloo instead of 8 GPUs). Each layer keeps its configured shape: hidden 768, GQA 12/4, SwiGLU
-2304. A quick test
-holds the environment's configuration to the numbers docs/pretrain_124m.md gives.
+2304. A quick test holds the environment's configuration to the numbers docs/pretrain_124m.md gives.
 """
 
 from __future__ import annotations
@@ -174,11 +173,12 @@ def test_the_base_model_is_saved_once_with_the_configured_architecture(rehearsal
         "max_position_embeddings": config.max_position_embeddings,
         "tie_word_embeddings": config.tie_word_embeddings,
     }
-    assert saved == {k: v for k, v in model.items() if k != "vocab_size"} | {"n_layers": 2}  # --params
+    model = model | {"n_layers": 2}  # the rehearsal's --params
+    assert saved == {k: v for k, v in model.items() if k != "vocab_size"}
     assert config.model_type == "llama" and config.vocab_size == len(tokenizer) == len(rehearsal.tokenizer)
     assert config.bos_token_id == config.eos_token_id == tokenizer.convert_tokens_to_ids(EOT)
     assert tokenizer.bos_token == tokenizer.eos_token == EOT  # the hub's tokenizer, saved with the model
-    counts = parameter_counts(ModelSettingsForTokenizer(**model | {"n_layers": 2}).for_tokenizer(tokenizer))
+    counts = parameter_counts(ModelSettingsForTokenizer(**model).for_tokenizer(tokenizer))
     m = _points(db, "pretraining")
     assert _one(m, "pretraining.params_total") == counts.total == _one(m, "architecture.default.params_total")
     generations = next((rehearsal.project / DATA / "08_reporting/base_model_generations.csv").iterdir())

@@ -553,7 +553,7 @@ def stage_settings(settings: ExecutorSettings, stage: Stage) -> ExecutorSettings
     if stage.tasks is not None:
         # A stage with tasks of its own (one per MinHash bucket) runs as many at once as the others: on
         # one machine `workers: -1` means one process per configured task, not one per bucket (each
-        # process imports datatrove and unpickles the pipeline: 16 of them on 2 cores cost seconds).
+        # process imports datatrove and unpickles the pipeline: 18 of them on 2 cores cost ~4 s).
         at_once = settings.tasks if settings.kind == "local" and settings.workers == -1 else settings.workers
         return settings.model_copy(update={"tasks": stage.tasks, "workers": min(at_once, stage.tasks)})
     if not stage.single_task:
