@@ -76,20 +76,19 @@ def _live_mb() -> float:
 
     gc.collect()
     ctypes.CDLL("libc.so.6").malloc_trim(0)
-    return _status_mb("RssAnon")
-
-
-def _status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise KeyError(field)
+    (kib,) = [
+        line.split()[1]
+        for line in Path("/proc/self/status").read_text().splitlines()
+        if line.startswith("RssAnon:")
+    ]
+    return int(kib) / 1024
 
 
 def child(args: argparse.Namespace) -> None:
     import torch
     from transformers import AutoTokenizer
 
+    from llm_lifecycle.benchmarking.latency import peak_rss_bytes, reset_peak_rss
     from llm_lifecycle.datasets.shards import DocumentShards
     from llm_lifecycle.modeling.build import build_model
     from llm_lifecycle.modeling.config import ModelSettingsForTokenizer
@@ -139,7 +138,7 @@ def child(args: argparse.Namespace) -> None:
         blocks = {"train": packed.train_blocks, "val": packed.val_blocks}
     t_tok, c_tok = time.perf_counter() - clock, time.process_time() - cpu
     live_tok = _live_mb()
-    Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark: the training phase's own
+    reset_peak_rss()  # the training phase's own peak from here
     model_cfg = ModelSettingsForTokenizer.model_validate(params["pretraining"]["model"]).for_tokenizer(
         tokenizer
     )
@@ -154,7 +153,7 @@ def child(args: argparse.Namespace) -> None:
     clock = time.perf_counter()
     pretrain(build_model(model_cfg, seed=0), blocks["train"], blocks["val"], loop, None, progress=False)
     t_train = time.perf_counter() - clock
-    train_peak = _status_mb("VmHWM")
+    train_peak = peak_rss_bytes() / 1024**2
     print(
         json.dumps(
             {

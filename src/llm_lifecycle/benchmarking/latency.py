@@ -91,16 +91,30 @@ def measure_kv_cache(model: Any, batch_size: int, tokens: int) -> dict[str, int]
     return {"measured_bytes": int(measured), "formula_bytes": shape.kv_bytes_per_token * batch_size * tokens}
 
 
+def reset_peak_rss() -> None:
+    """Reset this process's peak resident set (Linux `VmHWM`) to the current one; elsewhere nothing."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_bytes() -> int | None:
+    """This process's peak resident set since start or `reset_peak_rss` (Linux `VmHWM`); None elsewhere."""
+    try:
+        m = re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text())
+    except OSError:
+        return None
+    return int(m.group(1)) * 1024 if m else None
+
+
 def _reset_peak(device: Any) -> None:
     import torch
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-        return
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # Linux: reset VmHWM to the current RSS
-    except OSError:
-        pass
+    else:
+        reset_peak_rss()
 
 
 def _peak(device: Any) -> int | None:
@@ -108,11 +122,7 @@ def _peak(device: Any) -> int | None:
 
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
-    try:
-        m = re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text())
-    except OSError:
-        return None
-    return int(m.group(1)) * 1024 if m else None
+    return peak_rss_bytes()
 
 
 def _quartiles(xs: list[float]) -> tuple[float, float]:
