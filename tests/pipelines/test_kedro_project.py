@@ -122,6 +122,8 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(ti
     assert history == 4  # one point per logged step, not only the last
     # RLHF: reward model scored on the held-out pairs, RLOO logs reward/KL/entropy/length at every step
     assert 0.0 <= metrics["reward_model.val/accuracy"] <= 1.0
+    assert 0.0 <= metrics["reward_model.val_off_topic/accuracy"] <= 1.0  # does the score read the prompt?
+    assert metrics["reward_model.n_off_topic_train"] >= 1  # the default share adds off-topic pairs
     assert metrics["reward_model.steps"] == 4
     for key in ("reward", "kl", "entropy", "completions/mean_length"):
         n_points = db.execute(

@@ -13,6 +13,7 @@ from llm_lifecycle.training.alignment.reward import (
     bradley_terry_loss,
     build_reward_trainer,
     margin_summary,
+    off_topic_pairs,
     pair_report,
     reward_model_from_causal_lm,
     score_conversations,
@@ -115,3 +116,55 @@ def test_margin_summary_by_hand():
 def test_settings_are_validated():
     with pytest.raises(ValueError, match="lr"):
         RewardTrainerSettings(lr=0)
+
+
+def _two_topic_pairs() -> list[dict]:
+    """Two kinds of question, each with its own right answer; the rejected answer is the same dodge."""
+    city = "The teacher lives in Moscow."
+    dog = "The dog waits at home."
+    pairs = []
+    for i in range(6):
+        for question, answer, category in (
+            (f"Question {i}: where does the teacher live?", city, "qa"),
+            (f"Question {i}: what does the dog do?", dog, "roleplay"),
+        ):
+            pairs.append(
+                preference_pair(
+                    [{"role": "user", "content": question}], answer, "I do not know.", category=category
+                )
+            )
+    return pairs
+
+
+def test_off_topic_pairs_take_the_rejected_answer_from_another_category():
+    pairs = _two_topic_pairs()
+    out = off_topic_pairs(pairs, 1.0, seed=0)
+    assert len(out) == len(pairs)
+    for pair, extra in zip(pairs, out, strict=True):
+        assert extra["prompt"] == pair["prompt"] and extra["chosen"] == pair["chosen"]
+        assert extra["rejected"] != pair["chosen"]
+        # the answer of the other kind of question, never a dodge (that is what the pair already has)
+        assert extra["rejected"][0]["content"] in {"The teacher lives in Moscow.", "The dog waits at home."}
+    assert off_topic_pairs(pairs, 1.0, seed=0) == out  # deterministic
+    assert off_topic_pairs(pairs, 0.0, seed=0) == []
+    assert 0 < len(off_topic_pairs(pairs, 0.5, seed=3)) < len(pairs)
+    # one category only: no answer is known to be off-topic, nothing is added
+    assert off_topic_pairs([p | {"category": "qa"} for p in pairs], 1.0, seed=0) == []
+
+
+def test_with_off_topic_pairs_the_reward_depends_on_the_question(tiny_tokenizer, tmp_path):
+    """A score that ignored the prompt could not rank each answer first under its own question only."""
+    lm = make_tiny_llama(tiny_tokenizer, seed=0)
+    rm = reward_model_from_causal_lm(lm, tiny_tokenizer.pad_token_id, seed=0)
+    pairs = _two_topic_pairs()
+    train = pairs + off_topic_pairs(pairs, 1.0, seed=0)
+    result = train_reward_model(
+        TrainInputs(rm, tiny_tokenizer, train, None),
+        _settings(max_steps=60, eval_on_start=False),
+        str(tmp_path),
+    )
+    merged = merge_adapter(result.model)
+    swapped = off_topic_pairs(pairs, 1.0, seed=1)
+    rows = pair_report(merged, tiny_tokenizer, swapped)
+    assert all(r["correct"] for r in rows), [round(r["margin"], 3) for r in rows]
+    assert all(r["correct"] for r in pair_report(merged, tiny_tokenizer, pairs))

@@ -24,6 +24,9 @@ class RewardModelSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     train: RewardTrainerSettings = RewardTrainerSettings()
+    off_topic_share: float = Field(
+        0.0, ge=0, le=1, description="share of pairs that also teach: this answer beats another prompt's"
+    )
 
 
 class PolicySettings(BaseModel):
@@ -64,6 +67,7 @@ def train_reward_model(
 
     from llm_lifecycle.training.alignment.reward import (
         margin_summary,
+        off_topic_pairs,
         pair_report,
         reward_model_from_causal_lm,
     )
@@ -74,17 +78,22 @@ def train_reward_model(
     cfg = RLHFSettings.model_validate(params)
     settings = cfg.reward_model.train.model_copy(update={"seed": seed})
     train_pairs, val_pairs = _split(preference_pairs, cfg.val_fraction, seed)
+    share = cfg.reward_model.off_topic_share
+    off_topic = off_topic_pairs(train_pairs, share, seed)
     model, tokenizer = sft_model
     rm = reward_model_from_causal_lm(model, tokenizer.pad_token_id, seed)
     with tempfile.TemporaryDirectory(prefix="reward-") as scratch:
-        result = train(TrainInputs(rm, tokenizer, train_pairs, val_pairs), settings, scratch)
+        result = train(TrainInputs(rm, tokenizer, train_pairs + off_topic, val_pairs), settings, scratch)
     merged = merge_adapter(result.model)  # in place: the adapter itself is not an output
     rows = [{"split": "val", **r} for r in pair_report(merged, tokenizer, val_pairs)]
     rows += [{"split": "train", **r} for r in pair_report(merged, tokenizer, train_pairs)]
+    # Does the score read the prompt? Each held-out answer against another prompt's answer (always measured).
+    val_off_topic = off_topic_pairs(val_pairs, 1.0, seed, answers_from=val_pairs + train_pairs)
+    rows += [{"split": "val_off_topic", **r} for r in pair_report(merged, tokenizer, val_off_topic)]
     table = pd.DataFrame(rows)
-    summary = dict(result.summary)
+    summary = dict(result.summary) | {"n_off_topic_train": len(off_topic)}
     # `val/...` and `train_pairs/...`: TRL's own per-step history already uses `train/accuracy`
-    for split, prefix in (("val", "val"), ("train", "train_pairs")):
+    for split, prefix in (("val", "val"), ("train", "train_pairs"), ("val_off_topic", "val_off_topic")):
         stats = margin_summary([r for r in rows if r["split"] == split])
         summary |= {f"{prefix}/{key}": value for key, value in stats.items()}
     return (merged, tokenizer), table, margin_histogram(table), training_metrics(result.history, summary)

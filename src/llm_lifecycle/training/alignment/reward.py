@@ -14,6 +14,12 @@ Design
 - **Adapter.** LoRA (`task_type="SEQ_CLS"`) on every linear layer of the backbone; PEFT trains the new
   `score` head fully (`modules_to_save`). The merged result is a plain
   `LlamaForSequenceClassification` saved with `save_pretrained` (catalog `reward_model`).
+- **Off-topic pairs.** Preference pairs alone never show an answer to *another* question, so a reward
+  model can score answers without reading the prompt: on the toy world it did (held-out "right answer vs
+  another prompt's right answer" accuracy 0.47, chance), and RLOO pushed hard answered every question
+  with the code template "Программа выведет: 4." (reward hacking, Gao et al. 2023). `off_topic_pairs`
+  adds pairs whose rejected answer is the chosen answer of a prompt from another category, the random
+  negatives of response-selection models (Henderson et al. 2019), so the score has to depend on the prompt.
 - **Evaluation.** `score_conversations` renders each conversation with the chat template and tokenises it
   exactly as TRL's RLOO trainer does when it queries the reward model (right padding, no added special
   tokens), so the held-out accuracy is measured on the same inputs the policy will be rewarded on.
@@ -56,6 +62,32 @@ class RewardTrainerSettings(TrainerSettings):
     center_rewards_coefficient: float | None = Field(
         None, ge=0, description="adds c·mean((r_w + r_l)²): keeps rewards near 0 (Eisenstein et al. 2023)"
     )
+
+
+def off_topic_pairs(
+    pairs: Sequence[Mapping[str, Any]],
+    share: float,
+    seed: int,
+    answers_from: Sequence[Mapping[str, Any]] | None = None,
+) -> list[dict]:
+    """For a `share` of `pairs` (drawn with `seed`), a pair with the same prompt and chosen answer whose
+    rejected answer is the chosen one of another pair (of `answers_from`, default `pairs`): from another
+    category where both have one, and never the same text. Pairs without such a partner are skipped."""
+    import random
+
+    rng = random.Random(seed)
+    pool = list(pairs if answers_from is None else answers_from)
+    out = []
+    for pair in [p for p in pairs if rng.random() < share]:
+        text, category = pair["chosen"][0]["content"], pair.get("category") or ""
+        partners = [
+            q
+            for q in pool
+            if q["chosen"][0]["content"] != text and not (category and q.get("category") == category)
+        ]
+        if partners:
+            out.append({**pair, "rejected": list(rng.choice(partners)["chosen"])})
+    return out
 
 
 def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""The reward model's figure: the distribution of r(x, y_w) − r(x, y_l) on held-out and training pairs."""
+"""The reward model's figure: the distribution of r(x, y_w) − r(x, y_l) on held-out and training pairs, and
+on held-out answers set against another held-out prompt's answer (`val_off_topic`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ def margin_histogram(table: Any) -> Any:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    for split, color in (("train", "tab:gray"), ("val", "tab:blue")):
+    for split, color in (("train", "tab:gray"), ("val", "tab:blue"), ("val_off_topic", "tab:orange")):
         margins = table.loc[table["split"] == split, "margin"]
         if margins.empty:
             continue

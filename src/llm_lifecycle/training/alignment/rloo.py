@@ -55,6 +55,7 @@ class RLOOTrainerSettings(TrainerSettings):
     num_generations: int = Field(4, ge=2, description="k answers per prompt (the leave-one-out group)")
     max_completion_length: int = Field(48, ge=1)
     temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus of the samples (1: the full distribution)")
     lr: float = Field(1e-4, gt=0)
     eval_on_start: bool = False  # RLOO's evaluation generates; the node measures held-out reward itself
 
@@ -98,6 +99,7 @@ def build_rloo_trainer(
         num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length,
         temperature=cfg.temperature,
+        top_p=cfg.top_p,
         disable_dropout=True,  # log-probs of policy, old policy and reference must agree on the same input
     )
     reward_model.eval()
