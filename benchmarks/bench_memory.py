@@ -74,14 +74,11 @@ def _live_mb() -> float:
     import ctypes
     import gc
 
+    from llm_lifecycle.benchmarking.latency import proc_status_bytes
+
     gc.collect()
     ctypes.CDLL("libc.so.6").malloc_trim(0)
-    (kib,) = [
-        line.split()[1]
-        for line in Path("/proc/self/status").read_text().splitlines()
-        if line.startswith("RssAnon:")
-    ]
-    return int(kib) / 1024
+    return proc_status_bytes("RssAnon") / 1024**2
 
 
 def child(args: argparse.Namespace) -> None:

@@ -99,13 +99,19 @@ def reset_peak_rss() -> None:
         pass
 
 
-def peak_rss_bytes() -> int | None:
-    """This process's peak resident set since start or `reset_peak_rss` (Linux `VmHWM`); None elsewhere."""
+def proc_status_bytes(field: str) -> int | None:
+    """A memory field of this process's `/proc/self/status` (`VmHWM`, `RssAnon`, ...) in bytes; None
+    where there is no such file or field (off Linux)."""
     try:
-        m = re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text())
+        m = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
     except OSError:
         return None
     return int(m.group(1)) * 1024 if m else None
+
+
+def peak_rss_bytes() -> int | None:
+    """This process's peak resident set since start or `reset_peak_rss` (Linux `VmHWM`); None elsewhere."""
+    return proc_status_bytes("VmHWM")
 
 
 def _reset_peak(device: Any) -> None:

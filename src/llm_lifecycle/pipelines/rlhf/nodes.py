@@ -78,8 +78,7 @@ def train_reward_model(
     cfg = RLHFSettings.model_validate(params)
     settings = cfg.reward_model.train.model_copy(update={"seed": seed})
     train_pairs, val_pairs = _split(preference_pairs, cfg.val_fraction, seed)
-    share = cfg.reward_model.off_topic_share
-    off_topic = off_topic_pairs(train_pairs, share, seed)
+    off_topic = off_topic_pairs(train_pairs, cfg.reward_model.off_topic_share, seed)
     model, tokenizer = sft_model
     rm = reward_model_from_causal_lm(model, tokenizer.pad_token_id, seed)
     with tempfile.TemporaryDirectory(prefix="reward-") as scratch:
