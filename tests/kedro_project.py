@@ -9,6 +9,7 @@ the heavy libraries already: `tests.warm_kedro`).
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shutil
@@ -151,6 +152,8 @@ def _empty_mlflow_db() -> Path:
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     folder = Path(tempfile.mkdtemp(prefix="mlflow_template_"))
+    owner = os.getpid()  # a forked child exits through atexit too: only the creator removes it
+    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(folder, ignore_errors=True))
     SqlAlchemyStore(f"sqlite:///{folder / 'mlflow.db'}", str(folder / "mlruns")).engine.dispose()
     return folder / "mlflow.db"
 
