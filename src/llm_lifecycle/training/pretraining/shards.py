@@ -37,9 +37,12 @@ dict, meant to feed a `DataLoader` with shifted labels. Our loop wants block i =
 [i*block_size, (i+1)*block_size) of the split's whole stream (labels = inputs, the model shifts them),
 batches gathered by a tensor of block indices, and exactly `pack_corpus`'s blocks: with several files the
 per-file windows would drop a tail per file and give different blocks. The memmap view indexes the
-concatenated stream across file boundaries, reads only the requested pages (memory does not grow with
-the corpus; the OS page cache does the buffering) and returns int64 `[b, block_size]` tensors, so the
-loop uses it in place of the tensor. The tail after the last full block is dropped, as in `pack_corpus`.
+concatenated stream across file boundaries, reads only the requested pages (the OS page cache does the
+buffering) and returns int64 `[b, block_size]` tensors, so the loop uses it in place of the tensor. Each
+batch maps the files it reads and unmaps them when it returns, as nanoGPT re-creates its memmap every
+batch: a map held for the whole run keeps each page it has read in the process's resident set, which then
+grows with the corpus as training samples across it (+0.4 KB per document between 10x and 30x the toy
+world, `benchmarks/bench_memory.py`). The tail after the last full block is dropped, as in `pack_corpus`.
 
 Baseline (`unigram_cross_entropy`, `shard_stats`): the unigram cross-entropy of `packing` computed in
 chunks of blocks (a bincount per chunk), on the same targets (`blocks[:, 1:]`), and the stats dict of
@@ -241,7 +244,7 @@ def write_token_shards(
     max_tokens_per_file: int | None = None,
     tasks: int = 1,
     workers: int = 1,
-    batch_size: int = 1000,
+    batch_size: int = 100,
     executor_factory: Callable[[list, str], Any] | None = None,
     run_executor: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
@@ -254,6 +257,9 @@ def write_token_shards(
     executor_factory(pipeline, logging_dir) -> an executor with `.run()` (Local/Slurm/Ray); by default
     `LocalPipelineExecutor(tasks=min(tasks, files), workers=workers)`. Tasks read whole files, so more
     tasks than input files only leaves tasks idle. Earlier shards in `output_dir` are removed first.
+    `batch_size` documents go to the Rust tokenizer at a time: its encodings of a batch, freed between
+    its cache's lasting entries, leave glibc's heap fragmented in proportion to the batch (1000: +0.19 KB
+    per document between 10x and 30x the toy world, live after `malloc_trim`; 100: +0.02, as fast).
     With `workers > 1` the tasks run in datatrove's "forkserver" processes, which import the caller's
     `__main__`: a script needs the usual `if __name__ == "__main__":` guard (as `filtering.executors`).
     """
@@ -533,7 +539,6 @@ class ShardBlocks:
                 f"{self.folder / split}: {self.documents} documents give {self.total_tokens} tokens, fewer "
                 f"than one block of {self.block_size}: use more documents or a smaller block_size"
             )
-        self._maps: list[np.memmap | None] = [None] * len(self._paths)
 
     # -- what the loop and the checkpoints read
     @property
@@ -563,28 +568,25 @@ class ShardBlocks:
             f"{self.n_blocks} blocks over {len(self._paths)} files)"
         )
 
-    def __getstate__(self) -> dict[str, Any]:  # pickles (DataLoader workers) carry no open maps
-        return {**self.__dict__, "_maps": [None] * len(self._paths)}
-
     # -- reading
-    def _map(self, i: int) -> np.memmap:
-        mapped = self._maps[i]
-        if mapped is None:
-            mapped = self._maps[i] = np.memmap(self._paths[i], dtype=self.token_dtype, mode="r")
-        return mapped
-
-    def _read(self, start: int, stop: int, out: np.ndarray, mapped: bool = True) -> None:
+    def _read(
+        self, start: int, stop: int, out: np.ndarray, maps: dict[int, np.memmap] | None = None
+    ) -> None:
         """Tokens [start, stop) of the stream into `out` (1-D, any integer dtype), file by file.
 
-        mapped=False reads with plain file reads: for whole passes (the baseline's counts), whose pages
-        would otherwise stay resident in this process as long as the training's maps live."""
+        `maps` ({file index: memmap}) belongs to one call of `__getitem__`/`read_blocks` and is dropped
+        with it, as nanoGPT re-creates its `np.memmap` every batch: the pages a map has read stay in the
+        process's resident set as long as the map lives, so a map kept for the whole run would grow
+        with the corpus as training samples across it. None: plain file reads (whole passes)."""
         f = bisect.bisect_right(self._starts, start) - 1
         pos = 0
         while start < stop:
             take = min(stop, self._starts[f + 1]) - start
             local = start - self._starts[f]
-            if mapped:
-                out[pos : pos + take] = self._map(f)[local : local + take]
+            if maps is not None:
+                if f not in maps:
+                    maps[f] = np.memmap(self._paths[f], dtype=self.token_dtype, mode="r")
+                out[pos : pos + take] = maps[f][local : local + take]
             else:
                 with open(self._paths[f], "rb") as fh:
                     fh.seek(local * self.token_dtype.itemsize)
@@ -597,7 +599,8 @@ class ShardBlocks:
         """Blocks [start, stop) as one array `[stop - start, block_size]` (the stored dtype by default)."""
         n = max(0, stop - start)
         out = np.empty((n, self.block_size), dtype=dtype or self.token_dtype)
-        self._read(start * self.block_size, (start + n) * self.block_size, out.reshape(-1), mapped)
+        maps: dict[int, np.memmap] | None = {} if mapped else None
+        self._read(start * self.block_size, (start + n) * self.block_size, out.reshape(-1), maps)
         return out
 
     def iter_chunks(self, blocks_per_chunk: int) -> Iterator[np.ndarray]:
@@ -629,8 +632,9 @@ class ShardBlocks:
             raise IndexError(f"block index {int(idx[bad][0])} is out of range for {self.n_blocks} blocks")
         idx = np.where(idx < 0, idx + self.n_blocks, idx)
         out = np.empty((len(idx), self.block_size), dtype=np.int64)
+        maps: dict[int, np.memmap] = {}  # this batch's maps, unmapped when it returns
         for row, block in enumerate(idx.tolist()):
-            self._read(block * self.block_size, (block + 1) * self.block_size, out[row])
+            self._read(block * self.block_size, (block + 1) * self.block_size, out[row], maps)
         result = torch.from_numpy(out)
         return result[0] if scalar else result
 
@@ -666,7 +670,7 @@ def unigram_cross_entropy(
     vocab_size: int,
     alpha: float = 1.0,
     *,
-    chunk_tokens: int = 1 << 22,
+    chunk_tokens: int = 1 << 20,
 ) -> float:
     """`packing.unigram_cross_entropy(train[:, 1:], val[:, 1:], vocab_size, alpha)`, streamed: counts per
     chunk of about `chunk_tokens` tokens, so memory is one chunk and a `[vocab_size]` count vector.
