@@ -10,14 +10,15 @@ largest process of its tree: `os.wait4`'s `ru_maxrss`, what `/usr/bin/time -v` r
 - `shards` (issue #19's path): the streaming filter (`data_filtering.executor: local`, datatrove's MinHash
   stages for dedup: `near_dedup.engine: datatrove`) from the file to kept shards on disk; token shards
   with datatrove's `DocumentTokenizer`; `--steps` pretraining steps of the default model reading
-  memory-mapped blocks.
+  memory-mapped blocks, in a process of their own, as the ranks of `pretraining.distributed` train at
+  scale (the data phases' process and the training's each have their own peak; the run's is the larger).
 - `memory` (the embedded default's path): the file read into a list, the in-process filter, the corpus
   packed into one tensor, the same training steps.
 
 Printed side by side, per path: documents in and kept, peak RSS, resident memory per added document
 between the two largest scales (goal for `shards`: <= 0.2 KB) and phase by phase (live anonymous memory
 after filtering and after tokenizing, read after `gc.collect()` and `malloc_trim(0)` so glibc's freed heap
-does not count; training's own peak, its high-water mark reset first), documents per CPU-second of the data
+does not count; the data phases' peak; training's own peak), documents per CPU-second of the data
 phases (filter + tokenize) and its ratio to the smallest scale (goal: 0.8-1.25), precision/recall of the
 filter (scored by the driver: the labels never enter the measured process), and the 100 M-document
 extrapolation of the peak. Each run also pays a fixed start-up (imports, language-id models, executor
@@ -87,11 +88,7 @@ def child(args: argparse.Namespace) -> None:
 
     from llm_lifecycle.benchmarking.latency import peak_rss_bytes, reset_peak_rss
     from llm_lifecycle.datasets.shards import DocumentShards
-    from llm_lifecycle.modeling.build import build_model
-    from llm_lifecycle.modeling.config import ModelSettingsForTokenizer
     from llm_lifecycle.pipelines.data_filtering import nodes as filter_nodes
-    from llm_lifecycle.training.pretraining.loop import pretrain
-    from llm_lifecycle.training.pretraining.settings import PretrainLoopSettings
 
     torch.set_num_threads(1)
     params = load_params()
@@ -135,22 +132,19 @@ def child(args: argparse.Namespace) -> None:
         blocks = {"train": packed.train_blocks, "val": packed.val_blocks}
     t_tok, c_tok = time.perf_counter() - clock, time.process_time() - cpu
     live_tok = _live_mb()
-    reset_peak_rss()  # the training phase's own peak from here
-    model_cfg = ModelSettingsForTokenizer.model_validate(params["pretraining"]["model"]).for_tokenizer(
-        tokenizer
-    )
-    loop = PretrainLoopSettings.model_validate(
-        {
-            **params["pretraining"]["train"],
-            "max_steps": args.steps,
-            "eval_every": args.steps,
-            "eval_batches": 4,
-        }
-    )
-    clock = time.perf_counter()
-    pretrain(build_model(model_cfg, seed=0), blocks["train"], blocks["val"], loop, None, progress=False)
-    t_train = time.perf_counter() - clock
-    train_peak = peak_rss_bytes() / 1024**2
+    data_peak = peak_rss_bytes() / 1024**2
+    if args.path == "shards":
+        # At scale the ranks of `pretraining.distributed` train, in processes of their own that open the
+        # shards: so here. The in-memory path's tensor lives in this process, so it trains here.
+        del blocks
+        cmd = [sys.executable, str(HERE / "bench_memory.py"), "--train-child", "--out", str(folder)]
+        cmd += ["--tokenizer", args.tokenizer, "--steps", str(args.steps)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)  # OMP_NUM_THREADS=1 inherited
+        trained = json.loads(done.stdout.strip().splitlines()[-1])
+        t_train, train_peak = trained["train_s"], trained["train_peak_mb"]
+    else:
+        reset_peak_rss()  # the training phase's own peak from here
+        t_train, train_peak = _train(tokenizer, blocks, args.steps)
     print(
         json.dumps(
             {
@@ -164,10 +158,46 @@ def child(args: argparse.Namespace) -> None:
                 "live_filter_mb": live_filter,
                 "live_tokenize_mb": live_tok,
                 "train_peak_mb": train_peak,
+                "data_peak_mb": data_peak,
                 "rejected_ids": str(rejected_ids),
             }
         )
     )
+
+
+def _train(tokenizer, blocks: dict, steps: int) -> tuple[float, float]:
+    """`steps` pretraining steps of the default model on `blocks`: (seconds, peak RSS in MB since the last
+    reset of the high-water mark)."""
+    from llm_lifecycle.benchmarking.latency import peak_rss_bytes
+    from llm_lifecycle.modeling.build import build_model
+    from llm_lifecycle.modeling.config import ModelSettingsForTokenizer
+    from llm_lifecycle.training.pretraining.loop import pretrain
+    from llm_lifecycle.training.pretraining.settings import PretrainLoopSettings
+
+    params = load_params()
+    model_cfg = ModelSettingsForTokenizer.model_validate(params["pretraining"]["model"]).for_tokenizer(
+        tokenizer
+    )
+    loop = PretrainLoopSettings.model_validate(
+        {**params["pretraining"]["train"], "max_steps": steps, "eval_every": steps, "eval_batches": 4}
+    )
+    clock = time.perf_counter()
+    pretrain(build_model(model_cfg, seed=0), blocks["train"], blocks["val"], loop, None, progress=False)
+    return time.perf_counter() - clock, peak_rss_bytes() / 1024**2
+
+
+def train_child(args: argparse.Namespace) -> None:
+    """The shards path's training, in a process of its own (as a rank): its peak RSS as JSON."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from llm_lifecycle.training.pretraining.shards import open_shard_blocks
+
+    torch.set_num_threads(1)
+    block = load_params()["pretraining"]["train"]["block_size"]
+    blocks = open_shard_blocks(args.out, block)
+    t_train, peak = _train(AutoTokenizer.from_pretrained(args.tokenizer), blocks, args.steps)
+    print(json.dumps({"train_s": t_train, "train_peak_mb": peak}))
 
 
 # --------------------------------------------------------------------------- the driver
@@ -203,12 +233,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--work", default="/tmp/bench_memory")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--train-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
     for name in ("raw", "labels", "tokenizer", "out"):
         ap.add_argument(f"--{name}", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args)
+        return
+    if args.train_child:
+        train_child(args)
         return
 
     work = Path(args.work)
@@ -242,7 +276,8 @@ def main() -> None:
                 f"peak RSS {r['peak_rss_mb']:7.1f} MB  filter {r['filter_s']:6.1f} s  "
                 f"tokenize {r['tokenize_s']:5.1f} s  train {r['train_s']:5.1f} s  "
                 f"live MB: start {r['live_start_mb']:.0f} filter {r['live_filter_mb']:.0f} "
-                f"tokenize {r['live_tokenize_mb']:.0f}, training peak {r['train_peak_mb']:.0f}  "
+                f"tokenize {r['live_tokenize_mb']:.0f}; peak MB: data {r['data_peak_mb']:.0f} "
+                f"training {r['train_peak_mb']:.0f}  "
                 f"{n_docs / data_cpu:6.1f} docs/CPU-s  P {r['precision']:.3f} R {r['recall']:.3f}",
                 flush=True,
             )
@@ -273,14 +308,14 @@ def main() -> None:
         speed = b["steady_docs_per_cpu_s"] / mine[0]["steady_docs_per_cpu_s"]
         phases = ", ".join(
             f"{key[:-3]} {(b[key] - a[key]) * 1024 / (b['docs_in'] - a['docs_in']):+.3f}"
-            for key in ("live_filter_mb", "live_tokenize_mb", "train_peak_mb")
+            for key in ("live_filter_mb", "live_tokenize_mb", "data_peak_mb", "train_peak_mb")
         )
         print(
             f"{path}: {per_doc_kb:+.3f} KB resident per added document between {a['scale']}x and "
             f"{b['scale']}x (goal <= 0.2 for shards); 100 M documents extrapolate to {at_100m:.1f} GB "
             f"peak; docs/CPU-s without start-up at {b['scale']}x = {speed:.2f} x {mine[0]['scale']}x"
         )
-        print(f"{path}: KB per added document, phase by phase (live after gc + malloc_trim): {phases}")
+        print(f"{path}: KB per added document, phase by phase (live after gc + malloc_trim; peaks): {phases}")
 
 
 if __name__ == "__main__":

@@ -102,3 +102,17 @@ def test_chain_takes_the_same_decisions_with_either_tokenizer():
     fast = _decisions(records, reuse_vocab=True)
     assert fast == _decisions(records, reuse_vocab=False)
     assert {rule for _, rule, _ in fast} >= {None, "language_id", "gopher_quality", "near_dedup"}
+
+
+def test_the_vocabulary_cap_comes_from_the_parameters():
+    cfg = FilteringSettings.model_validate({"word_tokenizer_max_vocab": 5000})
+    tokenizers = [
+        rule.language  # datatrove's filters hold the tokenizer they were given for `language`
+        for block in build_blocks(cfg)
+        for rule in getattr(block, "filters", {}).values()  # ByLanguage: one filter per language
+    ]
+    assert len(tokenizers) == 4 * len(cfg.languages())  # Gopher quality and repetition, C4, FineWeb
+    assert all(isinstance(t, SharedTokenizer) and t.max_vocab == 5000 for t in tokenizers)
+    assert FilteringSettings().word_tokenizer_max_vocab == 20_000
+    with pytest.raises(ValueError, match="word_tokenizer_max_vocab"):
+        FilteringSettings.model_validate({"word_tokenizer_max_vocab": 10})

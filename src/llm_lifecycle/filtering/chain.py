@@ -67,7 +67,8 @@ def build_blocks(cfg: FilteringSettings) -> list[BaseFilter]:
     if cfg.symbols.enabled:
         blocks.append(SymbolFilter(cfg.symbols.max_symbol_char_ratio))
     # datatrove's filters take a tokenizer for `language`: one per language, shared by the four rules
-    tokenizers = {lang: SharedTokenizer(lang) for lang in cfg.languages()}
+    cap = cfg.word_tokenizer_max_vocab
+    tokenizers = {lang: SharedTokenizer(lang, max_vocab=cap) for lang in cfg.languages()}
     per_language = {
         "gopher_quality": lambda c, lang: GopherQualityFilter(
             **c.model_dump(exclude={"enabled"}),

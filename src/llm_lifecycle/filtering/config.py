@@ -21,6 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from llm_lifecycle.filtering.executors import ExecutorKind, ExecutorOptions, ExecutorSettings
 
+# Lexemes a language's spaCy vocabulary may hold before it is rebuilt (a few hundred bytes each with the
+# tokenizer cache: ~10 MB at the cap). A toy run adds ~4k per language; a web crawl adds words forever,
+# and a larger cap only postpones the rebuild: memory grows with the corpus until the cap.
+DEFAULT_MAX_VOCAB = 20_000
+
 # Gopher's English stop words (Rae et al. 2021, appendix A1.1) as datatrove ships them.
 EN_STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]
 # The most frequent Russian function words (prepositions, conjunctions, particles, pronouns): any real
@@ -210,6 +215,8 @@ class FilteringSettings(_Strict):
     datatrove: ExecutorOptions = ExecutorOptions()  # tasks, workers, work_dir, local/slurm/ray options
     progress: bool = True  # tqdm bar over documents (in_process)
     default_language: str = "en"  # used for documents without a detected language (language_id off)
+    # spaCy lexemes a language's word tokenizer keeps before it is rebuilt (`rules.SharedTokenizer`)
+    word_tokenizer_max_vocab: int = Field(DEFAULT_MAX_VOCAB, ge=1000)
     stop_words: dict[str, list[str]] = {"en": EN_STOP_WORDS, "ru": RU_STOP_WORDS}
 
     language_id: LanguageIdSettings = LanguageIdSettings()

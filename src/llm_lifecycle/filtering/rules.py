@@ -46,12 +46,10 @@ from datatrove.utils.word_tokenizers import (
     strip_strings,
 )
 
+from llm_lifecycle.filtering.config import DEFAULT_MAX_VOCAB
+
 logger = logging.getLogger(__name__)
 
-# Lexemes a chain's spaCy vocabulary may hold before it is rebuilt (a few hundred bytes each with the
-# tokenizer cache: ~10 MB at the cap). A toy run adds ~4k per language; a web crawl adds words forever,
-# and a larger cap only postpones the rebuild: memory then grows with the corpus until the cap.
-DEFAULT_MAX_VOCAB = 20_000
 _BREAKS_SPACY = "IS_ALPHA"  # see ZonelessSpaCyTokenizer
 
 
