@@ -574,10 +574,8 @@ class ShardBlocks:
     ) -> None:
         """Tokens [start, stop) of the stream into `out` (1-D, any integer dtype), file by file.
 
-        `maps` ({file index: memmap}) belongs to one call of `__getitem__`/`read_blocks` and is dropped
-        with it, as nanoGPT re-creates its `np.memmap` every batch: the pages a map has read stay in the
-        process's resident set as long as the map lives, so a map kept for the whole run would grow
-        with the corpus as training samples across it. None: plain file reads (whole passes)."""
+        `maps` ({file index: memmap}) lives for one call of `__getitem__`/`read_blocks` (per-batch maps:
+        see the module docstring); None: plain file reads (whole passes)."""
         f = bisect.bisect_right(self._starts, start) - 1
         pos = 0
         while start < stop:
