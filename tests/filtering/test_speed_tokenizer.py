@@ -16,6 +16,7 @@ from datatrove.utils.word_tokenizers import load_word_tokenizer
 from llm_lifecycle.filtering.chain import build_blocks, build_dedup_blocks
 from llm_lifecycle.filtering.config import FilteringSettings
 from llm_lifecycle.filtering.rules import SharedTokenizer, ZonelessSpaCyTokenizer
+from llm_lifecycle.filtering.streaming import datatrove_dedup_stages
 from llm_lifecycle.toy_world.documents import DocumentsSettings, generate_documents
 from llm_lifecycle.toy_world.world import make_world
 
@@ -104,7 +105,7 @@ def test_chain_takes_the_same_decisions_with_either_tokenizer():
     assert {rule for _, rule, _ in fast} >= {None, "language_id", "gopher_quality", "near_dedup"}
 
 
-def test_the_vocabulary_cap_comes_from_the_parameters():
+def test_the_vocabulary_cap_comes_from_the_parameters(tmp_path):
     cfg = FilteringSettings.model_validate({"word_tokenizer_max_vocab": 5000})
     tokenizers = [
         rule.language  # datatrove's filters hold the tokenizer they were given for `language`
@@ -113,6 +114,8 @@ def test_the_vocabulary_cap_comes_from_the_parameters():
     ]
     assert len(tokenizers) == 4 * len(cfg.languages())  # Gopher quality and repetition, C4, FineWeb
     assert all(isinstance(t, SharedTokenizer) and t.max_vocab == 5000 for t in tokenizers)
+    signatures = datatrove_dedup_stages(cfg, tmp_path, tmp_path / "survivors", None)[0].steps[1]
+    assert signatures.word_tokenizer.max_vocab == 5000  # datatrove's MinHash signatures split words alike
     assert FilteringSettings().word_tokenizer_max_vocab == 20_000
     with pytest.raises(ValueError, match="word_tokenizer_max_vocab"):
         FilteringSettings.model_validate({"word_tokenizer_max_vocab": 10})

@@ -491,7 +491,8 @@ def datatrove_dedup_stages(
         root / "minhash" / "remove",
     )
     signature = MinhashDedupSignature(str(sigs), config=mh)
-    signature.word_tokenizer = SharedTokenizer("en")  # the chain's faster spaCy tokenizer, same words
+    # the chain's faster spaCy tokenizer, same words, under the same vocabulary cap
+    signature.word_tokenizer = SharedTokenizer("en", max_vocab=cfg.word_tokenizer_max_vocab)
     near = DatatroveNearDedup(str(remove))
     index = len(build_blocks(cfg))
     near.exclusion_writer = RecordWriter(
