@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,21 @@ def pytest_collection_modifyitems(config, items) -> None:
     """Slow modules first (`SLOW_MODULES`), the rest in collection order."""
     rank = {path: i for i, path in enumerate(SLOW_MODULES)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _children_write_temporary_files_where_they_are_removed():
+    """The processes tests start (accelerate's torchelastic agents, Ray's sessions) leave folders in the
+    temporary directory: give them one of this session's (`TMPDIR`, which Ray reads too) and remove it."""
+    scratch = tempfile.mkdtemp(prefix="llm-lifecycle-tests-")
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = scratch
+    yield
+    if before is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = before
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 _EN = [
