@@ -50,15 +50,21 @@ def pytest_collection_modifyitems(config, items) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _children_write_temporary_files_where_they_are_removed():
     """The processes tests start (accelerate's torchelastic agents, Ray's sessions) leave folders in the
-    temporary directory: give them one of this session's (`TMPDIR`, which Ray reads too) and remove it."""
+    temporary directory: give them one of this session's (`TMPDIR`, which Ray reads too) and remove it.
+
+    `kedro` commands take `SESSION_ENV`, copied at import: it gets the variable too."""
+    from tests.kedro_project import SESSION_ENV
+
     scratch = tempfile.mkdtemp(prefix="llm-lifecycle-tests-")
-    before = os.environ.get("TMPDIR")
-    os.environ["TMPDIR"] = scratch
+    before = [(env, env.get("TMPDIR")) for env in (os.environ, SESSION_ENV)]
+    for env, _ in before:
+        env["TMPDIR"] = scratch
     yield
-    if before is None:
-        os.environ.pop("TMPDIR", None)
-    else:
-        os.environ["TMPDIR"] = before
+    for env, value in before:
+        if value is None:
+            env.pop("TMPDIR", None)
+        else:
+            env["TMPDIR"] = value
     shutil.rmtree(scratch, ignore_errors=True)
 
 
