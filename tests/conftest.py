@@ -55,17 +55,13 @@ def _children_write_temporary_files_where_they_are_removed():
     `kedro` commands take `SESSION_ENV`, copied at import: it gets the variable too."""
     from tests.kedro_project import SESSION_ENV
 
-    scratch = tempfile.mkdtemp(prefix="llm-lifecycle-tests-")
-    before = [(env, env.get("TMPDIR")) for env in (os.environ, SESSION_ENV)]
-    for env, _ in before:
-        env["TMPDIR"] = scratch
-    yield
-    for env, value in before:
-        if value is None:
-            env.pop("TMPDIR", None)
-        else:
-            env["TMPDIR"] = value
-    shutil.rmtree(scratch, ignore_errors=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="llm-lifecycle-tests-", ignore_cleanup_errors=True) as scratch,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setenv("TMPDIR", scratch)
+        patch.setitem(SESSION_ENV, "TMPDIR", scratch)
+        yield
 
 
 _EN = [
