@@ -144,7 +144,7 @@ def child(args: argparse.Namespace) -> None:
         t_train, train_peak = trained["train_s"], trained["train_peak_mb"]
     else:
         reset_peak_rss()  # the training phase's own peak from here
-        t_train, train_peak = _train(tokenizer, blocks, args.steps)
+        t_train, train_peak = _train(params["pretraining"], tokenizer, blocks, args.steps)
     print(
         json.dumps(
             {
@@ -165,21 +165,18 @@ def child(args: argparse.Namespace) -> None:
     )
 
 
-def _train(tokenizer, blocks: dict, steps: int) -> tuple[float, float]:
-    """`steps` pretraining steps of the default model on `blocks`: (seconds, peak RSS in MB since the last
-    reset of the high-water mark)."""
+def _train(pretraining: dict, tokenizer, blocks: dict, steps: int) -> tuple[float, float]:
+    """`steps` pretraining steps of the model in `pretraining` (the parameters) on `blocks`: (seconds, peak
+    RSS in MB since the last reset of the high-water mark)."""
     from llm_lifecycle.benchmarking.latency import peak_rss_bytes
     from llm_lifecycle.modeling.build import build_model
     from llm_lifecycle.modeling.config import ModelSettingsForTokenizer
     from llm_lifecycle.training.pretraining.loop import pretrain
     from llm_lifecycle.training.pretraining.settings import PretrainLoopSettings
 
-    params = load_params()
-    model_cfg = ModelSettingsForTokenizer.model_validate(params["pretraining"]["model"]).for_tokenizer(
-        tokenizer
-    )
+    model_cfg = ModelSettingsForTokenizer.model_validate(pretraining["model"]).for_tokenizer(tokenizer)
     loop = PretrainLoopSettings.model_validate(
-        {**params["pretraining"]["train"], "max_steps": steps, "eval_every": steps, "eval_batches": 4}
+        {**pretraining["train"], "max_steps": steps, "eval_every": steps, "eval_batches": 4}
     )
     clock = time.perf_counter()
     pretrain(build_model(model_cfg, seed=0), blocks["train"], blocks["val"], loop, None, progress=False)
@@ -194,9 +191,9 @@ def train_child(args: argparse.Namespace) -> None:
     from llm_lifecycle.training.pretraining.shards import open_shard_blocks
 
     torch.set_num_threads(1)
-    block = load_params()["pretraining"]["train"]["block_size"]
-    blocks = open_shard_blocks(args.out, block)
-    t_train, peak = _train(AutoTokenizer.from_pretrained(args.tokenizer), blocks, args.steps)
+    pretraining = load_params()["pretraining"]
+    blocks = open_shard_blocks(args.out, pretraining["train"]["block_size"])
+    t_train, peak = _train(pretraining, AutoTokenizer.from_pretrained(args.tokenizer), blocks, args.steps)
     print(json.dumps({"train_s": t_train, "train_peak_mb": peak}))
 
 
