@@ -49,8 +49,9 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _children_write_temporary_files_where_they_are_removed():
-    """The processes tests start (accelerate's torchelastic agents, Ray's sessions) leave folders in the
-    temporary directory: give them one of this session's (`TMPDIR`, which Ray reads too) and remove it.
+    """The processes tests start (Ray's sessions, anything a child writes through `tempfile`) leave folders
+    in the temporary directory: give them one of this session's (`TMPDIR`, which Ray reads too) and
+    remove it. (accelerate's torchelastic agents write theirs into the job: `launch_command`.)
 
     `kedro` commands take `SESSION_ENV`, copied at import: it gets the variable too."""
     from tests.kedro_project import SESSION_ENV

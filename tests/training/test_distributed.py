@@ -45,7 +45,10 @@ SETTINGS = {
 
 
 @pytest.mark.slow
-def test_two_cpu_processes_train_one_adapter_saved_once_by_rank_0(tiny_model_dir, tmp_path):
+def test_two_cpu_processes_train_one_adapter_saved_once_by_rank_0(tiny_model_dir, tmp_path, monkeypatch):
+    scratch = tmp_path / "tmp"  # the launch's temporary folder, as TMPDIR says
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     assert model_source(model) == str(tiny_model_dir)  # the workers read the checkpoint, no second copy
@@ -66,6 +69,9 @@ def test_two_cpu_processes_train_one_adapter_saved_once_by_rank_0(tiny_model_dir
     assert [p.name for p in job.glob("*/adapter_model.safetensors")] == ["adapter_model.safetensors"]
     assert not (job / "model").exists()
     assert not any(job.glob("trainer-rank*/**/*.safetensors"))  # the trainers saved nothing themselves
+    # torchelastic's per-rank folders (error files) live in the job, not in a folder left in /tmp per launch
+    assert sorted(p.name for p in job.glob("torchelastic/*/attempt_0/*")) == ["0", "1"]
+    assert not list(scratch.glob("torchelastic_*"))
 
     # training happened: loss went down, the adapter is non-zero, base weights untouched
     losses = [p["value"] for p in history["train/loss"]]

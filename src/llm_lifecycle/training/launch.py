@@ -101,6 +101,9 @@ def launch_command(
         str(settings.num_processes),
         "--main_process_port",
         str(settings.main_process_port or free_port()),
+        # torchrun's per-rank folders (error files) go in the job, not in a `torchelastic_*` left in /tmp
+        "--log_dir",
+        str(Path(job_dir) / "torchelastic"),
         "-m",
         module,
         str(job_dir),
