@@ -103,7 +103,7 @@ def launch_command(
         str(settings.main_process_port or free_port()),
         # torchrun's per-rank folders (error files) go in the job, not in a `torchelastic_*` left in /tmp
         "--log_dir",
-        str(Path(job_dir) / "torchelastic"),
+        str(job_dir / "torchelastic"),
         "-m",
         module,
         str(job_dir),
