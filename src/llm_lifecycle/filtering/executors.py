@@ -16,7 +16,8 @@ executors are imported when built, so this module (and `FilteringSettings`) stay
 tokenizer's sharded encoding builds its executors with the same function.
 
 Worker processes of the local executor start with datatrove's default "forkserver" method and import the
-caller's `__main__`: a script that uses it needs the usual `if __name__ == "__main__":` guard. Slurm (and
+caller's `__main__`: a script that uses it needs the usual `if __name__ == "__main__":` guard. The server
+imports what the steps need once (`preload_in_forkserver`), so each worker starts with it loaded. Slurm (and
 Ray on more than one machine) needs `work_dir` on a filesystem every node sees (the logging dir holds
 the pickled executor, stats and completion markers) and the project installed where the tasks run
 (`slurm.venv_path` or `slurm.env_command`; Ray's workers import it from their Python).
@@ -232,6 +233,8 @@ def build_executor(steps: list, settings: ExecutorSettings, logging_dir: str) ->
     if settings.kind == "local":
         from datatrove.executor import LocalPipelineExecutor
 
+        if settings.local.start_method == "forkserver":
+            preload_in_forkserver(steps)
         return LocalPipelineExecutor(
             steps,
             tasks=settings.tasks,
@@ -281,6 +284,54 @@ def build_executor(steps: list, settings: ExecutorSettings, logging_dir: str) ->
     raise ValueError(
         f"executor {settings.kind!r} runs no datatrove executor: use one of 'local', 'slurm', 'ray'"
     )
+
+
+_FORKSERVER_PRELOAD = {"__main__", "datatrove.executor.local"}
+
+
+def preload_in_forkserver(steps: Sequence[Any]) -> list[str]:
+    """Have the "forkserver" import, once, the modules that the workers running `steps` need: those of
+    the steps and of the objects they hold (per-language filters, word tokenizers), and the dependencies
+    these declare in datatrove's `_requires_dependencies` (spaCy, lingua, datasets), which they import
+    only when they run. Each worker forked from the server then starts with them loaded.
+
+    Otherwise every worker imports them after unpickling its executor: spaCy alone is ~3 s of CPU, paid
+    by each worker of each stage (a MinHash bucket stage starts one per bucket). The server starts with
+    the first pool of the process and keeps its list, so the modules accumulate over every executor
+    built before it starts (`streaming` builds all of its stages first). Returns the list now set."""
+    import multiprocess
+
+    for step in steps:
+        _collect_modules(step, _FORKSERVER_PRELOAD, depth=3)
+    modules = sorted(_FORKSERVER_PRELOAD)
+    multiprocess.get_context("forkserver").set_forkserver_preload(modules)
+    return modules
+
+
+def _collect_modules(obj: Any, into: set[str], depth: int) -> None:
+    """Add the module of `obj`'s class and its declared dependencies, then those of what it pickles
+    (`__getstate__`), `depth` levels down through attributes, lists and dicts."""
+    if isinstance(obj, dict):
+        for value in obj.values():
+            _collect_modules(value, into, depth)
+        return
+    if isinstance(obj, list | tuple):
+        for value in obj:
+            _collect_modules(value, into, depth)
+        return
+    if depth == 0 or isinstance(obj, type) or not hasattr(obj, "__dict__"):
+        return
+    into.add(type(obj).__module__)
+    for cls in type(obj).__mro__:
+        for dep in getattr(cls, "_requires_dependencies", None) or ():
+            into.add(dep[0] if isinstance(dep, tuple) else dep)  # (module, pip name) or one name for both
+    try:
+        state = obj.__getstate__()
+    except Exception:  # noqa: BLE001 - it cannot pickle: the executor will say so, not this optimisation
+        return
+    if isinstance(state, dict):
+        for value in state.values():
+            _collect_modules(value, into, depth - 1)
 
 
 class IncompleteTasksError(RuntimeError):

@@ -125,6 +125,8 @@ class SharedTokenizer(WordTokenizer):
     settings only: the spaCy pipeline is built in the process that uses it.
     """
 
+    _requires_dependencies = ["spacy"]  # imported when first used (and preloaded: filtering.executors)
+
     def __init__(self, language: str, reuse_vocab: bool = True, max_vocab: int = DEFAULT_MAX_VOCAB):
         super().__init__(language)
         self.reuse_vocab, self.max_vocab = reuse_vocab, max_vocab
@@ -168,6 +170,7 @@ class SharedTokenizer(WordTokenizer):
 
 class LanguageIdFilter(BaseFilter):
     name = "language_id"
+    _requires_dependencies = [("lingua", "lingua-language-detector")]
 
     def __init__(
         self,
