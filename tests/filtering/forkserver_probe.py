@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,6 @@ class LoadedModulesProbe(PipelineStep):
         self.out_dir = out_dir
 
     def run(self, data, rank: int = 0, world_size: int = 1):
-        loaded = {"dependency": DEPENDENCY in sys.modules, "pid": __import__("os").getpid()}
+        loaded = {"dependency": DEPENDENCY in sys.modules, "pid": os.getpid()}
         Path(self.out_dir, f"{rank}.json").write_text(json.dumps(loaded), encoding="utf-8")
         yield from data or ()
