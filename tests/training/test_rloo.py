@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from llm_lifecycle.training.alignment.policy_checks import token_logps
 from llm_lifecycle.training.alignment.reward import reward_model_from_causal_lm
 from llm_lifecycle.training.alignment.rloo import (
     RLOOTrainerSettings,
     build_rloo_trainer,
+    demonstration_ids,
+    demonstration_nll,
     evaluate_policy,
     kl_penalized_reward,
     train_rloo,
@@ -19,6 +22,9 @@ from tests.conftest import make_tiny_llama
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
 PROMPTS = [[{"role": "user", "content": f"Where does the teacher {i} live?"}] for i in range(8)]
+DEMOS = [
+    p + [{"role": "assistant", "content": f"The teacher {i} lives in Berlin."}] for i, p in enumerate(PROMPTS)
+]
 
 
 def _settings(**kw) -> RLOOTrainerSettings:
@@ -94,3 +100,44 @@ def test_a_tiny_rloo_run_changes_the_policy_and_logs_the_metrics(tiny_tokenizer,
 def test_settings_are_validated():
     with pytest.raises(ValueError, match="multiple of num_generations"):
         RLOOTrainerSettings(batch_size=6, num_generations=4)
+
+
+def test_demonstration_nll_is_the_answer_tokens_mean_nll(tiny_tokenizer):
+    """Checked against the policy-check helper that scores one answer at a time."""
+    model = make_tiny_llama(tiny_tokenizer, seed=1).eval()
+    demos = demonstration_ids(tiny_tokenizer, DEMOS[:3], max_length=128)
+    for ids, n_prompt in demos:  # the prompt is the prefix the generation prompt renders
+        prompt = tiny_tokenizer.apply_chat_template(PROMPTS[0], add_generation_prompt=True, tokenize=True)
+        assert 0 < n_prompt < len(ids)
+    assert len(prompt) <= demos[0][1]
+    per_token = torch.cat([token_logps(model, torch.tensor([ids]), len(ids) - n) for ids, n in demos])
+    with torch.no_grad():
+        nll = demonstration_nll(model, demos, tiny_tokenizer.pad_token_id)  # padded to the longest
+    assert nll.item() == pytest.approx(-per_token.mean().item(), rel=1e-5)
+    cut = demonstration_ids(tiny_tokenizer, DEMOS[:1], max_length=demos[0][1] + 2)
+    assert len(cut[0][0]) == demos[0][1] + 2  # cut to max_length, the answer's first two tokens kept
+    with pytest.raises(ValueError, match="must end on an assistant turn"):
+        demonstration_ids(tiny_tokenizer, PROMPTS[:1], max_length=128)
+
+
+@pytest.mark.slow
+def test_ptx_term_pulls_the_policy_towards_the_demonstrations(tiny_tokenizer, tmp_path):
+    """PPO-ptx: with `ptx_coef` the demonstrations' NLL falls during RLOO; RLOO alone does not pull the
+    policy there (and logs no NLL)."""
+    demos = demonstration_ids(tiny_tokenizer, DEMOS, max_length=128)
+    cfg = _settings(ptx_coef=4.0, ptx_batch_size=4, lr=1e-2, max_steps=16)
+    nll_after = {}
+    for coef in (4.0, 0.0):
+        _, rm = _models(tiny_tokenizer)
+        policy = make_tiny_llama(tiny_tokenizer, seed=1)
+        with torch.no_grad():
+            start = demonstration_nll(policy, demos, tiny_tokenizer.pad_token_id).item()
+        run = cfg.model_copy(update={"ptx_coef": coef})
+        result = train_rloo(TrainInputs(policy, tiny_tokenizer, PROMPTS), rm, run, str(tmp_path), DEMOS)
+        with torch.no_grad():
+            nll_after[coef] = demonstration_nll(result.model, demos, tiny_tokenizer.pad_token_id).item()
+        logged = [p["value"] for p in result.history.get("train/ptx_nll", [])]
+        assert len(logged) == (16 if coef else 0)
+    assert nll_after[4.0] < start - 1.0 and nll_after[4.0] < nll_after[0.0] - 1.0
+    with pytest.raises(ValueError, match="no demonstrations"):
+        build_rloo_trainer(TrainInputs(policy, tiny_tokenizer, PROMPTS), rm, cfg, str(tmp_path))

@@ -119,7 +119,8 @@ def train_rlhf_policy(
     rm, _ = reward_model
     with tempfile.TemporaryDirectory(prefix="rloo-") as scratch:
         inputs = TrainInputs(model, tokenizer, [p["prompt"] for p in train_pairs])
-        result = train_rloo(inputs, rm, settings, scratch)
+        demonstrations = [list(p["prompt"]) + list(p["chosen"]) for p in train_pairs]
+        result = train_rloo(inputs, rm, settings, scratch, demonstrations)
     held_out = [p["prompt"] for p in (val_pairs or train_pairs)][: cfg.eval_prompts]
     check = evaluate_policy(result.model, tokenizer, rm, held_out, settings)
     summary = dict(result.summary) | {f"eval/{key}": value for key, value in check.items()}

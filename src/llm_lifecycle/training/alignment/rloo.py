@@ -17,8 +17,14 @@ Design
 - **Reference without a copy.** As in DPO: the policy is the merged SFT model plus a fresh LoRA adapter,
   and π_SFT is the same model with the adapter disabled. At step 0 the adapter's B is zero, so the policy
   *is* the reference and the KL term is exactly 0 (a test checks the first logged `kl`).
+- **Demonstrations in the loss (PPO-ptx).** InstructGPT's PPO-ptx adds γ · log-likelihood of other text
+  to the RL objective (Ouyang et al. 2022, eq. 2) so that the policy keeps what it could already do.
+  With `ptx_coef` > 0 each step adds `ptx_coef` × the mean per-token NLL of a few demonstrations (the
+  preference pairs' chosen answers: the same anchor as DPO's `sft` term, RPO) to RLOO's loss; 0 is
+  plain RLOO.
 - **Logged per step** (`train/...`): `reward` (after the KL penalty), `rewards/<rm>/mean` (the reward
-  model's score alone), `kl` (per token), `entropy`, `completions/mean_length`, `loss`, `num_tokens`.
+  model's score alone), `kl` (per token), `entropy`, `completions/mean_length`, `loss`, `num_tokens`,
+  and `ptx_nll` with demonstrations.
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ class RLOOTrainerSettings(TrainerSettings):
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus of the samples (1: the full distribution)")
     lr: float = Field(1e-4, gt=0)
     eval_on_start: bool = False  # RLOO's evaluation generates; the node measures held-out reward itself
+    ptx_coef: float = Field(0.0, ge=0, description="weight of the demonstrations' NLL in the loss (0: RLOO)")
+    ptx_batch_size: int = Field(4, ge=1, description="demonstrations a step")
 
     @model_validator(mode="after")
     def _groups_fit_the_batch(self) -> RLOOTrainerSettings:
@@ -75,12 +83,101 @@ def kl_penalized_reward(
     return rm_score - beta * ((logp_policy - logp_ref) * mask).sum(-1)
 
 
+def demonstration_ids(
+    tokenizer: Any, conversations: Sequence[Sequence[Mapping[str, Any]]], max_length: int
+) -> list[tuple[list[int], int]]:
+    """Each conversation (ending on the assistant's answer) as (token ids with the chat template, number of
+    prompt tokens before the answer), cut to `max_length` tokens; conversations with no answer token left
+    are dropped."""
+    out = []
+    for conversation in conversations:
+        messages = normalise_messages(conversation)
+        if not messages or messages[-1]["role"] != "assistant":
+            raise ValueError(f"demonstration must end on an assistant turn: {messages!r:.200}")
+        prompt = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=True)
+        full = tokenizer.apply_chat_template(messages, tokenize=True)
+        prompt, full = list(_ids(prompt)), list(_ids(full))[:max_length]
+        if full[: len(prompt)] != prompt:
+            raise ValueError("the chat template renders the prompt differently once the answer follows")
+        if len(full) > len(prompt):
+            out.append((full, len(prompt)))
+    return out
+
+
+def _ids(encoded: Any) -> Any:
+    """`apply_chat_template(tokenize=True)` returns a list in some transformers versions, a dict in others."""
+    return encoded["input_ids"] if isinstance(encoded, Mapping) or hasattr(encoded, "keys") else encoded
+
+
+def demonstration_nll(model: Any, batch: Sequence[tuple[list[int], int]], pad_id: int) -> torch.Tensor:
+    """Mean NLL per answer token of `batch` (from `demonstration_ids`) under `model`: a scalar with grad."""
+    import torch
+    import torch.nn.functional as F
+
+    from llm_lifecycle.devices import to_model_device
+
+    width = max(len(ids) for ids, _ in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)  # (B, L): only answer tokens count
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, (seq, n_prompt) in enumerate(batch):
+        ids[row, : len(seq)] = torch.tensor(seq)
+        labels[row, n_prompt : len(seq)] = torch.tensor(seq[n_prompt:])
+        mask[row, : len(seq)] = 1
+    ids, labels, mask = (to_model_device(t, model) for t in (ids, labels, mask))
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()  # (B, L-1, V)
+    return F.cross_entropy(logits.transpose(1, 2), labels[:, 1:], ignore_index=-100)
+
+
+def _ptx_trainer(base: type) -> type:
+    """`base` (TRL's RLOOTrainer) with `ptx_coef` × `demonstration_nll` of the next demonstrations added
+    to each training step's loss. Demonstrations are visited in a seeded order, cycling."""
+    import random
+
+    class PtxRLOOTrainer(base):
+        def __init__(
+            self,
+            *args: Any,
+            demonstrations: list,
+            ptx_coef: float,
+            ptx_batch_size: int,
+            seed: int,
+            **kwargs: Any,
+        ) -> None:
+            super().__init__(*args, **kwargs)
+            self.ptx_coef, self.ptx_batch_size = ptx_coef, ptx_batch_size
+            self._demos, self._order, self._rng = demonstrations, [], random.Random(seed)
+
+        def _next_demos(self) -> list:
+            batch = []
+            while len(batch) < self.ptx_batch_size:
+                if not self._order:
+                    self._order = self._rng.sample(range(len(self._demos)), len(self._demos))
+                batch.append(self._demos[self._order.pop()])
+            return batch
+
+        def _compute_loss(self, model: Any, inputs: Any) -> Any:
+            loss = super()._compute_loss(model, inputs)
+            if self.ptx_coef and model.training:
+                nll = demonstration_nll(model, self._next_demos(), self.processing_class.pad_token_id)
+                self._metrics["train"]["ptx_nll"].append(nll.item())
+                loss = loss + self.ptx_coef * nll
+            return loss
+
+    return PtxRLOOTrainer
+
+
 def build_rloo_trainer(
-    inputs: TrainInputs, reward_model: PreTrainedModel, cfg: RLOOTrainerSettings, output_dir: str
+    inputs: TrainInputs,
+    reward_model: PreTrainedModel,
+    cfg: RLOOTrainerSettings,
+    output_dir: str,
+    demonstrations: Sequence[Sequence[Mapping[str, Any]]] = (),
 ) -> Any:
     """`trl.RLOOTrainer`: the merged SFT model + a new LoRA adapter, rewarded by `reward_model`, on
     `inputs.train`: prompts, message lists ending on a user turn (no held-out set: the node measures
-    held-out reward itself, `evaluate_policy`)."""
+    held-out reward itself, `evaluate_policy`). With `cfg.ptx_coef` > 0, `demonstrations` (conversations
+    ending on the answer to imitate) add their NLL to the loss."""
     import transformers
     from datasets import Dataset
     from peft import PeftModel
@@ -103,8 +200,21 @@ def build_rloo_trainer(
         disable_dropout=True,  # log-probs of policy, old policy and reference must agree on the same input
     )
     reward_model.eval()
+    extra: dict[str, Any] = {}
+    trainer_cls = RLOOTrainer
+    if cfg.ptx_coef:
+        demos = demonstration_ids(tokenizer, demonstrations, cfg.max_length)
+        if not demos:
+            raise ValueError(f"RLOO: ptx_coef {cfg.ptx_coef} but no demonstrations")
+        trainer_cls = _ptx_trainer(RLOOTrainer)
+        extra = {
+            "demonstrations": demos,
+            "ptx_coef": cfg.ptx_coef,
+            "ptx_batch_size": cfg.ptx_batch_size,
+            "seed": cfg.seed,
+        }
     transformers.set_seed(cfg.seed)
-    trainer = RLOOTrainer(
+    trainer = trainer_cls(
         model=model,
         reward_funcs=[reward_model],
         args=args,
@@ -112,6 +222,7 @@ def build_rloo_trainer(
         processing_class=tokenizer,
         reward_processing_classes=[tokenizer],
         peft_config=cfg.lora.to_peft(model=model),
+        **extra,
     )
     if trainer.ref_model is not None:
         raise RuntimeError("RLOO with LoRA must use the adapter-disabled policy as its reference")
@@ -119,10 +230,15 @@ def build_rloo_trainer(
 
 
 def train_rloo(
-    inputs: TrainInputs, reward_model: PreTrainedModel, cfg: RLOOTrainerSettings, output_dir: str
+    inputs: TrainInputs,
+    reward_model: PreTrainedModel,
+    cfg: RLOOTrainerSettings,
+    output_dir: str,
+    demonstrations: Sequence[Sequence[Mapping[str, Any]]] = (),
 ) -> TrainResult:
-    """RLOO against `reward_model` on the prompts `inputs.train`; returns the policy, history, summary."""
-    trainer = build_rloo_trainer(inputs, reward_model, cfg, output_dir)
+    """RLOO against `reward_model` on the prompts `inputs.train` (and `demonstrations` when
+    `cfg.ptx_coef` > 0); returns the policy, history, summary."""
+    trainer = build_rloo_trainer(inputs, reward_model, cfg, output_dir, demonstrations)
     params = count_parameters(trainer.model)
     logger.info(
         "RLOO: %d prompts, k=%d, beta=%g, %s, %d trainable of %d parameters",
@@ -148,6 +264,8 @@ def train_rloo(
         "kl_last": last_logged(history, "train/kl"),
         "entropy_last": last_logged(history, "train/entropy"),
         "completion_length_last": last_logged(history, "train/completions/mean_length"),
+        "ptx_nll_first": first_logged(history, "train/ptx_nll"),
+        "ptx_nll_last": last_logged(history, "train/ptx_nll"),
         "train_runtime_s": final.get("train_runtime"),
         **params,
     }
