@@ -125,7 +125,7 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(ti
     assert 0.0 <= metrics["reward_model.val_off_topic/accuracy"] <= 1.0  # does the score read the prompt?
     assert metrics["reward_model.n_off_topic_train"] >= 1  # the default share adds off-topic pairs
     assert metrics["reward_model.steps"] == 4
-    for key in ("reward", "kl", "entropy", "completions/mean_length"):
+    for key in ("reward", "kl", "entropy", "completions/mean_length", "ptx_nll"):  # ptx_nll: PPO-ptx term
         n_points = db.execute(
             "select count(*) from metrics where run_uuid=? and key=?", (first_run, f"rlhf.train/{key}")
         ).fetchone()[0]
