@@ -229,3 +229,33 @@ def test_pretrain_124m_plan_uses_gpt2s_vocabulary_and_the_configured_global_batc
         tokens * training_flops_per_token(cfg, 1024) / (8 * 989e12 * 0.3) / 3600
     )
     assert math.isclose(tokens, 2_516_582_400)
+
+
+def test_the_ptx_term_adds_its_chosen_answers_to_rloos_work():
+    """PPO-ptx trains on `ptx_batch_size` chosen answers (pair_tokens each) per micro-batch of completions,
+    with no reference or reward-model forward for them."""
+    from llm_lifecycle.parameters import schemas
+    from llm_lifecycle.planning.lifecycle import PlanSettings, lifecycle_stages
+
+    params = env_params("llama3_8b")
+    settings = {
+        k: schemas()[k].validate_python(params[k])
+        for k in ("sft", "dpo", "rlhf", "preferences", "mt_bench", "latency", "pretraining")
+    }
+    cfg = load_architecture(ROOT / "conf/base/architectures/llama3_8b.yml")
+    plan = PlanSettings.model_validate({**params["plan"], "stages": ["rlhf"]})
+    rlhf = settings["rlhf"]
+    train = rlhf.policy.train
+    assert train.ptx_coef == 0.0  # plain RLOO at real scale
+    (plain,), _ = lifecycle_stages(plan, cfg, settings, ROOT)
+    with_ptx = train.model_copy(update={"ptx_coef": 4.0, "ptx_batch_size": 2})
+    rlhf = rlhf.model_copy(update={"policy": rlhf.policy.model_copy(update={"train": with_ptx})})
+    (ptx,), _ = lifecycle_stages(plan, cfg, settings | {"rlhf": rlhf}, ROOT)
+    # completions: epochs x k x training pairs; sequences of prompt + max_completion_length tokens
+    completions = 1 * train.num_generations * plan.data.preference_pairs * (1 - rlhf.val_fraction)
+    seq = math.ceil(plan.data.prompt_tokens) + train.max_completion_length
+    assert plain.training.tokens == pytest.approx(completions * seq)
+    demos = completions / train.batch_size * 2
+    assert ptx.training.tokens == pytest.approx(completions * seq + demos * plan.data.pair_tokens)
+    assert ptx.training.reference_tokens == plain.training.reference_tokens  # no reference forward for them
+    assert ptx.train_flops() > plain.train_flops()

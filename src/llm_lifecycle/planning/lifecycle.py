@@ -305,6 +305,10 @@ def _rlhf(e: _Env) -> Built:
     seq = prompt + t.max_completion_length
     tokens = completions * seq
     note = f"{completions:,.0f} completions of {t.max_completion_length} tokens, trained on + RM + reference"
+    # PPO-ptx: each micro-batch also trains on ptx_batch_size chosen answers (no reference or RM forward)
+    demos = completions / t.batch_size * t.ptx_batch_size if t.ptx_coef else 0.0
+    if demos:
+        note += f" + {demos:,.0f} chosen answers (ptx)"
     stage = e.lora_stage(
         "rlhf",
         t,
@@ -312,7 +316,7 @@ def _rlhf(e: _Env) -> Built:
         note,
         sequences=t.batch_size,
         seq_len=seq,
-        tokens=tokens,
+        tokens=tokens + demos * d.pair_tokens,
         context=seq,
         reference_tokens=tokens,
         reward_tokens=tokens,

@@ -12,7 +12,7 @@ Work counted per stage (T: the stage's mean tokens per sequence, from the plan's
 - **DPO / reward model**: pairs seen × 2 sequences (chosen, rejected); DPO's frozen reference adds one
   forward per token (once per pair when its log-probs are precomputed);
 - **RLOO**: completions generated (decode) + trained on, with the reference's and the reward model's
-  forwards;
+  forwards, and with PPO-ptx the chosen answers trained on beside them;
 - **generation** (preferences' rejected answers, MT-Bench answers, latency): decode jobs only.
 
 Memory is for the micro-batch padded to the stage's `max_length` (the worst batch the trainer can form).
