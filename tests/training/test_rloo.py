@@ -106,10 +106,9 @@ def test_demonstration_nll_is_the_answer_tokens_mean_nll(tiny_tokenizer):
     """Checked against the policy-check helper that scores one answer at a time."""
     model = make_tiny_llama(tiny_tokenizer, seed=1).eval()
     demos = demonstration_ids(tiny_tokenizer, DEMOS[:3], max_length=128)
-    for ids, n_prompt in demos:  # the prompt is the prefix the generation prompt renders
-        prompt = tiny_tokenizer.apply_chat_template(PROMPTS[0], add_generation_prompt=True, tokenize=True)
-        assert 0 < n_prompt < len(ids)
-    assert len(prompt) <= demos[0][1]
+    for (ids, n_prompt), prompt in zip(demos, PROMPTS, strict=False):  # the answer follows the prompt
+        enc = tiny_tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_dict=True)
+        assert ids[:n_prompt] == enc["input_ids"] and len(ids) > n_prompt
     per_token = torch.cat([token_logps(model, torch.tensor([ids]), len(ids) - n) for ids, n in demos])
     with torch.no_grad():
         nll = demonstration_nll(model, demos, tiny_tokenizer.pad_token_id)  # padded to the longest

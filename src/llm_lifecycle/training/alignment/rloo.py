@@ -94,19 +94,15 @@ def demonstration_ids(
         messages = normalise_messages(conversation)
         if not messages or messages[-1]["role"] != "assistant":
             raise ValueError(f"demonstration must end on an assistant turn: {messages!r:.200}")
-        prompt = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=True)
-        full = tokenizer.apply_chat_template(messages, tokenize=True)
-        prompt, full = list(_ids(prompt)), list(_ids(full))[:max_length]
+        prompt = tokenizer.apply_chat_template(
+            messages[:-1], add_generation_prompt=True, tokenize=True, return_dict=True
+        )["input_ids"]
+        full = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
         if full[: len(prompt)] != prompt:
             raise ValueError("the chat template renders the prompt differently once the answer follows")
-        if len(full) > len(prompt):
-            out.append((full, len(prompt)))
+        if len(full[:max_length]) > len(prompt):
+            out.append((list(full[:max_length]), len(prompt)))
     return out
-
-
-def _ids(encoded: Any) -> Any:
-    """`apply_chat_template(tokenize=True)` returns a list in some transformers versions, a dict in others."""
-    return encoded["input_ids"] if isinstance(encoded, Mapping) or hasattr(encoded, "keys") else encoded
 
 
 def demonstration_nll(model: Any, batch: Sequence[tuple[list[int], int]], pad_id: int) -> torch.Tensor:
