@@ -100,8 +100,9 @@ def demonstration_ids(
         full = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
         if full[: len(prompt)] != prompt:
             raise ValueError("the chat template renders the prompt differently once the answer follows")
-        if len(full[:max_length]) > len(prompt):
-            out.append((list(full[:max_length]), len(prompt)))
+        kept = list(full[:max_length])
+        if len(kept) > len(prompt):
+            out.append((kept, len(prompt)))
     return out
 
 
