@@ -11,7 +11,7 @@ import pickle
 import pytest
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import get_filter_result
-from datatrove.utils.word_tokenizers import load_word_tokenizer
+from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_word_tokenizer
 
 from llm_lifecycle.filtering.chain import build_blocks, build_dedup_blocks
 from llm_lifecycle.filtering.config import FilteringSettings
@@ -48,7 +48,41 @@ def test_same_tokens_sentences_and_spans_as_datatrove(lang):
     for _ in range(2):  # the second pass is answered from spaCy's kept vocabulary and cache
         for text in TEXTS[lang]:
             for kind in KINDS:
-                assert getattr(fast, kind)(text) == getattr(stock, kind)(text), (kind, text)
+                # datatrove's answer for "IS_ALPHA" depends on its tokenizer's past (next test): the
+                # reference there is a fresh datatrove tokenizer, whose first call spaCy answers whole
+                reference = SpaCyTokenizer(lang) if "IS_ALPHA" in text else stock
+                assert getattr(fast, kind)(text) == getattr(reference, kind)(text), (kind, text)
+
+
+def test_is_alpha_answer_does_not_depend_on_what_came_before():
+    text = TEXTS["en"][2]
+    whole = ["U.S.A. e-mail: kalo@example.org — don't stop; it's 3.5km or 12,000 ft. #", "tag ★★★ IS_ALPHA"]
+    stock = SpaCyTokenizer("en")
+    answers = [stock.sent_tokenize(text) for _ in range(3)]
+    # spaCy 3.8 fails inside a memory zone once an earlier zone split the string: datatrove drops it
+    assert answers == [whole, [whole[0], "tag ★★★"], [whole[0], "tag ★★★"]]
+    fast = ZonelessSpaCyTokenizer("en")
+    assert [fast.sent_tokenize(text) for _ in range(3)] == [whole] * 3
+
+
+def test_is_alpha_falls_back_to_datatroves_retry_when_spacy_fails(monkeypatch):
+    fast = ZonelessSpaCyTokenizer("en")
+    real = fast._run
+
+    def fails_on_the_string(text, sentences):
+        if "IS_ALPHA" in text:
+            raise AssertionError  # what spaCy raises inside a memory zone
+        return real(text, sentences)
+
+    monkeypatch.setattr(fast, "_run", fails_on_the_string)
+    assert fast.word_tokenize("tag IS_ALPHA word") == ["tag", "word"]
+
+    def always_fails(text, sentences):
+        raise AssertionError
+
+    monkeypatch.setattr(fast, "_run", always_fails)
+    with pytest.raises(AssertionError):  # a failure on any other text is not hidden
+        fast.word_tokenize("no such string")
 
 
 def test_vocabulary_persists_between_calls_and_is_capped():

@@ -569,9 +569,7 @@ class ShardBlocks:
         )
 
     # -- reading
-    def _read(
-        self, start: int, stop: int, out: np.ndarray, maps: dict[int, np.memmap] | None = None
-    ) -> None:
+    def _read(self, start: int, stop: int, out: np.ndarray, maps: dict[int, np.memmap] | None = None) -> None:
         """Tokens [start, stop) of the stream into `out` (1-D, any integer dtype), file by file.
 
         `maps` ({file index: memmap}) lives for one call of `__getitem__`/`read_blocks` (per-batch maps:
