@@ -110,6 +110,19 @@ def _tiny_tokenizer_state_restored(request):
         tok.padding_side = tok.truncation_side = "right"
 
 
+@pytest.fixture
+def debug_logs(caplog):
+    """`caplog` at DEBUG for every logger that could carry a secret: the project's own and the HTTP
+    stack's. A bare `caplog.set_level(DEBUG)` sets the root only, and once a test on the same worker has
+    imported kedro's project settings, `conf/logging.yml` holds these loggers at INFO or WARNING."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    for name in ("llm_lifecycle", "openai", "httpx", "httpcore", "urllib3"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    return caplog
+
+
 def make_tiny_llama(tokenizer, seed: int = 0, head_scale: float = 10.0, **overrides):
     """A 2-layer GQA LLaMA (hidden 32) over `tokenizer`'s vocabulary (`overrides`: ModelSettings fields).
 

@@ -101,8 +101,7 @@ def test_a_hub_repository_is_read_only_counts_as_present_and_a_failed_load_names
     assert ds.hub_id == "org/no-such-model" and ds.exists()  # resolved on load, not a missing input
     with pytest.raises(DatasetError, match="read-only"):
         ds.save(_tiny_llama())
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # (huggingface_hub read HF_HOME at import: no id cached)
     with pytest.raises(DatasetError) as info:
         ds.load()
     message = str(info.value)

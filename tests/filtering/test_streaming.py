@@ -234,7 +234,9 @@ def test_slurm_and_ray_build_the_same_step_list_as_local(corpus, tmp_path):
     }
     built = {
         kind: build_executor(
-            quality.steps, ExecutorSettings(kind=kind, work_dir=str(tmp_path), **extra), "logs"
+            quality.steps,
+            ExecutorSettings(kind=kind, work_dir=str(tmp_path), **extra),
+            str(tmp_path / "logs"),
         )
         for kind, extra in kinds.items()
     }

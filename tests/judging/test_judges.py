@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from llm_lifecycle.judging.evaluate import judge_pairwise, judge_single, pair_outcomes
 from llm_lifecycle.judging.judges import LLMJudge, VerifierJudge
 from llm_lifecycle.judging.prompts import JudgeRequest, render
@@ -63,7 +61,7 @@ def _fake_judge(body: dict) -> str:
     return "Looks fine. Rating: [[7]]" if "= 12." in user or "Velsami" in user else "Wrong. Rating: [[3]]"
 
 
-def test_openai_judge_survives_faults_loses_nothing_and_pays_once(tmp_path, caplog):
+def test_openai_judge_survives_faults_loses_nothing_and_pays_once(tmp_path, debug_logs):
     with serve_fake_openai() as fake:
         fake.reply = _fake_judge
         requests = []
@@ -92,8 +90,7 @@ def test_openai_judge_survives_faults_loses_nothing_and_pays_once(tmp_path, capl
         fake.fail(prompts[2], {"garbage": '{"choices": []}'})
 
         judge = LLMJudge(_client(fake, tmp_path))
-        with caplog.at_level(logging.DEBUG):
-            rows = judge_single(QUESTIONS, ANSWERS, judge, ["sft", "dpo"])
+        rows = judge_single(QUESTIONS, ANSWERS, judge, ["sft", "dpo"])
         assert len(rows) == 8 and {(r["model"], r["question_id"], r["turn"]) for r in rows} == {
             (m, q, t) for m in ("sft", "dpo") for q in (1, 2) for t in (1, 2)
         }
@@ -121,7 +118,7 @@ def test_openai_judge_survives_faults_loses_nothing_and_pays_once(tmp_path, capl
         runs = judge_single(QUESTIONS[:1], ANSWERS, LLMJudge(_client(fake, tmp_path), n_runs=2), ["sft"])
         assert [r["run"] for r in runs] == [0, 0, 1, 1] and fake.calls == n + 2
         assert fake.bodies[-1]["seed"] == 1
-    assert API_KEY not in caplog.text
+    assert API_KEY not in debug_logs.text
     assert all(API_KEY not in str(r) for r in rows + pair_rows)
 
 

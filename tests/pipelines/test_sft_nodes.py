@@ -79,6 +79,7 @@ def test_merging_folds_the_adapter_in_place_without_a_second_copy(tiny_tokenizer
     from llm_lifecycle.pipelines.adapters import merge_adapter_into_model
     from tests.conftest import make_tiny_llama
 
+    torch.manual_seed(0)  # LoRA's A and the B drawn below come from the global generator other tests move
     model = get_peft_model(make_tiny_llama(tiny_tokenizer), LoraConfig(r=4, target_modules="all-linear"))
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -93,7 +94,8 @@ def test_merging_folds_the_adapter_in_place_without_a_second_copy(tiny_tokenizer
     # the same storage, changed in place: the base weights were not copied to merge
     assert merged.model.layers[0].self_attn.q_proj.weight.data_ptr() == base_q.data_ptr()
     with torch.no_grad():
-        torch.testing.assert_close(merged(input_ids=ids).logits, expected, rtol=1e-5, atol=1e-5)
+        # fp32 rounding of W + BA: B ~ N(0, 1) makes the merged weights ~10x the base ones
+        torch.testing.assert_close(merged(input_ids=ids).logits, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_a_bad_line_after_the_score_filter_and_the_holdout_is_still_named_by_its_own_line(

@@ -35,9 +35,11 @@ def plan_of(env: str, measured: dict | None = None):
     config paths are relative to it)."""
     from llm_lifecycle.pipelines.plan.nodes import make_plan
 
+    params = env_params(env)
+    params["plan"].get("api", {})["cache_dir"] = None  # replies a user's own runs cached would be counted
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(ROOT)
-        return make_plan(env_params(env), architectures(), measured or {})
+        return make_plan(params, architectures(), measured or {})
 
 
 @pytest.fixture(scope="module")
