@@ -88,9 +88,7 @@ def test_model_and_tokenizer_saved_together_load_together(tmp_path, tiny_tokeniz
     assert torch.equal(loaded_model.state_dict()[w], model.state_dict()[w])
 
 
-def test_a_hub_repository_is_read_only_counts_as_present_and_a_failed_load_names_repo_and_token(
-    tmp_path, monkeypatch
-):
+def test_a_hub_repository_is_read_only_counts_as_present_and_a_failed_load_names_repo_and_token(monkeypatch):
     from kedro.io import AbstractDataset
 
     # Kedro makes a relative `filepath` absolute under the project; a `repo_id` stays the hub's id.
