@@ -68,9 +68,18 @@ def test_reference_is_the_adapter_disabled_policy(tiny_tokenizer, tmp_path):
     policy, rm = _models(tiny_tokenizer)
     trainer = build_rloo_trainer(TrainInputs(policy, tiny_tokenizer, PROMPTS), rm, _settings(), str(tmp_path))
     assert trainer.ref_model is None and trainer.beta == 0.05
-    # untrained adapter (B = 0): policy == reference, so the sampled KL is exactly zero
+    # untrained adapter (B = 0): policy == reference, so the sampled KL is exactly zero, and the two
+    # models, each sampling from its own stream seeded alike, give the same answers
     check = evaluate_policy(trainer.model, tiny_tokenizer, rm, PROMPTS[:4], _settings(seed=0))
     assert check["kl_seq"] == 0.0 and check["objective"] == pytest.approx(check["rm_policy"])
+    assert check["rm_policy"] == check["rm_reference"]
+    with torch.no_grad():  # another policy: the reference's answers, and so its score, stay
+        for name, p in trainer.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(generator=torch.Generator().manual_seed(0))
+    moved = evaluate_policy(trainer.model, tiny_tokenizer, rm, PROMPTS[:4], _settings(seed=0))
+    assert moved["rm_reference"] == check["rm_reference"]
+    assert moved["kl_seq"] != 0.0 and moved["rm_policy"] != check["rm_policy"]
 
 
 @pytest.mark.slow

@@ -278,10 +278,14 @@ def evaluate_policy(
 ) -> dict[str, float]:
     """The RLHF objective on held-out prompts, for the policy and for its reference (adapter disabled).
 
-    One answer per prompt (at most `cfg.max_completion_length` tokens, temperature 1 as in training,
-    seeded with `cfg.seed`) is sampled from each; the reward model scores both; the policy's sequence KL
-    is the k1 estimate on its own sample. Returns `rm_policy`, `rm_reference`, `kl_seq` and `objective`
-    (mean of `kl_penalized_reward` with `cfg.beta` for the policy).
+    One answer per prompt (at most `cfg.max_completion_length` tokens, temperature 1 as in training)
+    is sampled from each; the reward model scores both; the policy's sequence KL is the k1 estimate on
+    its own sample. Returns `rm_policy`, `rm_reference`, `kl_seq` and `objective` (mean of
+    `kl_penalized_reward` with `cfg.beta` for the policy).
+
+    Each model samples all its answers from its own stream seeded with `cfg.seed` (common random
+    numbers): the reference's answers do not depend on the policy, so `rm_reference` is the same for
+    every policy trained from one SFT model, and a policy equal to its reference gives the same answers.
     """
     import torch
 
@@ -292,10 +296,10 @@ def evaluate_policy(
         return {}
     peft_model.eval()
     state = torch.random.get_rng_state()
-    torch.manual_seed(cfg.seed)
     answers: dict[str, list[str]] = {"policy": [], "reference": []}
     kls = []  # (log π, log π_ref) of the policy's own sample, each (1, T)
     try:
+        torch.manual_seed(cfg.seed)
         for messages in prompts:
             out, n_answer = sample_answer(peft_model, tokenizer, messages, cfg.max_completion_length)
             answers["policy"].append(
@@ -305,11 +309,13 @@ def evaluate_policy(
                 policy_and_reference_logps(peft_model, out, n_answer) if n_answer else (torch.zeros(0),) * 2
             )
             kls.append((logp[None], logp_ref[None]))
-            with peft_model.disable_adapter():
-                ref_out, n_ref = sample_answer(peft_model, tokenizer, messages, cfg.max_completion_length)
-            answers["reference"].append(
-                tokenizer.decode(ref_out[0, ref_out.shape[1] - n_ref :], skip_special_tokens=True)
-            )
+        torch.manual_seed(cfg.seed)  # the reference's own stream, seeded alike
+        with peft_model.disable_adapter():
+            for messages in prompts:
+                out, n_answer = sample_answer(peft_model, tokenizer, messages, cfg.max_completion_length)
+                answers["reference"].append(
+                    tokenizer.decode(out[0, out.shape[1] - n_answer :], skip_special_tokens=True)
+                )
     finally:
         torch.random.set_rng_state(state)
     scored = {
