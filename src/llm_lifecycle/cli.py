@@ -75,7 +75,7 @@ def compare_runs(env, filter_string, metrics, params, max_runs, output) -> None:
 
 
 @cli.command("seeds")
-@click.option("--seeds", "seeds", default="42,1,7,3,5", show_default=True, help="Comma-separated seeds.")
+@click.option("--seeds", "seeds", default="42,3,5,7,11", show_default=True, help="Comma-separated seeds.")
 @click.option("--env", "-e", default=None, help="Kedro env of the runs (and of the runs it starts).")
 @click.option(
     "--split",
