@@ -261,3 +261,11 @@ def test_the_ptx_term_adds_its_chosen_answers_to_rloos_work():
     assert ptx.training.tokens == pytest.approx(completions * seq + demos * plan.data.pair_tokens)
     assert ptx.training.reference_tokens == plain.training.reference_tokens  # no reference forward for them
     assert ptx.train_flops() > plain.train_flops()
+
+
+def test_the_toy_worlds_plan_counts_the_test_questions_its_world_makes():
+    """conf/base's plan reads the question count from `toy_world`; llama3_8b's counts MT-Bench's own 80."""
+    base = env_params("local")
+    questions = base["toy_world"]["instructions"]["n_mt_bench"]
+    assert base["plan"]["data"]["mt_bench_questions"] == questions == 160
+    assert env_params("llama3_8b")["plan"]["data"]["mt_bench_questions"] == 80
