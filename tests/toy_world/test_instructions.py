@@ -9,7 +9,6 @@ import json
 import re
 
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from llm_lifecycle.toy_world.config import FAMILIES, MT_BENCH_CATEGORIES, InstructionsSettings
@@ -22,7 +21,6 @@ from llm_lifecycle.toy_world.instructions import (
     sample_dialogues,
 )
 from llm_lifecycle.toy_world.world import PERSON_RELATIONS, World, make_world
-from tests.kedro_project import ROOT
 
 SEED = 42
 BOT_ROLES = {"bot", "assistant"}
@@ -408,23 +406,6 @@ def test_small_world_still_makes_sft_and_says_when_mt_bench_cannot(cfg):
     assert len(generate_preference_prompts(tiny, small, 3)) == 10
     with pytest.raises(ValueError, match="enlarge"):
         generate_mt_bench_questions(tiny, small, 3)  # one held-out person cannot be compared with another
-
-
-def test_the_default_configuration_makes_its_questions_on_any_seed():
-    """`kedro run --params seed=N` must not stop at the toy world: conf/base asks for 160 test questions,
-    20 per category, where the test part of its world holds 21 distinct humanities ones."""
-    conf = yaml.safe_load((ROOT / "conf/base/parameters_toy_world.yml").read_text())["toy_world"]
-    cfg = InstructionsSettings(**conf["instructions"])
-    assert (cfg.n_mt_bench, cfg.n_validation) == (160, 80)
-    for seed in range(40):
-        w = make_world(seed, **conf["world"])
-        for split, n in (("mt_bench", cfg.n_mt_bench), ("validation", cfg.n_validation)):
-            questions = generate_mt_bench_questions(w, cfg, seed, split=split)
-            counts = collections.Counter(q["category"] for q in questions)
-            assert counts == {c: n // 8 for c in MT_BENCH_CATEGORIES}, (seed, split)
-    more = cfg.model_copy(update={"n_mt_bench": 176})  # 22 per category: past what the part holds
-    with pytest.raises(ValueError, match="22 distinct two-turn `humanities`"):
-        generate_mt_bench_questions(make_world(SEED, **conf["world"]), more, SEED)
 
 
 @pytest.mark.parametrize("seed", [0, 7, 123])
