@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -88,6 +89,14 @@ TINY_PARAMS = {
         },
     },
 }
+
+
+def config_loader(env: str | None = None, conf: Path = ROOT / "conf", **kwargs: Any):
+    """The project's config loader for `conf` as `kedro run --env <env>` builds it: the class and arguments
+    of `settings.py` (`kwargs`, e.g. `runtime_params`, as `--params` passes them)."""
+    from llm_lifecycle import settings
+
+    return settings.CONFIG_LOADER_CLASS(str(conf), env=env, **settings.CONFIG_LOADER_ARGS, **kwargs)
 
 
 def _command_env(env: dict[str, str] | None) -> dict[str, str]:

@@ -15,18 +15,14 @@ from llm_lifecycle.parameters import (
     validate_parameters,
     where_set,
 )
-from tests.kedro_project import ROOT, TINY_DATA, TINY_PARAMS, kedro
+from tests.kedro_project import ROOT, TINY_DATA, TINY_PARAMS, config_loader, kedro
 
 
 @pytest.mark.parametrize(
     "env", sorted(p.name for p in (ROOT / "conf").iterdir() if p.is_dir() and p.name != "local")
 )
 def test_every_environments_parameters_validate(env):
-    from kedro.config import OmegaConfigLoader
-
-    from llm_lifecycle.settings import CONFIG_LOADER_ARGS
-
-    params = OmegaConfigLoader(str(ROOT / "conf"), env=env, **CONFIG_LOADER_ARGS)["parameters"]
+    params = config_loader(env)["parameters"]
     assert params and unvalidated_keys(params) == []  # no block that nothing would check
     validate_parameters(params, params, parameter_files(ROOT / "conf", env), root=ROOT)
 

@@ -10,7 +10,7 @@ import sys
 import mlflow
 import pytest
 
-from tests.kedro_project import ROOT, TINY_DATA, kedro
+from tests.kedro_project import ROOT, TINY_DATA, config_loader, kedro
 
 
 def test_registry_lists_the_stage_pipelines():
@@ -45,26 +45,14 @@ def test_pipeline_modules_do_not_import_torch():
 def test_each_environment_reads_and_writes_its_own_data_folder(project, env, folder):
     from kedro.config import MissingConfigException
 
-    from llm_lifecycle.config_loader import ProjectConfigLoader
-    from llm_lifecycle.settings import CONFIG_LOADER_ARGS
-
-    loader = ProjectConfigLoader(str(project / "conf"), env=env, **CONFIG_LOADER_ARGS)
+    loader = config_loader(env, project / "conf")
     with contextlib.suppress(MissingConfigException):  # none in the toy world; Kedro allows that too
         loader["credentials"]  # a Kedro session reads them; for llama3_8b that also reads conf/local
     assert loader["catalog"]["sft_model"]["filepath"] == f"{folder}/06_models/sft_model"
 
 
 def test_environment_overrides_one_key_and_keeps_its_siblings(project):
-    from kedro.config import OmegaConfigLoader
-
-    from llm_lifecycle.settings import CONFIG_LOADER_ARGS
-
-    loader = OmegaConfigLoader(
-        str(project / "conf"),
-        env="tiny",
-        **CONFIG_LOADER_ARGS,
-        runtime_params={"tokenizer": {"min_frequency": 3}},
-    )
+    loader = config_loader("tiny", project / "conf", runtime_params={"tokenizer": {"min_frequency": 3}})
     params = loader["parameters"]
     assert params["tokenizer"]["vocab_size"] == 600  # from the tiny env
     assert params["tokenizer"]["min_frequency"] == 3  # from --params

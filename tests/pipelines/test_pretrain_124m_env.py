@@ -18,7 +18,7 @@ import sqlite3
 import pytest
 import yaml
 
-from tests.kedro_project import ROOT
+from tests.kedro_project import config_loader
 from tests.rehearsal import (
     EOT,
     FINEWEB_EDU_FILES,
@@ -209,15 +209,11 @@ MULTI_MACHINE = {  # what the `srun` of docs/pretrain_124m.md exports on every m
 def test_the_environments_settings_give_the_documented_run_and_take_machines_from_the_environment(
     monkeypatch,
 ):
-    from kedro.config import OmegaConfigLoader
-
     from llm_lifecycle.modeling.calculator import parameter_counts, training_flops_per_token
     from llm_lifecycle.pipelines.pretraining.nodes import PretrainingSettings
-    from llm_lifecycle.settings import CONFIG_LOADER_ARGS
 
     def settings() -> PretrainingSettings:
-        loader = OmegaConfigLoader(str(ROOT / "conf"), env=PRETRAIN_ENV, **CONFIG_LOADER_ARGS)
-        return PretrainingSettings.model_validate(loader["parameters"]["pretraining"])
+        return PretrainingSettings.model_validate(config_loader(PRETRAIN_ENV)["parameters"]["pretraining"])
 
     for name in MULTI_MACHINE:
         monkeypatch.delenv(name, raising=False)

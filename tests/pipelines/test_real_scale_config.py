@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.kedro_project import ROOT
+from tests.kedro_project import ROOT, config_loader
 
 
 @pytest.fixture(scope="module")
 def params() -> dict:
-    from kedro.config import OmegaConfigLoader
-
-    from llm_lifecycle.settings import CONFIG_LOADER_ARGS
-
-    return OmegaConfigLoader(str(ROOT / "conf"), env="llama3_8b", **CONFIG_LOADER_ARGS)["parameters"]
+    return config_loader("llama3_8b")["parameters"]
 
 
 def test_every_post_training_stage_validates_with_the_environments_sizes(params):
@@ -52,20 +48,17 @@ def test_a_precomputed_reference_on_several_ranks_is_refused_before_anything_loa
 def test_a_personal_key_in_conf_local_wins_over_the_environments_env_reference(tmp_path, monkeypatch):
     import shutil
 
-    from llm_lifecycle.config_loader import ProjectConfigLoader
-    from llm_lifecycle.settings import CONFIG_LOADER_ARGS
-
     shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
-    loader = ProjectConfigLoader(str(tmp_path / "conf"), env="llama3_8b", **CONFIG_LOADER_ARGS)
+    loader = config_loader("llama3_8b", tmp_path / "conf")
     assert loader["credentials"]["openai"] == {"api_key": "sk-from-the-environment"}
     (tmp_path / "conf" / "local").mkdir()
     (tmp_path / "conf/local/credentials.yml").write_text("openai:\n  api_key: sk-personal\n")
-    loader = ProjectConfigLoader(str(tmp_path / "conf"), env="llama3_8b", **CONFIG_LOADER_ARGS)
+    loader = config_loader("llama3_8b", tmp_path / "conf")
     assert loader["credentials"]["openai"] == {"api_key": "sk-personal"}
     monkeypatch.delenv("OPENAI_API_KEY")
     (tmp_path / "conf/local/credentials.yml").unlink()
-    loader = ProjectConfigLoader(str(tmp_path / "conf"), env="llama3_8b", **CONFIG_LOADER_ARGS)
+    loader = config_loader("llama3_8b", tmp_path / "conf")
     assert loader["credentials"]["openai"] == {"api_key": ""}  # resolves: SFT needs no key at all
     # `${oc.env:...}` still resolves in the catalog after the credentials' own loader ran
     assert loader["catalog"]["teacher_backend"]["client"]["base_url"] == "https://api.openai.com/v1"

@@ -11,15 +11,11 @@ import yaml
 
 from llm_lifecycle.modeling.calculator import training_flops_per_token
 from llm_lifecycle.modeling.config import ModelSettings, load_architecture
-from tests.kedro_project import ROOT
+from tests.kedro_project import ROOT, config_loader
 
 
 def env_params(env: str) -> dict:
-    from kedro.config import OmegaConfigLoader
-
-    from llm_lifecycle.settings import CONFIG_LOADER_ARGS
-
-    return OmegaConfigLoader(str(ROOT / "conf"), env=env, **CONFIG_LOADER_ARGS)["parameters"]
+    return config_loader(env)["parameters"]
 
 
 def architectures() -> dict:
