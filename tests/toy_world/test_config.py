@@ -18,8 +18,13 @@ from llm_lifecycle.toy_world.world import CITY_RELATIONS, PERSON_RELATIONS, make
 PARAMS = Path(__file__).parents[2] / "conf" / "base" / "parameters_toy_world.yml"
 
 
+def default_settings() -> ToyWorldSettings:
+    """conf/base's `toy_world` block, validated as the node validates it."""
+    return ToyWorldSettings.model_validate(yaml.safe_load(PARAMS.read_text())["toy_world"])
+
+
 def test_default_parameters_validate_and_build_the_world():
-    cfg = ToyWorldSettings.model_validate(yaml.safe_load(PARAMS.read_text())["toy_world"])
+    cfg = default_settings()
     world = world_from_config(3, cfg)
     assert world == make_world(3, n_cities=cfg.world.n_cities, n_people=cfg.world.n_people)
     assert nodes.ToyWorldSettings is ToyWorldSettings
@@ -28,7 +33,7 @@ def test_default_parameters_validate_and_build_the_world():
 def test_the_default_configuration_makes_its_questions_on_any_seed():
     """`kedro run --params seed=N` must not stop at the toy world: conf/base asks for 160 test questions,
     20 per category, where the test part of its world holds 21 distinct humanities ones."""
-    cfg = ToyWorldSettings.model_validate(yaml.safe_load(PARAMS.read_text())["toy_world"])
+    cfg = default_settings()
     questions = cfg.instructions
     assert (questions.n_mt_bench, questions.n_validation) == (160, 80)
     for seed in range(40):
