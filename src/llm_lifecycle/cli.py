@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import click
 from kedro.framework.cli.project import run  # noqa: F401 - Kedro looks it up here
@@ -20,17 +21,22 @@ def cli() -> None:
     """Commands of the llm_lifecycle project."""
 
 
-def _project_settings(project: Path, env: str | None) -> tuple[str, str, str]:
-    """(MLflow tracking URI, experiment name, data folder) of `env`."""
+def _config_loader(project: Path, env: str | None) -> Any:
+    """The project's config loader for `env`, as `kedro run --env` builds it."""
     from kedro.framework.project import settings
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(project)
-    loader = settings.CONFIG_LOADER_CLASS(
+    return settings.CONFIG_LOADER_CLASS(
         conf_source=str(project / settings.CONF_SOURCE), env=env, **settings.CONFIG_LOADER_ARGS
     )
+
+
+def _project_settings(project: Path, env: str | None) -> tuple[str, str, str]:
+    """(MLflow tracking URI, experiment name, data folder) of `env`."""
     from llm_lifecycle.config_loader import data_dir
 
+    loader = _config_loader(project, env)
     config = loader["mlflow"]
     return config["server"]["mlflow_tracking_uri"], config["tracking"]["experiment"]["name"], data_dir(loader)
 
@@ -162,16 +168,10 @@ def join_job(stage, machine_rank, env, dry_run) -> None:
     The job folder (`<stage>.distributed.job_dir`) must be one every machine sees; the ranks wait for
     machine 0's node to write the job into it.
     """
-    from kedro.framework.project import settings
-    from kedro.framework.startup import bootstrap_project
-
     from llm_lifecycle.training.launch import DistributedSettings, launch_command, launch_env, run_logged
 
     project = Path.cwd()
-    bootstrap_project(project)
-    loader = settings.CONFIG_LOADER_CLASS(
-        conf_source=str(project / settings.CONF_SOURCE), env=env, **settings.CONFIG_LOADER_ARGS
-    )
+    loader = _config_loader(project, env)
     dist = DistributedSettings.model_validate(loader["parameters"][stage].get("distributed", {}))
     if dist.num_machines < 2 or not 0 < machine_rank < dist.num_machines:
         raise click.ClickException(
