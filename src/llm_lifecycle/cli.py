@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import click
 from kedro.framework.cli.project import run  # noqa: F401 - Kedro looks it up here
 
+from llm_lifecycle.config_loader import project_config_loader
 from llm_lifecycle.reporting.compare import DEFAULT_METRICS, DEFAULT_PARAMS
 
 
@@ -21,22 +21,11 @@ def cli() -> None:
     """Commands of the llm_lifecycle project."""
 
 
-def _config_loader(project: Path, env: str | None) -> Any:
-    """The project's config loader for `env`, as `kedro run --env` builds it."""
-    from kedro.framework.project import settings
-    from kedro.framework.startup import bootstrap_project
-
-    bootstrap_project(project)
-    return settings.CONFIG_LOADER_CLASS(
-        conf_source=str(project / settings.CONF_SOURCE), env=env, **settings.CONFIG_LOADER_ARGS
-    )
-
-
 def _project_settings(project: Path, env: str | None) -> tuple[str, str, str]:
     """(MLflow tracking URI, experiment name, data folder) of `env`."""
     from llm_lifecycle.config_loader import data_dir
 
-    loader = _config_loader(project, env)
+    loader = project_config_loader(project, env)
     config = loader["mlflow"]
     return config["server"]["mlflow_tracking_uri"], config["tracking"]["experiment"]["name"], data_dir(loader)
 
@@ -171,7 +160,7 @@ def join_job(stage, machine_rank, env, dry_run) -> None:
     from llm_lifecycle.training.launch import DistributedSettings, launch_command, launch_env, run_logged
 
     project = Path.cwd()
-    loader = _config_loader(project, env)
+    loader = project_config_loader(project, env)
     dist = DistributedSettings.model_validate(loader["parameters"][stage].get("distributed", {}))
     if dist.num_machines < 2 or not 0 < machine_rank < dist.num_machines:
         raise click.ClickException(

@@ -71,3 +71,16 @@ def data_dir(loader: Any) -> str:
     """The environment's data folder, relative to the project: `data_dir` of its `globals.yml`, or `data`
     where an environment has none (Kedro gives an empty `globals` then)."""
     return loader["globals"].get("data_dir", "data")
+
+
+def project_config_loader(project: str | Path, env: str | None = None) -> Any:
+    """The config loader of the project in `project` for `env`, as `kedro run --env <env>` builds it there
+    (for commands and scripts that read the configuration without a Kedro session)."""
+    from kedro.framework.project import settings
+    from kedro.framework.startup import bootstrap_project
+
+    project = Path(project)
+    bootstrap_project(project)
+    return settings.CONFIG_LOADER_CLASS(
+        conf_source=str(project / settings.CONF_SOURCE), env=env, **settings.CONFIG_LOADER_ARGS
+    )
