@@ -13,6 +13,8 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractDataset
 
+from llm_lifecycle.lazy_imports import when_imported
+
 logger = logging.getLogger(__name__)
 
 
@@ -39,12 +41,9 @@ class ReproducibilityHooks:
             np.random.seed(seed)
         except ImportError:
             pass
-        try:
-            import torch
-
-            torch.manual_seed(seed)
-        except ImportError:
-            pass
+        # torch as soon as something imports it (at once if something has): a run whose nodes never use
+        # it (the report, judging, a resume that skips every node) does not import it (~3 s) to seed it.
+        when_imported("torch", lambda torch: torch.manual_seed(seed))
         logger.info("Seeded python/numpy/torch with %d", seed)
 
 
