@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 class ReproducibilityHooks:
-    """Seed Python/NumPy (and torch when it is installed) from `params:seed`, and keep HF offline-safe."""
+    """Seed Python, NumPy and torch (on its import) from `params:seed`, and keep HF offline-safe."""
 
     @hook_impl
     def after_context_created(self, context) -> None:
