@@ -77,6 +77,11 @@ def _tokenizer(max_length: int) -> Any:
     return train_bpe((_words(400, seed) for seed in range(50)), cfg)
 
 
+def _peak_memory_gib() -> float | None:
+    """The most GPU memory torch held since its last reset (None without CUDA)."""
+    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
+
+
 def _flops_per_token(cfg: ModelSettings, seq_len: int, trainable: int, checkpointing: bool) -> float:
     from llm_lifecycle.planning.compute import backward_multiple, forward_flops_per_token
 
@@ -156,7 +161,8 @@ def sft_8b(device: str, steps: int, warmup: int, dry_run: bool, peak: float) -> 
         "tokens_per_s": tokens_per_s,
         "flops_per_token": flops,
         "mfu": tokens_per_s * flops / peak,
-        "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
+        "peak_flops": peak,
+        "peak_memory_gib": _peak_memory_gib(),
     }
 
 
@@ -203,7 +209,7 @@ def pretrain_124m(steps: int, dry_run: bool) -> dict[str, Any]:
         "tokens_per_s": statistics.median(windows),
         "mfu": statistics.median(mfus),
         "peak_flops": run.summary["peak_flops"],
-        "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
+        "peak_memory_gib": _peak_memory_gib(),
     }
 
 
@@ -234,8 +240,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     results = []
     if "sft8b" in parts:
         peak = device_ceiling(args.device, repeats=3 if args.dry_run else 10).flops
-        sft = sft_8b(args.device, args.sft_steps, args.warmup, args.dry_run, peak)
-        results.append(sft | {"peak_flops": peak})
+        results.append(sft_8b(args.device, args.sft_steps, args.warmup, args.dry_run, peak))
     if "pretrain124m" in parts:
         gc.collect()  # the SFT part's model and trainer, before the next peak is measured
         if torch.cuda.is_available():
