@@ -156,8 +156,11 @@ def test_grad_accumulation_matches_a_bigger_batch():
         a = [e["value"] for e in big.history[key]]
         b = [e["value"] for e in acc.history[key]]
         assert a == pytest.approx(b, rel=1e-5), key
+    # Adam divides by √v, so a summation-order difference in a near-zero gradient grows: 1.3e-5 after 4
+    # steps with ATen's unvectorised kernels (ATEN_CPU_CAPABILITY=default). Accumulating wrongly (a
+    # micro-batch's gradient dropped) moves weights by about lr = 3e-3: far outside 1e-4.
     for p, q in zip(m_big.parameters(), m_acc.parameters(), strict=True):
-        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-4)
 
 
 # --------------------------------------------------------------------------- checkpoints
