@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup run test lint viz viz-png mlflow-ui compare seeds notebook bench clean
+.PHONY: setup run test test-isa lint viz viz-png mlflow-ui compare seeds notebook bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: setup           ## set up and run the whole test suite (CPU, hermetic)
 	# One worker per core; a test module stays on one worker (its module fixtures are built once), the
 	# slowest modules first (tests/conftest.py: SLOW_MODULES).
 	$(BIN)/python -m pytest -n auto --dist loadscope --no-loadscope-reorder
+
+ISA ?= default
+test-isa: setup       ## the suite on ATen's kernels for another instruction set (ISA=default|avx2|avx512)
+	# Float reductions differ across CPU kinds: a test whose margin is an accident of one kind fails here.
+	ATEN_CPU_CAPABILITY=$(ISA) $(BIN)/python -m pytest -n auto --dist loadscope --no-loadscope-reorder
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts
