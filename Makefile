@@ -27,15 +27,17 @@ setup: $(BIN)/.installed
 run: setup            ## set up and run the embedded default pipeline (toy world, CPU, minutes)
 	$(BIN)/kedro run
 
+# One worker per core; a test module stays on one worker (its module fixtures are built once), the
+# slowest modules first (tests/conftest.py: SLOW_MODULES).
+SUITE := $(BIN)/python -m pytest -n auto --dist loadscope --no-loadscope-reorder
+
 test: setup           ## set up and run the whole test suite (CPU, hermetic)
-	# One worker per core; a test module stays on one worker (its module fixtures are built once), the
-	# slowest modules first (tests/conftest.py: SLOW_MODULES).
-	$(BIN)/python -m pytest -n auto --dist loadscope --no-loadscope-reorder
+	$(SUITE)
 
 ISA ?= default
 test-isa: setup       ## the suite on ATen's kernels for another instruction set (ISA=default|avx2|avx512)
 	# Float reductions differ across CPU kinds: a test whose margin is an accident of one kind fails here.
-	ATEN_CPU_CAPABILITY=$(ISA) $(BIN)/python -m pytest -n auto --dist loadscope --no-loadscope-reorder
+	ATEN_CPU_CAPABILITY=$(ISA) $(SUITE)
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts
