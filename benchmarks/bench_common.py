@@ -33,3 +33,13 @@ def latest_version(entry: Path) -> Path | None:
     """The newest version folder of a versioned catalog entry (`<entry>/<timestamp>/`), or None."""
     versions = sorted(p for p in entry.iterdir() if p.is_dir()) if entry.is_dir() else []
     return versions[-1] if versions else None
+
+
+def allocator_line() -> str:
+    """Give this process the allocator `kedro run` gives its nodes (`llm_lifecycle.allocator`, set by the
+    project's hook) and say which it has: a benchmark measures what the pipeline runs under."""
+    from llm_lifecycle.allocator import THRESHOLD, keep_freed_memory, why_not
+
+    if keep_freed_memory():
+        return f"malloc: freed blocks under {THRESHOLD >> 20} MiB stay in the process (allocator.py)"
+    return f"malloc: as the environment has it ({why_not()}; bench_allocator.py compares)"

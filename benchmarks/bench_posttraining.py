@@ -69,7 +69,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars off in every variant (read at tqdm import)
 
-from bench_common import DATA, latest_version, load_params  # noqa: E402 - after the environment
+from bench_common import DATA, allocator_line, latest_version, load_params  # noqa: E402 - after the environment
 
 # --------------------------------------------------------------------------- inputs
 
@@ -502,6 +502,7 @@ def main() -> None:
     ap.add_argument("--data-root", type=Path, default=None, help="the `data/` folder of a finished run")
     ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
+    print(allocator_line())
     logging.basicConfig(level=logging.WARNING)
     import torch
     from transformers.utils import logging as hf_logging

@@ -54,7 +54,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from bench_common import DATA, latest_version, load_params
+from bench_common import DATA, allocator_line, latest_version, load_params
 from torch import nn
 
 from llm_lifecycle.benchmarking.ceilings import device_ceiling, measure_cpu_gemm_flops
@@ -602,6 +602,7 @@ def main() -> None:
         "--warm-compile-cache", action="store_true", help="reuse inductor's disk cache (default: cold)"
     )
     args = ap.parse_args()
+    print(allocator_line())
 
     params = load_params()
     tok, docs, source = load_corpus(args.corpus, params)

@@ -19,6 +19,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # subprocess it starts) spinning up two OpenMP threads on two busy cores makes them wait on each other.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# The allocator `kedro run` gives its nodes (the project's AllocatorHooks), for the training the tests do in
+# this process; the processes they start inherit it through the environment.
+from llm_lifecycle.allocator import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()
+
 import tests.kedro_project  # noqa: E402,F401 - takes the environment above as `kedro`'s (SESSION_ENV)
 
 # The longest modules, longest first (seconds on 2 cores, `--durations`): `make test` hands whole modules

@@ -333,6 +333,18 @@ class RunInterrupted(Exception):  # noqa: N818 - it is what happened, not a prog
     """SIGTERM or Ctrl-C during a run; an `Exception`, so Kedro's error hooks close the run."""
 
 
+class AllocatorHooks:
+    """Freed memory stays in the process (`allocator.keep_freed_memory`): a CPU training step then reuses
+    its blocks instead of page-faulting fresh ones every step. Before any node, for the ranks and workers
+    the run starts too; `LLM_LIFECYCLE_MALLOC=default` opts out."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from llm_lifecycle.allocator import keep_freed_memory
+
+        keep_freed_memory()
+
+
 class ConsoleLogHooks:
     """Print log messages that are not Rich markup as they are (`log_markup`): a failed launch's log tail
     in a node's error raised `MarkupError` in Kedro's console handler and hid the error."""

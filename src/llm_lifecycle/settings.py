@@ -4,6 +4,7 @@ from omegaconf.resolvers import oc
 
 from llm_lifecycle.config_loader import ProjectConfigLoader
 from llm_lifecycle.hooks import (
+    AllocatorHooks,
     ConsoleLogHooks,
     InterruptHooks,
     LineageHooks,
@@ -17,6 +18,7 @@ from llm_lifecycle.hooks import (
 
 HOOKS = (
     ConsoleLogHooks(),
+    AllocatorHooks(),
     ParameterValidationHooks(),
     MissingInputsHooks(),
     ReproducibilityHooks(),

@@ -92,7 +92,13 @@ def measure_kv_cache(model: Any, batch_size: int, tokens: int) -> dict[str, int]
 
 
 def reset_peak_rss() -> None:
-    """Reset this process's peak resident set (Linux `VmHWM`) to the current one; elsewhere nothing."""
+    """Reset this process's peak resident set (Linux `VmHWM`) to the current one; elsewhere nothing.
+
+    Free heap pages go back to the kernel first (`allocator.release_free_memory`): a run keeps freed
+    blocks for reuse, and the peak of a measurement must not count what earlier ones freed."""
+    from llm_lifecycle.allocator import release_free_memory
+
+    release_free_memory()
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
