@@ -69,3 +69,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_tokenizer.py
 	$(BIN)/python benchmarks/bench_pretraining.py
 	$(BIN)/python benchmarks/bench_posttraining.py   # needs `make run` first (the base model)
+	$(BIN)/python benchmarks/bench_allocator.py     # glibc's default malloc vs kept freed memory; needs `make run`

@@ -7,8 +7,9 @@ and frees them when it ends. glibc's `malloc` serves a request above its mmap th
 `mmap` and returns it with `munmap` on `free` (the threshold adapts, but never above 32 MiB on 64-bit
 Linux), and gives the heap's free top back to the kernel above its trim threshold. Either way the next
 step writes to pages the process no longer has, and the kernel zero-fills each 4 KiB page on its first
-write (a minor page fault). Measured on the default model (fp32, batch 16 × 256 tokens, 2 cores): ~60k
-faults a step, a quarter of the step's time spent in the kernel (docs/benchmarks.md, "The allocator").
+write (a minor page fault). Measured on the default model (fp32, batch 16 × 256 tokens, 2 cores): ~39k
+faults (~150 MB) a step, a tenth of the process's CPU time in the kernel, and DPO alike (docs/benchmarks.md,
+"The allocator").
 
 With both thresholds high, freed blocks stay in the heap and the next step reuses them: no faults, and
 the same numbers to the last digit (the allocator decides where a tensor lives, not what is computed;
