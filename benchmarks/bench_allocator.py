@@ -33,9 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
 VARIANTS = ("default", "kept")
 
 
@@ -51,7 +49,6 @@ def child(stage: str, steps: int, tokens: int) -> dict:
     from llm_lifecycle.allocator import keep_freed_memory
 
     kept = keep_freed_memory()  # as the hook does; `LLM_LIFECYCLE_MALLOC=default` leaves glibc's defaults
-    sys.path.insert(0, str(HERE))
     import torch
     from bench_common import load_params
 
@@ -144,8 +141,8 @@ def main() -> None:
         paired = statistics.median(k / d for k, d in zip(tps["kept"], tps["default"], strict=True))
         ratio = statistics.median(tps["kept"]) / statistics.median(tps["default"])
         print(f"   kept ÷ default: ratio of medians {ratio:.3f}, median paired {paired:.3f}")
-        losses = {r["loss"] for rs in runs.values() for r in rs}
         if stage == "pretraining":
+            losses = {r["loss"] for rs in runs.values() for r in rs}
             print(
                 f"   final loss of every run, both variants: {sorted(losses)} (one value: the same numbers)"
             )

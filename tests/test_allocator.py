@@ -74,6 +74,7 @@ def test_a_training_step_stops_page_faulting_and_computes_the_same_numbers() -> 
         """
         import json, resource, torch
         from llm_lifecycle.allocator import keep_freed_memory, release_free_memory
+        from llm_lifecycle.benchmarking.latency import proc_status_bytes
         from llm_lifecycle.modeling.build import build_model
         from llm_lifecycle.modeling.config import tiny_config
 
@@ -98,10 +99,10 @@ def test_a_training_step_stops_page_faulting_and_computes_the_same_numbers() -> 
         default = train()
         assert keep_freed_memory()
         kept = train()
-        rss = lambda: int(open("/proc/self/status").read().split("RssAnon:")[1].split()[0]) * 1024
-        before = rss()
+        before = proc_status_bytes("RssAnon")
         assert release_free_memory()
-        print(json.dumps({"default": default, "kept": kept, "released": before - rss()}))
+        released = before - proc_status_bytes("RssAnon")
+        print(json.dumps({"default": default, "kept": kept, "released": released}))
         """,
         _clean_env(),
     )
