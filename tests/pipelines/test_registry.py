@@ -48,3 +48,22 @@ def test_from_raw_data_describes_and_runs_by_name(project):
     out = run.stdout + run.stderr
     assert run.returncode != 0 and "ImportError" not in out
     assert "'raw_documents': produced by pipeline 'toy_world'" in out
+
+
+def test_every_node_logs_under_its_own_function_name():
+    # Kedro logs a node as `<function name>(inputs) -> outputs` and warns for a nameless callable (a
+    # `functools.partial`): the default run's log and kedro-viz name each node's function.
+    import warnings
+
+    from kedro.framework.project import configure_project, pipelines
+
+    configure_project("llm_lifecycle")
+    nodes = pipelines["__default__"].nodes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        logged = {node.name: str(node) for node in nodes}
+    assert "answer_as_dpo_model([mt_bench_questions;dpo_model;" in logged["mt_bench.answer_as_dpo_model"]
+    assert (
+        "answer_as_sft_model([mt_bench_validation_questions;"
+        in logged["mt_bench_validation.answer_as_sft_model"]
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -96,6 +96,23 @@ def answer_as_model(
     backend = HFChatBackend(*model, settings, name=name)
     questions = _questions(mt_bench_questions, cfg)
     return generate_answers(questions, backend, name, cfg.temperatures, cfg.max_new_tokens)
+
+
+def answering_node_func(name: str) -> Callable[..., list[dict]]:
+    """`answer_as_model` for the model `name`, as a function named `answer_as_<name>_model` (Kedro's logs
+    and kedro-viz show a node by its function's name; a `functools.partial` has none)."""
+
+    def answer(
+        mt_bench_questions: Sequence[Mapping[str, Any]],
+        model: tuple[Any, Any],
+        params: dict[str, Any],
+        seed: int,
+    ) -> list[dict]:
+        return answer_as_model(name, mt_bench_questions, model, params, seed)
+
+    answer.__name__ = answer.__qualname__ = f"answer_as_{name}_model"
+    answer.__doc__ = f"The {name} model's two-turn answers (`answer_as_model` with name={name!r})."
+    return answer
 
 
 def collect_mt_bench_answers(

@@ -7,8 +7,6 @@ Each model answers in a node of its own (one model in memory at a time), then on
 (`answering_nodes`, `judging_nodes`).
 """
 
-from functools import partial
-
 from kedro.pipeline import Node, Pipeline
 
 from llm_lifecycle.pipelines.mt_bench import nodes
@@ -33,7 +31,7 @@ def answering_nodes(questions: str, answers: str) -> list[Node]:
         ),
         *[
             Node(
-                partial(nodes.answer_as_model, name),
+                nodes.answering_node_func(name),
                 inputs=[questions, f"{name}_model", "params:mt_bench", "params:seed"],
                 outputs=f"{answers}_{name}",
                 name=f"answer_as_{name}_model",
