@@ -50,9 +50,11 @@ def test_from_raw_data_describes_and_runs_by_name(project):
     assert "'raw_documents': produced by pipeline 'toy_world'" in out
 
 
-def test_every_node_logs_under_its_own_function_name():
+def test_every_node_logs_under_its_own_function_name_and_pickles():
     # Kedro logs a node as `<function name>(inputs) -> outputs` and warns for a nameless callable (a
-    # `functools.partial`): the default run's log and kedro-viz name each node's function.
+    # `functools.partial`): the default run's log and kedro-viz name each node's function. Kedro's
+    # ParallelRunner ships a node's function to its worker processes by pickling it.
+    import pickle
     import warnings
 
     from kedro.framework.project import configure_project, pipelines
@@ -62,6 +64,8 @@ def test_every_node_logs_under_its_own_function_name():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         logged = {node.name: str(node) for node in nodes}
+    for node in nodes:
+        assert pickle.loads(pickle.dumps(node.func)) is node.func, node.name
     assert "answer_as_dpo_model([mt_bench_questions;dpo_model;" in logged["mt_bench.answer_as_dpo_model"]
     assert (
         "answer_as_sft_model([mt_bench_validation_questions;"

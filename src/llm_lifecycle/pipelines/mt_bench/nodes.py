@@ -98,9 +98,10 @@ def answer_as_model(
     return generate_answers(questions, backend, name, cfg.temperatures, cfg.max_new_tokens)
 
 
-def answering_node_func(name: str) -> Callable[..., list[dict]]:
-    """`answer_as_model` for the model `name`, as a function named `answer_as_<name>_model` (Kedro's logs
-    and kedro-viz show a node by its function's name; a `functools.partial` has none)."""
+def _answer_as(name: str) -> Callable[..., list[dict]]:
+    """`answer_as_model` for the model `name`, as a function named `answer_as_<name>_model`: Kedro's logs
+    and kedro-viz show a node by its function's name (a `functools.partial` has none), and a module-level
+    name is what pickle (Kedro's ParallelRunner) finds a function by."""
 
     def answer(
         mt_bench_questions: Sequence[Mapping[str, Any]],
@@ -113,6 +114,11 @@ def answering_node_func(name: str) -> Callable[..., list[dict]]:
     answer.__name__ = answer.__qualname__ = f"answer_as_{name}_model"
     answer.__doc__ = f"The {name} model's two-turn answers (`answer_as_model` with name={name!r})."
     return answer
+
+
+answer_as_sft_model = _answer_as("sft")
+answer_as_dpo_model = _answer_as("dpo")
+answer_as_rlhf_model = _answer_as("rlhf")
 
 
 def collect_mt_bench_answers(

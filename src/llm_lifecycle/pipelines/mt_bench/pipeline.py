@@ -31,7 +31,7 @@ def answering_nodes(questions: str, answers: str) -> list[Node]:
         ),
         *[
             Node(
-                nodes.answering_node_func(name),
+                getattr(nodes, f"answer_as_{name}_model"),
                 inputs=[questions, f"{name}_model", "params:mt_bench", "params:seed"],
                 outputs=f"{answers}_{name}",
                 name=f"answer_as_{name}_model",
