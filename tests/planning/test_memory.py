@@ -59,7 +59,11 @@ def _saved_bytes(cfg, batch, seq, dtype, lora=None, checkpointing=False) -> int:
 
         model = get_peft_model(model, lora.to_peft())
     if checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # transformers 5.x renamed gradient_checkpointing_enable (deprecated alias, warns) to this
+        enable = (
+            getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        )
+        enable({"use_reentrant": False})
     model.train()
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved: dict[int, int] = {}
