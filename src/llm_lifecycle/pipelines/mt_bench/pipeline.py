@@ -31,13 +31,17 @@ def answering_nodes(questions: str, answers: str) -> list[Node]:
         ),
         *[
             Node(
-                getattr(nodes, f"answer_as_{name}_model"),
+                answer,
                 inputs=[questions, f"{name}_model", "params:mt_bench", "params:seed"],
                 outputs=f"{answers}_{name}",
                 name=f"answer_as_{name}_model",
                 tags=["answers"],
             )
-            for name in ("sft", "dpo", "rlhf")
+            for name, answer in (
+                ("sft", nodes.answer_as_sft_model),
+                ("dpo", nodes.answer_as_dpo_model),
+                ("rlhf", nodes.answer_as_rlhf_model),
+            )
         ],
         Node(
             nodes.collect_mt_bench_answers,
