@@ -1,5 +1,7 @@
 """Project settings (https://docs.kedro.org/en/stable/kedro_project_setup/settings.html)."""
 
+import warnings
+
 from omegaconf.resolvers import oc
 
 from llm_lifecycle.config_loader import ProjectConfigLoader
@@ -15,6 +17,11 @@ from llm_lifecycle.hooks import (
     ReproducibilityHooks,
     RunTagsHooks,
 )
+
+# omegaconf 2.4 deprecates `register_new_resolver` with a UserWarning on every call; Kedro's config loader
+# and kedro-mlflow's hook still call it, four times a run, each a screenful at the top of the log. This
+# project registers its own resolver with the new name (config_loader.py); the message is for those packages.
+warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
 HOOKS = (
     ConsoleLogHooks(),
