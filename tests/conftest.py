@@ -170,7 +170,8 @@ def tiny_run_template(tmp_path_factory) -> Path:
     """One whole `kedro run --env tiny` per test session, in a project copy with the notebook.
 
     Shared by every test that needs a finished default run (tests get a private copy, `tiny_run`); under
-    pytest-xdist the workers share one run through a lock in the session's common temporary folder."""
+    pytest-xdist the workers share one run through a lock in the session's common temporary folder. The
+    run's console output is `run.log` beside the project folder."""
     from filelock import FileLock
 
     from tests.kedro_project import ROOT, kedro, make_project
@@ -185,6 +186,7 @@ def tiny_run_template(tmp_path_factory) -> Path:
             shutil.copytree(ROOT / "notebooks", path / "notebooks", ignore=shutil.ignore_patterns(".ipynb_*"))
             run = kedro(["run", "--env", "tiny"], cwd=path, timeout=900)
             assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+            (path.parent / "run.log").write_text(run.stdout + run.stderr, encoding="utf-8")  # beside it
             done.touch()
     return path
 

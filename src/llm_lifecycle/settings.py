@@ -18,10 +18,12 @@ from llm_lifecycle.hooks import (
     RunTagsHooks,
 )
 
-# omegaconf 2.4 deprecates `register_new_resolver` with a UserWarning on every call; Kedro's config loader
-# and kedro-mlflow's hook still call it, four times a run, each a screenful at the top of the log. This
-# project registers its own resolver with the new name (config_loader.py); the message is for those packages.
-warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
+# Deprecations meant for other packages, each a screenful in every run's log: omegaconf 2.4's of
+# `register_new_resolver` (Kedro's config loader and kedro-mlflow's hook call it four times a run; this
+# project registers its resolver under the new name, config_loader.py), and transformers 5's of
+# `is_gradient_checkpointing` (PEFT reads it whenever it wraps a model, TRL when it generates).
+warnings.filterwarnings("ignore", r"register_new_resolver\(\) is deprecated", UserWarning)
+warnings.filterwarnings("ignore", r"`is_gradient_checkpointing` is deprecated", FutureWarning)
 
 HOOKS = (
     ConsoleLogHooks(),

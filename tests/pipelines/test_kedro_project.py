@@ -65,9 +65,6 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(ti
     project = tiny_run  # after a whole `kedro run --env tiny` (the session's shared run, copied)
     rejudge = kedro(["run", "--env", "tiny", "--pipelines", "mt_bench_judging"], cwd=project)
     assert rejudge.returncode == 0, rejudge.stdout[-3000:] + rejudge.stderr[-3000:]
-    # No Python warning in the log: omegaconf's deprecation of the resolver calls Kedro and kedro-mlflow
-    # make (four a run) is filtered in settings.py, and nothing else warns.
-    assert "warnings.py" not in rejudge.stdout + rejudge.stderr, rejudge.stdout + rejudge.stderr
     outputs = project / TINY_DATA / "07_model_output"
     assert len(list((outputs / "mt_bench_answers.jsonl").iterdir())) == 1  # answers reused, not regenerated
     assert len(list((outputs / "mt_bench_judgments.jsonl").iterdir())) == 2
@@ -210,6 +207,16 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(ti
         "reward_model_pairs.csv",
         "report_card.html",
     } <= set(artifacts)
+
+
+@pytest.mark.slow
+def test_the_default_run_logs_no_python_warning(tiny_run_template):
+    # Deprecations meant for Kedro, kedro-mlflow, PEFT and TRL are filtered in settings.py; a warning left
+    # in the log of a whole run is one the project can act on. The project's own warnings (logged by its
+    # modules, e.g. dropped preference pairs) are not Python warnings and stay.
+    log = (tiny_run_template.parent / "run.log").read_text(encoding="utf-8")
+    assert "Kedro project llm_lifecycle" in log  # the console log was captured
+    assert "warnings.py" not in log, log[log.index("warnings.py") - 200 :][:2000]
 
 
 @pytest.mark.slow
