@@ -1,10 +1,9 @@
 """Project settings (https://docs.kedro.org/en/stable/kedro_project_setup/settings.html)."""
 
-import warnings
-
 from omegaconf.resolvers import oc
 
 from llm_lifecycle.config_loader import ProjectConfigLoader
+from llm_lifecycle.foreign_warnings import ignore_foreign_deprecations
 from llm_lifecycle.hooks import (
     AllocatorHooks,
     ConsoleLogHooks,
@@ -18,12 +17,8 @@ from llm_lifecycle.hooks import (
     RunTagsHooks,
 )
 
-# Deprecations meant for other packages, each a screenful in every run's log: omegaconf 2.4's of
-# `register_new_resolver` (Kedro's config loader and kedro-mlflow's hook call it four times a run; this
-# project registers its resolver under the new name, config_loader.py), and transformers 5's of
-# `is_gradient_checkpointing` (PEFT reads it whenever it wraps a model, TRL when it generates).
-warnings.filterwarnings("ignore", r"register_new_resolver\(\) is deprecated", UserWarning)
-warnings.filterwarnings("ignore", r"`is_gradient_checkpointing` is deprecated", FutureWarning)
+# Deprecations raised by Kedro's, kedro-mlflow's and PEFT's calls, a screenful each in every run's log.
+ignore_foreign_deprecations()
 
 HOOKS = (
     ConsoleLogHooks(),
