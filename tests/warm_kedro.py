@@ -147,6 +147,7 @@ class WarmKedro:
         if self._proc.poll() is None:
             self._proc.stdin.close()
             self._proc.wait(timeout=60)
+        self._proc.stdout.close()  # left open, the interpreter's exit closed it with a ResourceWarning
 
 
 class WarmProcess:
