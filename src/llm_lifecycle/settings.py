@@ -3,7 +3,7 @@
 from omegaconf.resolvers import oc
 
 from llm_lifecycle.config_loader import ProjectConfigLoader
-from llm_lifecycle.foreign_warnings import ignore_foreign_deprecations
+from llm_lifecycle.foreign_warnings import ignore_foreign_warnings
 from llm_lifecycle.hooks import (
     AllocatorHooks,
     ConsoleLogHooks,
@@ -17,8 +17,8 @@ from llm_lifecycle.hooks import (
     RunTagsHooks,
 )
 
-# Deprecations raised by Kedro's, kedro-mlflow's and PEFT's calls, a screenful each in every run's log.
-ignore_foreign_deprecations()
+# Warnings about Kedro's, kedro-mlflow's and PEFT's code, a screenful each in every run's log.
+ignore_foreign_warnings()
 
 HOOKS = (
     ConsoleLogHooks(),

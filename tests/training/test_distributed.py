@@ -66,7 +66,7 @@ def test_two_cpu_processes_train_one_adapter_saved_once_by_rank_0(tiny_model_dir
     log = (job / "launch.log").read_text()
     digests = dict(re.findall(r"\[rank (\d)\] [\w.]+alignment.worker: adapter sha256 (\w+)", log))
     assert set(digests) == {"0", "1"} and digests["0"] == digests["1"], log[-2000:]
-    # no Python warning from the ranks: they ignore the foreign deprecations as `kedro run` does
+    # no Python warning from the ranks: they ignore the foreign warnings as `kedro run` does
     assert "Warning:" not in log, log[log.index("Warning:") - 300 :][:1500]
     assert [p.name for p in job.glob("*/adapter_model.safetensors")] == ["adapter_model.safetensors"]
     assert not (job / "model").exists()

@@ -13,13 +13,13 @@ import logging
 import sys
 from pathlib import Path
 
-from llm_lifecycle.foreign_warnings import ignore_foreign_deprecations
+from llm_lifecycle.foreign_warnings import ignore_foreign_warnings
 
 logger = logging.getLogger("llm_lifecycle.training.alignment.worker")
 
 
 def main(job_dir: str) -> None:
-    ignore_foreign_deprecations()  # as `kedro run` does (settings.py): PEFT's wrapping warns on every rank
+    ignore_foreign_warnings()  # as `kedro run` does (settings.py): PEFT's wrapping warns on every rank
     import torch
     from accelerate import PartialState
     from transformers import AutoModelForCausalLM, AutoTokenizer
