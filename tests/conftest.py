@@ -27,6 +27,16 @@ keep_freed_memory()
 
 import tests.kedro_project  # noqa: E402,F401 - takes the environment above as `kedro`'s (SESSION_ENV)
 
+
+def pytest_configure(config) -> None:
+    """The warnings a run ignores (`llm_lifecycle.foreign_warnings`), ignored in every test too: pytest
+    resets the warning filters around each test to its `filterwarnings` setting, so they are added there."""
+    from llm_lifecycle.foreign_warnings import FOREIGN_WARNINGS
+
+    for message, category in FOREIGN_WARNINGS:
+        config.addinivalue_line("filterwarnings", f"ignore:{message}:{category.__name__}")
+
+
 # The longest modules, longest first (seconds on 2 cores, `--durations`): `make test` hands whole modules
 # to its workers in this order (`--dist loadscope --no-loadscope-reorder`), so the long ones start first
 # and short ones fill in at the end. test_kedro_project builds the tiny run the others copy: early too.

@@ -12,8 +12,8 @@ the console log, and nothing in this project can act on it:
 `ignore_foreign_warnings()` runs in `settings.py` (every `kedro` command: Kedro imports it before the
 plugins' hooks and the config loader) and in each rank that `accelerate launch` starts for SFT/DPO
 (`training.alignment.worker`). Every other warning still shows; the tests check that a whole default run's
-log holds none and a new `kedro` process's no deprecation. pyproject.toml's pytest `filterwarnings` lists
-the same messages for the test processes.
+log holds none and a new `kedro` process's no deprecation. `tests/conftest.py` adds the same list to pytest's
+`filterwarnings` for the test processes.
 
 One stays, at the top of a new `kedro` process's log: MLflow 3 asks every `mlflow.pyfunc.PythonModel`
 subclass for type hints on `predict` when the class is defined, and kedro-mlflow's `KedroPipelineModel`
