@@ -12,6 +12,7 @@ from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 from llm_lifecycle.modeling import (
     ModelSettings,
     build_model,
+    build_timing_model,
     cpu_experts_implementation,
     from_hf_config,
     tiny_config,
@@ -249,6 +250,39 @@ def test_build_is_deterministic_and_keeps_global_rng():
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not torch.equal(sa["model.embed_tokens.weight"], sc["model.embed_tokens.weight"])
+
+
+@pytest.mark.parametrize("make_cfg", [tiny_config, tiny_moe_config])
+def test_timing_model_is_build_models_architecture_with_ordinary_seeded_weights(make_cfg):
+    """The latency pipeline's stand-in: `build_model`'s shapes and buffers, weights drawn without the
+    double init, reproducible from the seed, and values a forward pass computes at full speed."""
+    cfg = make_cfg()
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    timing = build_timing_model(cfg, seed=7)
+    assert torch.equal(torch.rand(1), before)  # no draw from the caller's random stream
+    ref = build_model(cfg, seed=7)
+    assert type(timing) is type(ref)
+    st, sr = timing.state_dict(), ref.state_dict()
+    assert {k: v.shape for k, v in st.items()} == {k: v.shape for k, v in sr.items()}
+    for name, buf in ref.named_buffers():  # RoPE's inverse frequencies are computed, not drawn
+        assert torch.equal(dict(timing.named_buffers())[name], buf), name
+    std = timing.config.initializer_range
+    for name, w in st.items():
+        assert torch.isfinite(w).all(), name
+        nonzero = w[w != 0].abs()
+        assert (nonzero >= torch.finfo(w.dtype).tiny).all(), f"{name}: subnormal values"
+        if w.dim() < 2:
+            assert torch.equal(w, torch.ones_like(w)), name  # RMSNorm weights
+        else:
+            assert w.std().item() == pytest.approx(std, rel=0.1), name
+    again, other = build_timing_model(cfg, seed=7).state_dict(), build_timing_model(cfg, seed=8).state_dict()
+    assert all(torch.equal(st[k], again[k]) for k in st)
+    assert not torch.equal(st["model.embed_tokens.weight"], other["model.embed_tokens.weight"])
+    ids = torch.randint(0, cfg.vocab_size, (2, 8))
+    with torch.no_grad():
+        assert torch.isfinite(timing(input_ids=ids).logits).all()
 
 
 @pytest.mark.parametrize("fixture", ["dense", "moe"])

@@ -6,6 +6,7 @@ importing this package from a pipeline definition stays cheap.
 
 from llm_lifecycle.modeling.build import (
     build_model,
+    build_timing_model,
     cpu_experts_implementation,
     from_hf_config,
     meta_numel,
@@ -35,6 +36,7 @@ __all__ = [
     "ParameterCounts",
     "analyze",
     "build_model",
+    "build_timing_model",
     "cpu_experts_implementation",
     "from_hf_config",
     "kv_cache_bytes",

@@ -38,13 +38,13 @@ def benchmark_latency(
     import pandas as pd
 
     from llm_lifecycle.benchmarking.latency import benchmark_models
-    from llm_lifecycle.modeling import build_model
+    from llm_lifecycle.modeling import build_timing_model
 
     cfg = LatencySettings.model_validate(params)
     settings = cfg.harness.model_copy(update={"seed": seed})
     models = {
         "dpo": lambda: dpo_model[0],
-        "large": lambda: build_model(cfg.large_model, seed),
+        "large": lambda: build_timing_model(cfg.large_model, seed),
     }
     rows, kv = benchmark_models({name: models[name] for name in cfg.models}, settings, hardware_ceilings)
     return pd.DataFrame(rows), pd.DataFrame(kv)
