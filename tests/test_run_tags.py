@@ -20,6 +20,7 @@ def test_run_tags_name_pipeline_env_commit_and_dirtiness(tmp_path):
     params = {"project_path": str(tmp_path), "env": "tiny", "pipeline_names": ["sft", "dpo"]}
     assert run_tags(params, "toy") == {
         "pipeline": "sft,dpo",
+        "partial": "false",
         "env": "tiny",
         "git_commit": head,
         "git_dirty": "false",
@@ -33,8 +34,33 @@ def test_run_tags_outside_a_repository(tmp_path):
     tags = run_tags({"project_path": str(tmp_path)}, "real")
     assert tags == {
         "pipeline": "__default__",
+        "partial": "false",
         "env": "local",
         "git_commit": "unknown",
         "git_dirty": "unknown",
         "scale": "real",
     }
+
+
+def test_a_filtered_run_is_tagged_partial(tmp_path):
+    """`kedro run --nodes X` runs the default pipeline's X only: the tag says so, whichever filter it was;
+    an empty filter (Kedro passes `[]` or None for options not given) is the whole pipeline."""
+    whole = {
+        "project_path": str(tmp_path),
+        "node_names": [],
+        "from_nodes": [],
+        "tags": [],
+        "to_outputs": None,
+    }
+    assert run_tags(whole, "toy")["partial"] == "false"
+    for key, value in [
+        ("node_names", ["pretraining.pretrain_base_model"]),
+        ("from_nodes", ["sft.train_sft_model"]),
+        ("to_nodes", ["dpo.train_dpo_model"]),
+        ("from_inputs", ["sft_model"]),
+        ("to_outputs", ["dpo_metrics"]),
+        ("tags", ["training"]),
+        ("namespaces", ["mt_bench"]),
+    ]:
+        tags = run_tags({**whole, key: value}, "toy")
+        assert (tags["pipeline"], tags["partial"]) == ("__default__", "true"), key

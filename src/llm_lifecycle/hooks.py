@@ -47,9 +47,15 @@ class ReproducibilityHooks:
         logger.info("Seeded python/numpy/torch with %d", seed)
 
 
+# `kedro run` options that run part of the named pipeline(s) (`run_params` keys in Kedro 1.x)
+PIPELINE_FILTERS = ("node_names", "from_nodes", "to_nodes", "from_inputs", "to_outputs", "tags", "namespaces")
+
+
 def run_tags(run_params: dict, scale: str) -> dict[str, str]:
-    """Tags that make runs filterable in the MLflow UI and `mlflow.search_runs`: which pipeline(s), which
-    Kedro env, which commit (and whether the tree had uncommitted changes), toy or real scale."""
+    """Tags that make runs filterable in the MLflow UI and `mlflow.search_runs`: which pipeline(s), whether
+    a filter (`--nodes`, `--from-nodes`, `--tags`, ...) ran only part of them (`partial`: a
+    `kedro run --nodes X` is tagged `pipeline=__default__` as well), which Kedro env, which commit (and
+    whether the tree had uncommitted changes), toy or real scale."""
     from llm_lifecycle.gitinfo import git_output
 
     project = str(run_params.get("project_path") or ".")
@@ -57,6 +63,7 @@ def run_tags(run_params: dict, scale: str) -> dict[str, str]:
     status = git_output("status", "--porcelain", "--untracked-files=no", cwd=project)
     return {
         "pipeline": ",".join(run_params.get("pipeline_names") or ["__default__"]),
+        "partial": str(any(run_params.get(key) for key in PIPELINE_FILTERS)).lower(),
         "env": str(run_params.get("env") or "local"),
         "git_commit": commit or "unknown",
         "git_dirty": "unknown" if status is None else str(bool(status)).lower(),

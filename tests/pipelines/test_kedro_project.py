@@ -158,6 +158,7 @@ def test_default_run_on_a_tiny_world_logs_one_mlflow_run_and_versions_outputs(ti
     # Tags: every run says which pipeline, env and scale it was (filterable in the UI and search_runs)
     tags = dict(db.execute("select key, value from tags where run_uuid=?", (runs[1][0],)).fetchall())
     assert (tags["pipeline"], tags["env"], tags["scale"]) == ("mt_bench_judging", "tiny", "toy")
+    assert tags["partial"] == "false"  # the whole named pipeline; `--nodes` and the like say "true"
     assert "git_commit" in tags and "git_dirty" in tags
     # Report card: one HTML page per default run with every stage's numbers, logged to MLflow
     (report,) = list((project / TINY_DATA / "08_reporting/report_card.html").iterdir())
